@@ -1,0 +1,64 @@
+package state
+
+import (
+	"fmt"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// State is the OCI state of a container plus the fields runc adds and the
+// ones urunc needs to tell a live VMM from a reused pid.
+type State struct {
+	specs.State
+	Rootfs  string    `json:"rootfs,omitempty"`
+	Created time.Time `json:"created"`
+	Owner   string    `json:"owner"`
+	// PidStartTime is field 22 of /proc/<pid>/stat when pid was recorded;
+	// a process with the same pid but another start time is not ours.
+	PidStartTime uint64 `json:"pidStartTime,omitempty"`
+	// Guest and Hypervisor are copied from the unikernel config so that
+	// tools can show them without reading the bundle.
+	Guest      string `json:"unikernelType,omitempty"`
+	Hypervisor string `json:"hypervisor,omitempty"`
+}
+
+// StatusOf returns the status as a typed value.
+func (s *State) StatusOf() Status { return Status(s.Status) }
+
+// ReadState loads state.json and corrects the status for a process that
+// has died since it was written: the stored status says what urunc last
+// did, the returned one is true now.
+func (d Dir) ReadState() (*State, error) {
+	var st State
+	if err := d.readJSON(StateFile, &st); err != nil {
+		return nil, err
+	}
+	if st.ID != d.ID || !Status(st.Status).Valid() {
+		return nil, fmt.Errorf("%w: %s: id %q status %q", ErrCorrupt, StateFile, st.ID, st.Status)
+	}
+	if Status(st.Status).Live() && !Alive(st.Pid, st.PidStartTime) {
+		st.Status = specs.ContainerState(Stopped)
+	}
+	return &st, nil
+}
+
+// WriteState replaces state.json atomically. Hold the lock while calling it.
+func (d Dir) WriteState(st *State) error {
+	return d.writeJSON(StateFile, st)
+}
+
+// SetStatus moves the stored status to next if the transition is allowed.
+// Hold the lock while calling it.
+func (d Dir) SetStatus(st *State, next Status) error {
+	if err := Status(st.Status).CanTransition(next); err != nil {
+		return err
+	}
+	prev := st.Status
+	st.Status = specs.ContainerState(next)
+	if err := d.WriteState(st); err != nil {
+		st.Status = prev
+		return err
+	}
+	return nil
+}

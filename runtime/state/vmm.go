@@ -1,0 +1,32 @@
+package state
+
+// VMMInfo is vmm.json: what the runtime exec'd and why.
+type VMMInfo struct {
+	Hypervisor    string   `json:"hypervisor"`
+	Binary        string   `json:"binary"`
+	Argv          []string `json:"argv"`
+	PID           int      `json:"pid"`
+	Guest         string   `json:"unikernelType"`
+	GuestCmdline  string   `json:"guestCmdline,omitempty"`
+	Accel         string   `json:"accel,omitempty"`
+	AccelReason   string   `json:"accelReason,omitempty"`
+	CPU           string   `json:"cpu,omitempty"`
+	Machine       string   `json:"machine,omitempty"`
+	MachineReason string   `json:"machineReason,omitempty"`
+	MemoryMB      uint64   `json:"memoryMB,omitempty"`
+	VCPUs         int      `json:"vcpus,omitempty"`
+	Network       string   `json:"network,omitempty"` // e.g. "tap0 -> 10.0.0.2/24 gw 10.0.0.1" or "none"
+	GracefulStop  string   `json:"gracefulStop,omitempty"`
+}
+
+// WriteVMM writes vmm.json atomically.
+func (d Dir) WriteVMM(v *VMMInfo) error { return d.writeJSON(VMMFile, v) }
+
+// ReadVMM reads vmm.json.
+func (d Dir) ReadVMM() (*VMMInfo, error) {
+	var v VMMInfo
+	if err := d.readJSON(VMMFile, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
