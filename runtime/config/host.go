@@ -1,0 +1,122 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+)
+
+// DefaultHostConfigPath is urunc's own configuration file. The
+// URUNC_CONFIG environment variable names another one.
+const DefaultHostConfigPath = "/etc/urunc/config.json"
+
+// Duration is a time.Duration that reads "10s"-style strings from JSON.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"10s\": %v", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q is negative", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Timeouts bound every wait of the handshake. Zero means "no limit" and
+// is only the default for StartWait: OCI lets a created container wait for
+// start as long as the engine likes (runc waits forever too); the child
+// still exits at once if killed or deleted.
+type Timeouts struct {
+	Booted     Duration `json:"booted"`     // create waits for the child's BOOTED
+	Ack        Duration `json:"ack"`        // the child waits for ACK
+	StartWait  Duration `json:"startWait"`  // the child waits for START
+	StartReply Duration `json:"startReply"` // start waits for the child to exec the VMM
+	Hook       Duration `json:"hook"`       // a hook without its own timeout
+	Lock       Duration `json:"lock"`       // waiting for another urunc command's lock
+	StopGrace  Duration `json:"stopGrace"`  // SIGTERM: how long a guest may take to power off
+	Kill       Duration `json:"kill"`       // delete --force: wait for the VMM to die
+}
+
+// VMMDefaults are the machine choices for qemu; "" or "auto" lets urunc decide.
+type VMMDefaults struct {
+	Accel     string   `json:"accel"`
+	CPU       string   `json:"cpu"`
+	Machine   string   `json:"machine"`
+	ExtraArgs []string `json:"extraArgs"`
+}
+
+// Host is urunc's own configuration.
+type Host struct {
+	Timeouts Timeouts    `json:"timeouts"`
+	QEMU     VMMDefaults `json:"qemu"`
+	MemoryMB uint64      `json:"defaultMemoryMB"` // when the spec sets no memory limit
+	VCPUs    int         `json:"defaultVCPUs"`    // when the spec sets no CPU limit
+	RuncPath string      `json:"runc"`            // runtime for non-unikernel bundles
+}
+
+// DefaultHost returns the built-in configuration.
+func DefaultHost() *Host {
+	return &Host{
+		Timeouts: Timeouts{
+			Booted:     Duration(10 * time.Second),
+			Ack:        Duration(10 * time.Second),
+			StartWait:  0,
+			StartReply: Duration(60 * time.Second),
+			Hook:       Duration(30 * time.Second),
+			Lock:       Duration(30 * time.Second),
+			StopGrace:  Duration(3 * time.Second),
+			Kill:       Duration(10 * time.Second),
+		},
+		QEMU:     VMMDefaults{Accel: "auto"},
+		MemoryMB: 256,
+		VCPUs:    1,
+		RuncPath: "runc",
+	}
+}
+
+// LoadHost reads path (a missing file means defaults) over the defaults.
+func LoadHost(path string) (*Host, error) {
+	h := DefaultHost()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return h, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("urunc config %s: %w", path, err)
+	}
+	if err := json.Unmarshal(data, h); err != nil {
+		return nil, fmt.Errorf("urunc config %s: %w", path, err)
+	}
+	switch h.QEMU.Accel {
+	case "", "auto", "kvm", "tcg":
+	default:
+		return nil, fmt.Errorf("urunc config %s: qemu.accel must be kvm, tcg or auto, got %q", path, h.QEMU.Accel)
+	}
+	if h.MemoryMB < 8 || h.VCPUs < 1 {
+		return nil, fmt.Errorf("urunc config %s: defaultMemoryMB must be >= 8 and defaultVCPUs >= 1", path)
+	}
+	return h, nil
+}
+
+// HostConfigPath returns the configuration file in effect.
+func HostConfigPath() string {
+	if p := os.Getenv("URUNC_CONFIG"); p != "" {
+		return p
+	}
+	return DefaultHostConfigPath
+}
