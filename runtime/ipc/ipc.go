@@ -1,0 +1,244 @@
+// Package ipc carries the create/start handshake messages between urunc
+// processes over unix sockets in the container's state directory. Every
+// wait takes a context: nothing here blocks forever unless asked to.
+package ipc
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Message is one handshake word.
+type Message string
+
+const (
+	Booted Message = "BOOTED" // child -> create: the re-exec child is up
+	Ack    Message = "ACK"    // create -> child: state is "created", carry on
+	Start  Message = "START"  // start -> child: set up and exec the VMM
+	OK     Message = "OK"     // child -> start: exec'ing the VMM now
+	Error  Message = "ERROR"  // child -> start: "ERROR <reason>"
+)
+
+// MaxMessage bounds what a reader accepts, so a peer cannot make us
+// buffer without limit.
+const MaxMessage = 4096
+
+var (
+	ErrUnexpected = errors.New("unexpected handshake message")
+	ErrTimeout    = errors.New("handshake timed out")
+)
+
+// maxSunPath is sizeof(sockaddr_un.sun_path) minus the NUL.
+const maxSunPath = 107
+
+// sockAddr returns an address for path that fits sun_path. Long paths
+// (deep --root, 64-character ids) go through /proc/self/fd/N/<name> of an
+// O_PATH descriptor for the directory; the returned closer releases it
+// once bind/connect has happened.
+func sockAddr(path string) (string, func(), error) {
+	if len(path) <= maxSunPath {
+		return path, func() {}, nil
+	}
+	fd, err := unix.Open(filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("socket dir %s: %w", filepath.Dir(path), err)
+	}
+	short := fmt.Sprintf("/proc/self/fd/%d/%s", fd, filepath.Base(path))
+	if len(short) > maxSunPath {
+		unix.Close(fd)
+		return "", nil, fmt.Errorf("socket name too long: %s", path)
+	}
+	return short, func() { unix.Close(fd) }, nil
+}
+
+// Listener accepts handshake connections on one socket.
+type Listener struct {
+	ln   *net.UnixListener
+	path string
+}
+
+// Listen creates the socket at path (replacing a stale one left by a crash).
+func Listen(path string) (*Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket: %w", err)
+	}
+	addr, release, err := sockAddr(path)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: addr, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(false) // the path we bound may be the /proc alias
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return &Listener{ln: ln, path: path}, nil
+}
+
+// Path is the socket's path.
+func (l *Listener) Path() string { return l.path }
+
+// File returns a duplicate of the listening socket's descriptor (to hand
+// to a VMM that serves on it).
+func (l *Listener) File() (*os.File, error) { return l.ln.File() }
+
+// Close stops listening and removes the socket file.
+func (l *Listener) Close() error {
+	err := l.ln.Close()
+	os.Remove(l.path)
+	return err
+}
+
+// Accept waits for one connection until ctx is done.
+func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+	stop := context.AfterFunc(ctx, func() { l.ln.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	c, err := l.ln.AcceptUnix()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: %v", ErrTimeout, context.Cause(ctx))
+		}
+		return nil, err
+	}
+	l.ln.SetDeadline(time.Time{})
+	return &Conn{c: c, r: bufio.NewReader(io.LimitReader(c, MaxMessage*16))}, nil
+}
+
+// Await accepts a connection and expects want as its first message. The
+// connection is returned so the caller can answer on it.
+func (l *Listener) Await(ctx context.Context, want Message) (*Conn, error) {
+	conn, err := l.Accept(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("waiting for %s on %s: %w", want, l.path, err)
+	}
+	got, _, err := conn.Read(ctx)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("waiting for %s on %s: %w", want, l.path, err)
+	}
+	if got != want {
+		conn.Close()
+		return nil, fmt.Errorf("%w: got %q, want %s", ErrUnexpected, got, want)
+	}
+	return conn, nil
+}
+
+// Conn is one handshake connection; messages are single lines.
+type Conn struct {
+	c *net.UnixConn
+	r *bufio.Reader
+}
+
+// Read returns the next message and its argument ("ERROR reason" ->
+// Error, "reason"). io.EOF means the peer closed the connection.
+func (c *Conn) Read(ctx context.Context) (Message, string, error) {
+	stop := context.AfterFunc(ctx, func() { c.c.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", "", fmt.Errorf("%w: %v", ErrTimeout, context.Cause(ctx))
+		}
+		if errors.Is(err, io.EOF) && line == "" {
+			return "", "", io.EOF
+		}
+		if len(line) >= MaxMessage {
+			return "", "", fmt.Errorf("%w: message longer than %d bytes", ErrUnexpected, MaxMessage)
+		}
+		if !errors.Is(err, io.EOF) {
+			return "", "", err
+		}
+	}
+	if len(line) > MaxMessage {
+		return "", "", fmt.Errorf("%w: message longer than %d bytes", ErrUnexpected, MaxMessage)
+	}
+	return ParseMessage(strings.TrimSuffix(line, "\n"))
+}
+
+// ParseMessage splits a line into a known message and its argument.
+func ParseMessage(line string) (Message, string, error) {
+	word, arg, _ := strings.Cut(line, " ")
+	switch m := Message(word); m {
+	case Booted, Ack, Start, OK:
+		if arg != "" {
+			return "", "", fmt.Errorf("%w: %q", ErrUnexpected, line)
+		}
+		return m, "", nil
+	case Error:
+		return m, arg, nil
+	}
+	return "", "", fmt.Errorf("%w: %q", ErrUnexpected, truncate(line, 64))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// Write sends one message; arg is only used with Error.
+func (c *Conn) Write(m Message, arg string) error {
+	line := string(m)
+	if arg != "" {
+		line += " " + strings.ReplaceAll(arg, "\n", " ")
+	}
+	if len(line) >= MaxMessage {
+		line = line[:MaxMessage-1]
+	}
+	_, err := c.c.Write([]byte(line + "\n"))
+	return err
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// Dial connects to the socket at path, retrying while it does not exist
+// yet, until ctx is done.
+func Dial(ctx context.Context, path string) (*Conn, error) {
+	for {
+		addr, release, err := sockAddr(path)
+		if err == nil {
+			var d net.Dialer
+			var c net.Conn
+			c, err = d.DialContext(ctx, "unix", addr)
+			release()
+			if err == nil {
+				uc := c.(*net.UnixConn)
+				return &Conn{c: uc, r: bufio.NewReader(io.LimitReader(uc, MaxMessage*16))}, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: connect %s: %v (last error: %v)", ErrTimeout, path, context.Cause(ctx), err)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// Send dials path, sends m and closes.
+func Send(ctx context.Context, path string, m Message) error {
+	c, err := Dial(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Write(m, ""); err != nil {
+		return fmt.Errorf("send %s to %s: %w", m, path, err)
+	}
+	return nil
+}
