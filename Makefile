@@ -3,8 +3,12 @@ GO ?= go
 BIN := bin
 export GOFLAGS ?= -mod=mod
 
-.PHONY: all build test unit e2e vet fmt clean
+.PHONY: all build test unit e2e vet fmt clean deps
 all: build
+
+# Installs missing Debian packages (qemu, runc, busybox, tmux, ...).
+deps:
+	./scripts/deps.sh
 
 build: $(BIN)/urunc
 
@@ -12,6 +16,18 @@ $(BIN)/urunc: FORCE
 	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/urunc
 
 FORCE:
+
+# The test command of the README and CI: installs what is missing, builds
+# everything the end-to-end tests use, then runs every test.
+test: deps
+	$(MAKE) build unikernel
+	$(MAKE) linux-kernel
+	gofmt -l $$(git ls-files '*.go') | (! grep .) || (echo "gofmt needed" && false)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m -p 1 ./...
+
+unit:
+	$(GO) test -short ./...
 
 vet:
 	$(GO) vet ./...
