@@ -210,6 +210,16 @@ func (c *Conn) Close() error { return c.c.Close() }
 // Dial connects to the socket at path, retrying while it does not exist
 // yet, until ctx is done.
 func Dial(ctx context.Context, path string) (*Conn, error) {
+	uc, err := DialRaw(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{c: uc, r: bufio.NewReader(io.LimitReader(uc, MaxMessage*16))}, nil
+}
+
+// DialRaw connects to the unix socket at path (any length), retrying while
+// it does not exist yet, until ctx is done.
+func DialRaw(ctx context.Context, path string) (*net.UnixConn, error) {
 	for {
 		addr, release, err := sockAddr(path)
 		if err == nil {
@@ -218,8 +228,7 @@ func Dial(ctx context.Context, path string) (*Conn, error) {
 			c, err = d.DialContext(ctx, "unix", addr)
 			release()
 			if err == nil {
-				uc := c.(*net.UnixConn)
-				return &Conn{c: uc, r: bufio.NewReader(io.LimitReader(uc, MaxMessage*16))}, nil
+				return c.(*net.UnixConn), nil
 			}
 		}
 		select {

@@ -17,6 +17,7 @@ type VMMInfo struct {
 	VCPUs         int      `json:"vcpus,omitempty"`
 	Network       string   `json:"network,omitempty"` // e.g. "tap0 -> 10.0.0.2/24 gw 10.0.0.1" or "none"
 	GracefulStop  string   `json:"gracefulStop,omitempty"`
+	TapName       string   `json:"tapName,omitempty"`
 }
 
 // WriteVMM writes vmm.json atomically.
