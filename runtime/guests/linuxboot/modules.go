@@ -258,4 +258,3 @@ func BuiltinModules(r io.Reader) (map[string]bool, error) {
 	}
 	return b, nil
 }
-

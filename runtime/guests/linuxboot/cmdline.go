@@ -1,0 +1,53 @@
+package linuxboot
+
+import "strings"
+
+// CmdlineOptions tunes KernelCmdline.
+type CmdlineOptions struct {
+	// Console is the kernel console device; default "ttyS0" (COM1, which
+	// qemu -serial connects to the container's output).
+	Console string
+	// Verbose keeps the kernel's boot messages (loglevel=7); by default
+	// the console shows only the container's output and urunc-init errors.
+	Verbose bool
+	// Extra parameters appended as given (e.g. module parameters such as
+	// "virtio_mmio.device=..."; urunc-init passes "<module>.<param>=" to
+	// the modules it loads, as modprobe would).
+	Extra []string
+}
+
+// KernelCmdline returns the kernel command line for a guest booted with an
+// initrd from BuildInitrd. The container's process is NOT on the command
+// line: it is in ConfigPath inside the initrd.
+//
+//   - rdinit=/init runs urunc-init from the initrd;
+//   - panic=-1 and reboot=t make a kernel panic reboot at once via a triple
+//     fault, which qemu -no-reboot turns into an exit;
+//   - quiet loglevel=1 keep boot noise off the container's output;
+//   - tsc/no_timer_check and the i8042 options skip slow probes under TCG.
+func KernelCmdline(o CmdlineOptions) string {
+	console := o.Console
+	if console == "" {
+		console = "ttyS0"
+	}
+	p := []string{
+		"console=" + console,
+		"rdinit=" + InitPath,
+		"panic=-1",
+		"reboot=t",
+		"tsc=reliable",
+		"no_timer_check",
+		"i8042.noaux",
+		"i8042.nomux",
+		"i8042.nopnp",
+		"i8042.dumbkbd",
+		"random.trust_cpu=on",
+	}
+	if o.Verbose {
+		p = append(p, "loglevel=7")
+	} else {
+		p = append(p, "quiet", "loglevel=1")
+	}
+	p = append(p, o.Extra...)
+	return strings.Join(p, " ")
+}

@@ -1,0 +1,173 @@
+// Package linuxboot prepares what a Linux microVM guest needs to run an
+// ordinary container: an initrd holding the urunc-init binary, the kernel
+// modules it loads and the container's process description
+// (/urunc/config.json), and the kernel command line. The guest init
+// (cmd/urunc-init) reads the same Config type.
+//
+// See docs/linux-guest.md for how the guest boots.
+package linuxboot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"strings"
+)
+
+// Paths inside the initrd.
+const (
+	// ConfigPath is the container's process description (JSON Config).
+	ConfigPath = "/urunc/config.json"
+	// ModulesDir holds the .ko files and ModulesDepFile.
+	ModulesDir = "/urunc/modules"
+	// InitPath is where urunc-init lives; the kernel runs it (rdinit=).
+	InitPath = "/init"
+)
+
+// Root filesystem kinds.
+const (
+	Root9P       = "9p"
+	RootVirtiofs = "virtiofs"
+)
+
+// Default values used when the Config leaves them empty.
+const (
+	DefaultPath      = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	DefaultInterface = "eth0"
+	Default9POptions = "trans=virtio,version=9p2000.L,msize=512000"
+)
+
+// ErrInvalidConfig is wrapped by every validation error of a Config.
+var ErrInvalidConfig = errors.New("invalid linux guest config")
+
+// Config is what the guest init needs to run the container's process. It is
+// written as JSON to ConfigPath inside the initrd, so arguments and
+// environment never go through the kernel command line.
+type Config struct {
+	Args           []string `json:"args"`
+	Env            []string `json:"env,omitempty"`
+	Cwd            string   `json:"cwd,omitempty"`
+	UID            uint32   `json:"uid"`
+	GID            uint32   `json:"gid"`
+	AdditionalGIDs []uint32 `json:"additionalGids,omitempty"`
+	Hostname       string   `json:"hostname,omitempty"`
+	// Terminal gives the program the console itself (a tty). Otherwise its
+	// stdout and stderr are pipes copied to the console (as docker run
+	// without -t) and stdin is /dev/null unless Stdin is set.
+	Terminal bool     `json:"terminal,omitempty"`
+	Stdin    bool     `json:"stdin,omitempty"`
+	Root     Root     `json:"root"`
+	Network  *Network `json:"network,omitempty"`
+	// Modules are loaded in addition to those ModulesFor derives from
+	// the config (e.g. "virtio_blk").
+	Modules []string `json:"modules,omitempty"`
+	// Debug makes urunc-init log each step on the console.
+	Debug bool `json:"debug,omitempty"`
+}
+
+// Root says how the guest finds the container rootfs.
+type Root struct {
+	// Type is Root9P (default) or RootVirtiofs.
+	Type string `json:"type"`
+	// Tag is the 9p mount_tag or the virtio-fs tag the VMM exports.
+	Tag string `json:"tag"`
+	// Options replaces the default mount options (Default9POptions for
+	// 9p, none for virtio-fs).
+	Options  string `json:"options,omitempty"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+}
+
+// Network is the guest's single interface, configured by urunc-init with
+// netlink (the Debian kernel has no CONFIG_IP_PNP, so ip= does not work).
+type Network struct {
+	Interface string `json:"interface,omitempty"` // default eth0
+	IP        string `json:"ip"`
+	PrefixLen int    `json:"prefixLen"`
+	Gateway   string `json:"gateway,omitempty"`
+	MTU       int    `json:"mtu,omitempty"`
+}
+
+// Validate reports the first problem that would make the guest fail.
+func (c Config) Validate() error {
+	if len(c.Args) == 0 || c.Args[0] == "" {
+		return fmt.Errorf("%w: args is empty", ErrInvalidConfig)
+	}
+	if c.Cwd != "" && !path.IsAbs(c.Cwd) {
+		return fmt.Errorf("%w: cwd %q is not absolute", ErrInvalidConfig, c.Cwd)
+	}
+	for _, e := range c.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return fmt.Errorf("%w: env entry %q is not KEY=VALUE", ErrInvalidConfig, e)
+		}
+	}
+	switch c.Root.Type {
+	case Root9P, RootVirtiofs, "":
+	default:
+		return fmt.Errorf("%w: root type %q (want %q or %q)", ErrInvalidConfig, c.Root.Type, Root9P, RootVirtiofs)
+	}
+	if c.Root.Tag == "" {
+		return fmt.Errorf("%w: root tag is empty", ErrInvalidConfig)
+	}
+	if n := c.Network; n != nil {
+		ip := net.ParseIP(n.IP)
+		if ip == nil {
+			return fmt.Errorf("%w: network ip %q", ErrInvalidConfig, n.IP)
+		}
+		bits := 32
+		if ip.To4() == nil {
+			bits = 128
+		}
+		if n.PrefixLen < 0 || n.PrefixLen > bits {
+			return fmt.Errorf("%w: network prefixLen %d", ErrInvalidConfig, n.PrefixLen)
+		}
+		if n.Gateway != "" && net.ParseIP(n.Gateway) == nil {
+			return fmt.Errorf("%w: network gateway %q", ErrInvalidConfig, n.Gateway)
+		}
+		if n.MTU < 0 || n.MTU > 65535 {
+			return fmt.Errorf("%w: network mtu %d", ErrInvalidConfig, n.MTU)
+		}
+	}
+	return nil
+}
+
+// RootType returns c.Root.Type with the default applied.
+func (c Config) RootType() string {
+	if c.Root.Type == "" {
+		return Root9P
+	}
+	return c.Root.Type
+}
+
+// MountOptions returns the options urunc-init mounts the root with.
+func (c Config) MountOptions() string {
+	if c.Root.Options != "" {
+		return c.Root.Options
+	}
+	if c.RootType() == Root9P {
+		return Default9POptions
+	}
+	return ""
+}
+
+// Marshal returns the JSON written to ConfigPath.
+func (c Config) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding linux guest config: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// ParseConfig decodes and validates what Marshal wrote.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Config{}, fmt.Errorf("%w: decoding: %w", ErrInvalidConfig, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
