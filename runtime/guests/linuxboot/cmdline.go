@@ -1,6 +1,9 @@
 package linuxboot
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // CmdlineOptions tunes KernelCmdline.
 type CmdlineOptions struct {
@@ -10,6 +13,10 @@ type CmdlineOptions struct {
 	// Verbose keeps the kernel's boot messages (loglevel=7); by default
 	// the console shows only the container's output and urunc-init errors.
 	Verbose bool
+	// TSCKHz, if > 0, adds tsc_early_khz= (see HostTSCKHz). Needed on
+	// microvm under TCG, where the guest kernel cannot calibrate its clock
+	// and hangs early in boot otherwise; harmless under KVM.
+	TSCKHz int
 	// Extra parameters appended as given (e.g. module parameters such as
 	// "virtio_mmio.device=..."; urunc-init passes "<module>.<param>=" to
 	// the modules it loads, as modprobe would).
@@ -24,7 +31,8 @@ type CmdlineOptions struct {
 //   - panic=-1 and reboot=t make a kernel panic reboot at once via a triple
 //     fault, which qemu -no-reboot turns into an exit;
 //   - quiet loglevel=1 keep boot noise off the container's output;
-//   - tsc/no_timer_check and the i8042 options skip slow probes under TCG.
+//   - the i8042 options skip probing a keyboard controller microvm lacks;
+//   - tsc_early_khz= (CmdlineOptions.TSCKHz) gives the TSC frequency.
 func KernelCmdline(o CmdlineOptions) string {
 	console := o.Console
 	if console == "" {
@@ -35,13 +43,14 @@ func KernelCmdline(o CmdlineOptions) string {
 		"rdinit=" + InitPath,
 		"panic=-1",
 		"reboot=t",
-		"tsc=reliable",
-		"no_timer_check",
 		"i8042.noaux",
 		"i8042.nomux",
 		"i8042.nopnp",
 		"i8042.dumbkbd",
 		"random.trust_cpu=on",
+	}
+	if o.TSCKHz > 0 {
+		p = append(p, "tsc_early_khz="+strconv.Itoa(o.TSCKHz))
 	}
 	if o.Verbose {
 		p = append(p, "loglevel=7")

@@ -128,6 +128,9 @@ func (s InitSpec) writeStatic(w io.Writer, mods []Module) error {
 	if err := cw.CharDev("dev/console", 0o600, 5, 1); err != nil {
 		return err
 	}
+	if err := cw.CharDev("dev/port", 0o600, 1, 4); err != nil {
+		return err
+	}
 	if err := cw.CharDev("dev/null", 0o666, 1, 3); err != nil {
 		return err
 	}

@@ -1,0 +1,317 @@
+package linuxboot
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The end-to-end tests boot Debian's kernel under qemu (microvm, TCG) with
+// an initrd from BuildInitrd and a busybox rootfs shared over 9p or
+// virtio-fs. Each boot takes ~2 s.
+
+type bootEnv struct {
+	repo    string
+	qemu    string
+	kernel  string
+	modules string
+	init    string
+	cache   string
+	busybox string
+	tscKHz  int
+}
+
+func newBootEnv(t *testing.T) bootEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots qemu; skipped with -short")
+	}
+	repo, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := bootEnv{
+		repo:    repo,
+		kernel:  filepath.Join(repo, "build", "linux", "vmlinux"),
+		modules: filepath.Join(repo, "build", "linux", "modules"),
+	}
+	if _, err := os.Stat(e.kernel); err != nil {
+		t.Skipf("no %s: run make linux-kernel", e.kernel)
+	}
+	if _, err := os.Stat(filepath.Join(e.modules, ModulesDepFile)); err != nil {
+		t.Skipf("no %s: run make linux-kernel", e.modules)
+	}
+	if e.qemu, err = exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("qemu-system-x86_64 not found: apt-get install qemu-system-x86")
+	}
+	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
+		if isStatic(p) {
+			e.busybox = p
+			break
+		}
+	}
+	if e.busybox == "" {
+		t.Skip("no static busybox: apt-get install busybox-static")
+	}
+	dir := t.TempDir()
+	e.init = filepath.Join(dir, "urunc-init")
+	e.cache = filepath.Join(dir, "cache")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", e.init, "./cmd/urunc-init")
+	build.Dir = repo
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building urunc-init: %v\n%s", err, out)
+	}
+	if e.tscKHz, err = HostTSCKHz(ctx); err != nil {
+		t.Skipf("cannot boot on microvm under TCG: %v", err)
+	}
+	return e
+}
+
+func isStatic(p string) bool {
+	f, err := elf.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			return false
+		}
+	}
+	return true
+}
+
+// busyboxRootfs makes a container-like rootfs: busybox with its applets
+// as symlinks in /bin, plus the given files.
+func (e bootEnv) busyboxRootfs(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{"bin", "etc", "tmp", "root", "home/user"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(filepath.Join(root, "tmp"), 0o1777)
+	os.Chown(filepath.Join(root, "home/user"), 1000, 1000)
+	data, err := os.ReadFile(e.busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	list, err := exec.Command(e.busybox, "--list").Output()
+	if err != nil {
+		t.Fatalf("busybox --list: %v", err)
+	}
+	for _, app := range strings.Fields(string(list)) {
+		if app != "busybox" {
+			os.Symlink("busybox", filepath.Join(root, "bin", app))
+		}
+	}
+	files["etc/passwd"] = "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n"
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+const bootTimeout = 20 * time.Second
+
+type bootResult struct {
+	out        string
+	qemuStatus int
+	elapsed    time.Duration
+}
+
+// boot runs qemu until the guest powers off. extra are more qemu arguments.
+func (e bootEnv) boot(t *testing.T, cfg Config, rootfs string, extra ...string) bootResult {
+	t.Helper()
+	res, err := e.tryBoot(t, cfg, rootfs, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func (e bootEnv) tryBoot(t *testing.T, cfg Config, rootfs string, extra ...string) (bootResult, error) {
+	t.Helper()
+	// URUNC_TEST_VERBOSE=1 shows kernel messages and urunc-init's steps.
+	verbose := os.Getenv("URUNC_TEST_VERBOSE") != ""
+	cfg.Debug = cfg.Debug || verbose
+	dir := t.TempDir()
+	initrd := filepath.Join(dir, "initrd")
+	t0 := time.Now()
+	if err := BuildInitrd(initrd, InitSpec{Config: cfg, Init: e.init, ModulesDir: e.modules, CacheDir: e.cache}); err != nil {
+		return bootResult{}, fmt.Errorf("BuildInitrd: %w", err)
+	}
+	t.Logf("BuildInitrd: %v", time.Since(t0))
+	args := []string{
+		"-M", "microvm", "-accel", "tcg", "-m", "256",
+		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
+		"-kernel", e.kernel, "-initrd", initrd,
+		"-append", KernelCmdline(CmdlineOptions{Verbose: verbose, TSCKHz: e.tscKHz}),
+		"-device", DebugExitDevice,
+	}
+	if cfg.RootType() == Root9P {
+		args = append(args,
+			"-fsdev", "local,id=fs0,path="+rootfs+",security_model=none",
+			"-device", "virtio-9p-device,fsdev=fs0,mount_tag="+cfg.Root.Tag)
+	}
+	args = append(args, extra...)
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.qemu, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	res := bootResult{out: out.String(), elapsed: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("qemu timed out; output:\n%s", res.out)
+	case errors.As(err, &ee):
+		res.qemuStatus = ee.ExitCode()
+	case err != nil:
+		return res, fmt.Errorf("qemu: %w", err)
+	}
+	t.Logf("boot to power-off: %v, qemu status %d", res.elapsed.Round(time.Millisecond), res.qemuStatus)
+	return res, nil
+}
+
+func TestBootOutputEnvRootfs9P(t *testing.T) {
+	e := newBootEnv(t)
+	rootfs := e.busyboxRootfs(t, map[string]string{"etc/hello": "hello from the rootfs"})
+	cfg := Config{
+		Args: []string{"sh", "-c", `echo "greeting=$GREETING"; cat /etc/hello; echo; echo "uid=$(id -u) gid=$(id -g) cwd=$(pwd) home=$HOME host=$(hostname)"; echo "quote='a b'  \"c\""; ip -4 addr show eth0 | grep inet; ip route | grep default`},
+		Env:  []string{"PATH=/bin", "GREETING=hi there"},
+		Cwd:  "/tmp",
+		UID:  1000, GID: 1000,
+		Hostname: "guest1",
+		Root:     Root{Type: Root9P, Tag: "rootfs"},
+		Network:  &Network{IP: "10.0.2.15", PrefixLen: 24, Gateway: "10.0.2.2", MTU: 1400},
+	}
+	res := e.boot(t, cfg, rootfs,
+		"-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0")
+	for _, want := range []string{
+		"greeting=hi there\n",
+		"hello from the rootfs\n",
+		"uid=1000 gid=1000 cwd=/tmp home=/home/user host=guest1\n",
+		`quote='a b'  "c"` + "\n",
+		"inet 10.0.2.15/24",
+		"default via 10.0.2.2",
+	} {
+		if !strings.Contains(res.out, want) {
+			t.Errorf("output lacks %q; output:\n%s", want, res.out)
+		}
+	}
+	if strings.Contains(res.out, "hello from the rootfs\r") {
+		t.Errorf("program output has CRLF line ends (console not raw):\n%q", res.out)
+	}
+	if res.qemuStatus != 0 {
+		t.Errorf("qemu status %d, want 0; output:\n%s", res.qemuStatus, res.out)
+	}
+}
+
+func TestBootExitStatus(t *testing.T) {
+	e := newBootEnv(t)
+	rootfs := e.busyboxRootfs(t, map[string]string{})
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		guest  int
+		output string
+	}{
+		{"exit 7", []string{"/bin/sh", "-c", "echo bye; exit 7"}, 7, "bye\n"},
+		{"not found", []string{"/no/such/program"}, ExitNotFound, "urunc-init: exec /no/such/program"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Args: tc.args, Root: Root{Tag: "rootfs"}}
+			res := e.boot(t, cfg, rootfs)
+			if want := 2*tc.guest + 1; res.qemuStatus != want {
+				t.Errorf("qemu status %d, want %d; output:\n%s", res.qemuStatus, want, res.out)
+			}
+			if got, ok := DecodeExitStatus(res.qemuStatus); !ok || got != tc.guest {
+				t.Errorf("DecodeExitStatus(%d) = %d, %v; want %d", res.qemuStatus, got, ok, tc.guest)
+			}
+			if !strings.Contains(res.out, tc.output) {
+				t.Errorf("output lacks %q:\n%s", tc.output, res.out)
+			}
+		})
+	}
+}
+
+func TestBootVirtiofs(t *testing.T) {
+	e := newBootEnv(t)
+	const virtiofsd = "/usr/lib/qemu/virtiofsd"
+	if _, err := os.Stat(virtiofsd); err != nil {
+		t.Skipf("no %s: apt-get install qemu-system-common", virtiofsd)
+	}
+	rootfs := e.busyboxRootfs(t, map[string]string{"etc/hello": "hello over virtio-fs"})
+	sock := filepath.Join(t.TempDir(), "vfs.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	vfs := exec.CommandContext(ctx, virtiofsd, "--socket-path="+sock, "-o", "source="+rootfs, "-o", "cache=none")
+	var vfsOut bytes.Buffer
+	vfs.Stdout, vfs.Stderr = &vfsOut, &vfsOut
+	if err := vfs.Start(); err != nil {
+		t.Fatalf("virtiofsd: %v", err)
+	}
+	defer func() {
+		vfs.Process.Kill()
+		vfs.Wait()
+	}()
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i == 200 {
+			t.Fatalf("virtiofsd did not create %s:\n%s", sock, vfsOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cfg := Config{
+		Args: []string{"sh", "-c", "cat /etc/hello; echo; grep ' / ' /proc/mounts"},
+		Env:  []string{"PATH=/bin"},
+		Root: Root{Type: RootVirtiofs, Tag: "rootfs"},
+	}
+	res, err := e.tryBoot(t, cfg, rootfs,
+		"-object", "memory-backend-memfd,id=mem,size=256M,share=on",
+		"-machine", "memory-backend=mem",
+		// libvhost-user (virtiofsd) refuses legacy virtio; microvm's
+		// virtio-mmio transports are legacy unless told otherwise.
+		"-global", "virtio-mmio.force-legacy=false",
+		"-chardev", "socket,id=vfs,path="+sock,
+		"-device", fmt.Sprintf("vhost-user-fs-device,chardev=vfs,tag=%s", cfg.Root.Tag))
+	if err != nil {
+		t.Fatalf("%v\nvirtiofsd output:\n%s", err, vfsOut.String())
+	}
+	for _, want := range []string{"hello over virtio-fs\n", "rootfs / virtiofs"} {
+		if !strings.Contains(res.out, want) {
+			t.Errorf("output lacks %q; output:\n%s", want, res.out)
+		}
+	}
+	if res.qemuStatus != 0 {
+		t.Errorf("qemu status %d, want 0; output:\n%s", res.qemuStatus, res.out)
+	}
+	if t.Failed() {
+		t.Logf("virtiofsd output:\n%s", vfsOut.String())
+	}
+	if t.Failed() {
+		t.Logf("virtiofsd output:\n%s", vfsOut.String())
+	}
+}

@@ -1,0 +1,5 @@
+package linuxboot
+
+func rdtsc() uint64
+
+const haveTSC = true
