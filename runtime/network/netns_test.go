@@ -1,0 +1,539 @@
+package network
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/urunc-dev/urunc/runtime/vm"
+)
+
+// The tests below need root: they create named network namespaces and a
+// veth pair per test ("peer" namespace: veth0 10.199.0.1/24; "container"
+// namespace: eth0 10.199.0.2/24, default via 10.199.0.1, MTU 1400), and
+// touch nothing outside them.
+
+const (
+	peerIP  = "10.199.0.1"
+	ctrIP   = "10.199.0.2"
+	testMTU = 1400
+)
+
+type testNS struct {
+	name, path string
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces, veth pairs and tap devices")
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		t.Skipf("needs /dev/net/tun: %v", err)
+	}
+}
+
+// inThread runs fn on a locked OS thread that joined ns; the thread is
+// thrown away afterwards.
+func inThread(ns netns.NsHandle, fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if ns >= 0 {
+			if err := netns.Set(ns); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- fn()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(20 * time.Second):
+		return errors.New("timed out")
+	}
+}
+
+func newNS(t *testing.T, role string) *testNS {
+	t.Helper()
+	requireRoot(t)
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	name := "urunc-nt-" + role + "-" + hex.EncodeToString(suffix)
+	err := inThread(-1, func() error {
+		h, err := netns.NewNamed(name)
+		if err == nil {
+			h.Close()
+		}
+		return err
+	})
+	if err != nil {
+		t.Skipf("cannot create a network namespace here: %v", err)
+	}
+	ns := &testNS{name: name, path: filepath.Join("/var/run/netns", name)}
+	t.Cleanup(func() {
+		if err := netns.DeleteNamed(name); err != nil {
+			t.Logf("delete netns %s: %v", name, err)
+		}
+	})
+	// bring lo up: harmless, and what a container has
+	h := ns.handle(t)
+	if lo, err := h.LinkByName("lo"); err == nil {
+		_ = h.LinkSetUp(lo)
+	}
+	return ns
+}
+
+func (ns *testNS) handle(t *testing.T) *netlink.Handle {
+	t.Helper()
+	fd, err := netns.GetFromPath(ns.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	h, err := netlink.NewHandleAt(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+func (ns *testNS) fd(t *testing.T) netns.NsHandle {
+	t.Helper()
+	fd, err := netns.GetFromPath(ns.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fd.Close() })
+	return fd
+}
+
+// newPair makes a container namespace with eth0 and a peer namespace with
+// the other end of the veth.
+func newPair(t *testing.T) (ctr, peer *testNS) {
+	t.Helper()
+	ctr, peer = newNS(t, "c"), newNS(t, "p")
+	veth := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: "veth0", MTU: testMTU, Namespace: netlink.NsFd(peer.fd(t))},
+		PeerName:      "eth0",
+		PeerNamespace: netlink.NsFd(ctr.fd(t)),
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		t.Skipf("cannot create a veth pair here: %v", err)
+	}
+	configure := func(ns *testNS, name, ip string) netlink.Link {
+		h := ns.handle(t)
+		l, err := h.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.LinkSetMTU(l, testMTU); err != nil {
+			t.Fatal(err)
+		}
+		addr, _ := netlink.ParseAddr(ip + "/24")
+		if err := h.AddrAdd(l, addr); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	configure(peer, "veth0", peerIP)
+	eth := configure(ctr, "eth0", ctrIP)
+	h := ctr.handle(t)
+	if err := h.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: net.ParseIP(peerIP)}); err != nil {
+		t.Fatal(err)
+	}
+	return ctr, peer
+}
+
+// snapshot describes everything this package could leave in a namespace.
+func snapshot(t *testing.T, ns *testNS) string {
+	t.Helper()
+	h := ns.handle(t)
+	links, err := h.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range links {
+		a := l.Attrs()
+		out = append(out, fmt.Sprintf("link %s %s mtu %d", a.Name, l.Type(), a.MTU))
+		qs, err := h.QdiscList(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range qs {
+			if q.Type() == "ingress" || q.Type() == "clsact" {
+				out = append(out, fmt.Sprintf("qdisc %s %s", a.Name, q.Type()))
+				fs, err := h.FilterList(l, ingressHandle)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range fs {
+					out = append(out, fmt.Sprintf("filter %s %s prio %d", a.Name, f.Type(), f.Attrs().Priority))
+				}
+			}
+		}
+		addrs, _ := h.AddrList(l, netlink.FAMILY_V4)
+		for _, ad := range addrs {
+			out = append(out, fmt.Sprintf("addr %s %s", a.Name, ad.IPNet))
+		}
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns.fd(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := c.ListTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		out = append(out, "nft table "+tb.Name)
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// checkRedirect asserts that link's ingress carries exactly one redirect,
+// to target.
+func checkRedirect(t *testing.T, h *netlink.Handle, link, target string) {
+	t.Helper()
+	l, err := h.LinkByName(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := h.LinkByName(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, ok, err := ingressFilterParent(h, l)
+	if err != nil || !ok {
+		t.Fatalf("%s has no ingress qdisc (%v)", link, err)
+	}
+	reds, err := redirects(h, l, parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reds) != 1 || reds[0].target != tl.Attrs().Index {
+		t.Fatalf("%s redirects = %+v, want one to %s (ifindex %d)", link, reds, target, tl.Attrs().Index)
+	}
+}
+
+func TestSetupInDynamic(t *testing.T) {
+	ctr, _ := newPair(t)
+	before := snapshot(t, ctr)
+	h := ctr.handle(t)
+	eth, _ := h.LinkByName("eth0")
+
+	n, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "ctr-dyn", UID: 1234, GID: 5678, Hostname: "h1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == nil {
+		t.Fatal("nil network with eth0 present")
+	}
+	want := DefaultTapName("ctr-dyn")
+	if n.TapName != want || n.IP != ctrIP || n.PrefixLen != 24 || n.Mask != "255.255.255.0" ||
+		n.Gateway != peerIP || n.MTU != testMTU || n.MAC != eth.Attrs().HardwareAddr.String() || n.DNS != "" || n.Hostname != "h1" {
+		t.Fatalf("network = %+v", n)
+	}
+	l, err := h.LinkByName(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap, ok := l.(*netlink.Tuntap)
+	if !ok {
+		t.Fatalf("%s is a %s", want, l.Type())
+	}
+	if tap.Owner != 1234 || tap.Group != 5678 || tap.MTU != testMTU || tap.Mode != netlink.TUNTAP_MODE_TAP ||
+		tap.Flags&netlink.TUNTAP_VNET_HDR == 0 || tap.Flags&netlink.TUNTAP_NO_PI == 0 ||
+		tap.Flags&netlink.TUNTAP_MULTI_QUEUE != 0 || tap.NonPersist || tap.Attrs().Flags&net.FlagUp == 0 {
+		t.Fatalf("tap = owner %d group %d mtu %d mode %d flags %#x nonpersist %v up %v",
+			tap.Owner, tap.Group, tap.MTU, tap.Mode, tap.Flags, tap.NonPersist, tap.Attrs().Flags&net.FlagUp != 0)
+	}
+	checkRedirect(t, h, "eth0", want)
+	checkRedirect(t, h, want, "eth0")
+
+	if err := Teardown(ctr.path, n.TapName); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, ctr); after != before {
+		t.Fatalf("teardown left something:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if err := Teardown(ctr.path, n.TapName); err != nil {
+		t.Fatalf("second teardown: %v", err)
+	}
+}
+
+func TestSetupCurrentNamespace(t *testing.T) {
+	ctr, _ := newPair(t)
+	before := snapshot(t, ctr)
+	fd := ctr.fd(t)
+	var n *vm.Network
+	err := inThread(fd, func() error {
+		var err error
+		n, err = Setup(ctx(t), Options{TapName: "urtap0", Interface: "eth0"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == nil || n.TapName != "urtap0" || n.IP != ctrIP {
+		t.Fatalf("network = %+v", n)
+	}
+	checkRedirect(t, ctr.handle(t), "eth0", "urtap0")
+	if err := inThread(fd, func() error { return TeardownCurrent("urtap0") }); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, ctr); after != before {
+		t.Fatalf("teardown left something:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func TestNoInterface(t *testing.T) {
+	ns := newNS(t, "e")
+	before := snapshot(t, ns)
+	n, err := SetupIn(ctx(t), ns.path, Options{ContainerID: "c"})
+	if n != nil || err != nil {
+		t.Fatalf("no eth0: got %+v, %v; want nil, nil", n, err)
+	}
+	n, err = SetupIn(ctx(t), ns.path, Options{ContainerID: "c", Mode: ModeStatic})
+	if n != nil || err != nil {
+		t.Fatalf("no eth0, static: got %+v, %v; want nil, nil", n, err)
+	}
+	if after := snapshot(t, ns); after != before {
+		t.Fatalf("setup without eth0 changed the namespace:\n%s", after)
+	}
+}
+
+func TestNoIPv4IsAnError(t *testing.T) {
+	ctr, _ := newPair(t)
+	h := ctr.handle(t)
+	eth, _ := h.LinkByName("eth0")
+	addr, _ := netlink.ParseAddr(ctrIP + "/24")
+	if err := h.AddrDel(eth, addr); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, ctr)
+	if _, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "c"}); !errors.Is(err, ErrNoIPv4) || !errors.Is(err, ErrSetup) {
+		t.Fatalf("err = %v, want ErrSetup wrapping ErrNoIPv4", err)
+	}
+	if after := snapshot(t, ctr); after != before {
+		t.Fatalf("failed setup left something:\n%s", after)
+	}
+}
+
+// makeTap creates a persistent tap in ns the way another program would.
+func makeTap(t *testing.T, ns *testNS, name string) {
+	t.Helper()
+	if err := inThread(ns.fd(t), func() error { return createTap(name, 0, 0) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUnrelatedTapSurvives(t *testing.T) {
+	ctr, _ := newPair(t)
+	makeTap(t, ctr, "tapX")
+	h := ctr.handle(t)
+	if _, err := h.LinkByName("tapX"); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, ctr)
+	n, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "with-tapx"})
+	if err != nil {
+		t.Fatalf("an unrelated tapX must not block setup: %v", err)
+	}
+	checkRedirect(t, h, "eth0", n.TapName)
+	if err := Teardown(ctr.path, n.TapName); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.LinkByName("tapX"); err != nil {
+		t.Fatalf("tapX did not survive teardown: %v", err)
+	}
+	if after := snapshot(t, ctr); after != before {
+		t.Fatalf("teardown left or removed something:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func TestTapNameCollision(t *testing.T) {
+	ctr, _ := newPair(t)
+	makeTap(t, ctr, "tapX")
+	before := snapshot(t, ctr)
+	_, err := SetupIn(ctx(t), ctr.path, Options{TapName: "tapX"})
+	if !errors.Is(err, ErrTapExists) || !errors.Is(err, ErrSetup) {
+		t.Fatalf("err = %v, want ErrSetup wrapping ErrTapExists", err)
+	}
+	if after := snapshot(t, ctr); after != before {
+		t.Fatalf("failed setup changed the namespace:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	// The existing device must also be refused by the kernel (IFF_TUN_EXCL),
+	// not silently attached to.
+	if err := inThread(ctr.fd(t), func() error { return createTap("tapX", 0, 0) }); !errors.Is(err, ErrTapExists) {
+		t.Fatalf("createTap on an existing tap: %v, want ErrTapExists", err)
+	}
+	// A non-tap device of that name is refused as well.
+	h := ctr.handle(t)
+	if err := h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "tapD"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SetupIn(ctx(t), ctr.path, Options{TapName: "tapD"}); !errors.Is(err, ErrTapExists) {
+		t.Fatalf("bridge tapD: %v, want ErrTapExists", err)
+	}
+	if err := Teardown(ctr.path, "tapD"); !errors.Is(err, ErrNotTap) {
+		t.Fatalf("Teardown of a non-tap: %v, want ErrNotTap", err)
+	}
+	if _, err := h.LinkByName("tapD"); err != nil {
+		t.Fatalf("Teardown removed a device that is not a tap: %v", err)
+	}
+}
+
+func TestFailureMidwayLeavesNothing(t *testing.T) {
+	steps := map[string][]string{
+		ModeDynamic: {"read", "tap", "tap-qdisc", "eth-qdisc", "eth-filter", "tap-filter", "up"},
+		ModeStatic:  {"read", "tap", "static-addr", "static-nat", "up"},
+	}
+	for mode, list := range steps {
+		for _, step := range list {
+			t.Run(mode+"/"+step, func(t *testing.T) {
+				ctr, _ := newPair(t)
+				makeTap(t, ctr, "tapX")
+				before := snapshot(t, ctr)
+				_, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "mid", Mode: mode, failAfter: step})
+				if !errors.Is(err, ErrSetup) {
+					t.Fatalf("err = %v, want ErrSetup", err)
+				}
+				if after := snapshot(t, ctr); after != before {
+					t.Fatalf("failure after %q left something:\nbefore:\n%s\nafter:\n%s", step, before, after)
+				}
+			})
+		}
+	}
+}
+
+func TestSecondGuestIsRefused(t *testing.T) {
+	ctr, _ := newPair(t)
+	h := ctr.handle(t)
+	n1, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	with1 := snapshot(t, ctr)
+	_, err = SetupIn(ctx(t), ctr.path, Options{ContainerID: "second"})
+	if !errors.Is(err, ErrNamespaceBusy) {
+		t.Fatalf("second guest: %v, want ErrNamespaceBusy", err)
+	}
+	// Tearing down the second (never set up) must not touch the first.
+	if err := Teardown(ctr.path, DefaultTapName("second")); err != nil {
+		t.Fatal(err)
+	}
+	if now := snapshot(t, ctr); now != with1 {
+		t.Fatalf("the refused guest disturbed the first:\nbefore:\n%s\nafter:\n%s", with1, now)
+	}
+	checkRedirect(t, h, "eth0", n1.TapName)
+	if err := Teardown(ctr.path, n1.TapName); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStaleRedirectIsCleaned(t *testing.T) {
+	ctr, _ := newPair(t)
+	before := snapshot(t, ctr)
+	h := ctr.handle(t)
+	n, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "crashed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Simulate a crash that lost the tap but left eth0's filter behind.
+	l, _ := h.LinkByName(n.TapName)
+	if err := h.LinkDel(l); err != nil {
+		t.Fatal(err)
+	}
+	// A new guest can still be set up: the dead redirect is replaced.
+	n2, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "next"})
+	if err != nil {
+		t.Fatalf("setup after a stale redirect: %v", err)
+	}
+	checkRedirect(t, h, "eth0", n2.TapName)
+	if err := Teardown(ctr.path, n2.TapName); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, ctr); after != before {
+		t.Fatalf("left something:\n%s", after)
+	}
+	// And teardown of the crashed container alone also cleans up.
+	n, err = SetupIn(ctx(t), ctr.path, Options{ContainerID: "crashed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ = h.LinkByName(n.TapName)
+	_ = h.LinkDel(l)
+	if err := Teardown(ctr.path, n.TapName); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, ctr); after != before {
+		t.Fatalf("teardown after a crash left something:\n%s", after)
+	}
+}
+
+func TestStatic(t *testing.T) {
+	ctr, _ := newPair(t)
+	before := snapshot(t, ctr)
+	n, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "knative", Mode: ModeStatic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.IP != StaticGuestIP || n.PrefixLen != 24 || n.Mask != "255.255.255.0" || n.Gateway != StaticTapIP ||
+		n.MTU != testMTU || n.MAC != GeneratedMAC("knative") {
+		t.Fatalf("network = %+v", n)
+	}
+	h := ctr.handle(t)
+	tap, err := h.LinkByName(n.TapName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, _ := h.AddrList(tap, netlink.FAMILY_V4)
+	if len(addrs) != 1 || addrs[0].IPNet.String() != StaticTapIP+"/24" {
+		t.Fatalf("tap addresses = %v", addrs)
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(int(ctr.fd(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := hasMasquerade(c, n.TapName); !ok || err != nil {
+		t.Fatalf("masquerade table: %v %v", ok, err)
+	}
+	// A second static guest in the same namespace is refused.
+	if _, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "knative2", Mode: ModeStatic}); !errors.Is(err, ErrNamespaceBusy) {
+		t.Fatalf("second static guest: %v", err)
+	}
+	if err := Teardown(ctr.path, n.TapName); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, ctr); after != before {
+		t.Fatalf("teardown left something:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
