@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"time"
 
 	"github.com/urunc-dev/urunc/runtime/guests/linuxboot"
 )
@@ -42,8 +41,7 @@ func withCode(code int, err error) error {
 
 // logger prints debug lines with the time since boot when enabled.
 type logger struct {
-	on    bool
-	start time.Time
+	on bool
 }
 
 func (l logger) printf(format string, a ...any) {
@@ -53,7 +51,7 @@ func (l logger) printf(format string, a ...any) {
 }
 
 func main() {
-	code := 0
+	code, quiet := 0, true
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
@@ -62,7 +60,7 @@ func main() {
 			}
 		}()
 		var err error
-		code, err = run()
+		code, err = run(&quiet)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "urunc-init: %v\n", err)
 			var ee *exitError
@@ -73,11 +71,12 @@ func main() {
 			}
 		}
 	}()
-	shutdown(code)
+	shutdown(code, quiet)
 }
 
 // run sets the guest up, runs the program and returns its exit status.
-func run() (int, error) {
+// It clears *quiet in debug mode (kernel messages stay on at shutdown).
+func run(quiet *bool) (int, error) {
 	if os.Getpid() != 1 {
 		return 0, errors.New("must run as PID 1 of a Linux guest")
 	}
@@ -93,6 +92,7 @@ func run() (int, error) {
 		return 0, err
 	}
 	log := logger{on: cfg.Debug}
+	*quiet = !cfg.Debug
 	log.printf("config: args=%q root=%s:%s", cfg.Args, cfg.RootType(), cfg.Root.Tag)
 
 	if err := loadModules(log, linuxboot.ModulesFor(cfg)); err != nil {

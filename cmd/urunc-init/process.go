@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strconv"
@@ -163,9 +164,9 @@ func reapAll(d time.Duration) {
 
 func startError(prog string, err error) error {
 	switch {
-	case errors.Is(err, unix.ENOENT):
+	case errors.Is(err, fs.ErrNotExist):
 		return withCode(linuxboot.ExitNotFound, fmt.Errorf("exec %s: %w", prog, err))
-	case errors.Is(err, unix.EACCES), errors.Is(err, unix.ENOEXEC), errors.Is(err, unix.EPERM):
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, unix.ENOEXEC):
 		return withCode(linuxboot.ExitNotExecutable, fmt.Errorf("exec %s: %w", prog, err))
 	}
 	return withCode(linuxboot.ExitInitFailed, fmt.Errorf("exec %s: %w", prog, err))

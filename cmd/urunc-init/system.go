@@ -193,8 +193,16 @@ func uptime() float64 {
 
 // shutdown ends the VM: reboot (qemu -no-reboot exits 0) for status 0, the
 // isa-debug-exit port otherwise. It never returns.
-func shutdown(code int) {
+func shutdown(code int, quiet bool) {
 	unix.Sync()
+	if quiet {
+		// The kernel's "reboot: Restarting system" is KERN_EMERG and would
+		// end up in the container's output: console_loglevel 0 silences
+		// even that (syslog(2) cannot go below 1).
+		if err := os.WriteFile("/proc/sys/kernel/printk", []byte("0"), 0); err != nil {
+			unix.Klogctl(unix.SYSLOG_ACTION_CONSOLE_OFF, nil)
+		}
+	}
 	if code != 0 {
 		v := linuxboot.DebugExitValue(code)
 		if err := outb(linuxboot.DebugExitPort, v); err != nil {

@@ -219,6 +219,9 @@ func TestBootOutputEnvRootfs9P(t *testing.T) {
 			t.Errorf("output lacks %q; output:\n%s", want, res.out)
 		}
 	}
+	if strings.Contains(res.out, "reboot:") {
+		t.Errorf("kernel shutdown messages in the output:\n%s", res.out)
+	}
 	if strings.Contains(res.out, "hello from the rootfs\r") {
 		t.Errorf("program output has CRLF line ends (console not raw):\n%q", res.out)
 	}

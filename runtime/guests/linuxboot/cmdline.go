@@ -17,6 +17,10 @@ type CmdlineOptions struct {
 	// microvm under TCG, where the guest kernel cannot calibrate its clock
 	// and hangs early in boot otherwise; harmless under KVM.
 	TSCKHz int
+	// MitigationsOff adds mitigations=off: ~0.1-0.2 s faster boots and
+	// faster guest code under TCG, at the cost of the guest kernel's
+	// CPU-vulnerability mitigations between the container's own processes.
+	MitigationsOff bool
 	// Extra parameters appended as given (e.g. module parameters such as
 	// "virtio_mmio.device=..."; urunc-init passes "<module>.<param>=" to
 	// the modules it loads, as modprobe would).
@@ -31,6 +35,7 @@ type CmdlineOptions struct {
 //   - panic=-1 and reboot=t make a kernel panic reboot at once via a triple
 //     fault, which qemu -no-reboot turns into an exit;
 //   - quiet loglevel=1 keep boot noise off the container's output;
+//   - init_on_alloc=0 and audit=0 save ~0.1 s of boot under TCG;
 //   - the i8042 options skip probing a keyboard controller microvm lacks;
 //   - tsc_early_khz= (CmdlineOptions.TSCKHz) gives the TSC frequency.
 func KernelCmdline(o CmdlineOptions) string {
@@ -48,6 +53,11 @@ func KernelCmdline(o CmdlineOptions) string {
 		"i8042.nopnp",
 		"i8042.dumbkbd",
 		"random.trust_cpu=on",
+		"init_on_alloc=0",
+		"audit=0",
+	}
+	if o.MitigationsOff {
+		p = append(p, "mitigations=off")
 	}
 	if o.TSCKHz > 0 {
 		p = append(p, "tsc_early_khz="+strconv.Itoa(o.TSCKHz))
