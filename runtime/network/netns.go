@@ -44,15 +44,20 @@ func pathEnv(nsPath string) (*env, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrNamespace, nsPath, err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(ns), &st); err != nil {
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(int(ns), &sfs); err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("%w: %s: %w", ErrNamespace, nsPath, err)
 	}
-	var sfs unix.Statfs_t
-	if err := unix.Fstatfs(int(ns), &sfs); err != nil || (sfs.Type != unix.NSFS_MAGIC && sfs.Type != unix.PROC_SUPER_MAGIC) {
+	if sfs.Type != unix.NSFS_MAGIC {
+		// e.g. the empty file left behind when a named namespace was
+		// unmounted: for Teardown the namespace is gone.
 		ns.Close()
-		return nil, fmt.Errorf("%w: %s is not a namespace file", ErrNamespace, nsPath)
+		return nil, fmt.Errorf("%w: %w: %s is not a namespace file", ErrNamespace, errNoNamespace, nsPath)
+	}
+	if typ, err := unix.IoctlRetInt(int(ns), unix.NS_GET_NSTYPE); err != nil || typ != unix.CLONE_NEWNET {
+		ns.Close()
+		return nil, fmt.Errorf("%w: %s is not a network namespace", ErrNamespace, nsPath)
 	}
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {

@@ -183,7 +183,11 @@ func snapshot(t *testing.T, ns *testNS) string {
 		for _, q := range qs {
 			if q.Type() == "ingress" || q.Type() == "clsact" {
 				out = append(out, fmt.Sprintf("qdisc %s %s", a.Name, q.Type()))
-				fs, err := h.FilterList(l, ingressHandle)
+				parent, _, err := ingressFilterParent(h, l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fs, err := h.FilterList(l, parent)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -535,5 +539,44 @@ func TestStatic(t *testing.T) {
 	}
 	if after := snapshot(t, ctr); after != before {
 		t.Fatalf("teardown left something:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func TestExistingClsactIsReusedAndKept(t *testing.T) {
+	ctr, _ := newPair(t)
+	h := ctr.handle(t)
+	eth, _ := h.LinkByName("eth0")
+	q := &netlink.Clsact{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: eth.Attrs().Index, Handle: ingressHandle, Parent: netlink.HANDLE_CLSACT}}
+	if err := h.QdiscAdd(q); err != nil {
+		t.Skipf("no clsact qdisc here: %v", err)
+	}
+	before := snapshot(t, ctr)
+	n, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "clsact"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRedirect(t, h, "eth0", n.TapName)
+	if err := Teardown(ctr.path, n.TapName); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, ctr); after != before {
+		t.Fatalf("teardown changed the clsact setup:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func TestNotANetworkNamespace(t *testing.T) {
+	requireRoot(t)
+	if _, err := SetupIn(ctx(t), "/proc/self/ns/mnt", Options{ContainerID: "c"}); !errors.Is(err, ErrNamespace) {
+		t.Fatalf("mount namespace: %v, want ErrNamespace", err)
+	}
+	f := filepath.Join(t.TempDir(), "gone")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SetupIn(ctx(t), f, Options{ContainerID: "c"}); !errors.Is(err, ErrNamespace) {
+		t.Fatalf("plain file: %v, want ErrNamespace", err)
+	}
+	if err := Teardown(f, "tap0"); err != nil {
+		t.Fatalf("Teardown on an unmounted namespace file: %v", err)
 	}
 }
