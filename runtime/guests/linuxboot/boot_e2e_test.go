@@ -137,48 +137,50 @@ type bootResult struct {
 	elapsed    time.Duration
 }
 
-// boot runs qemu until the guest powers off. extra are more qemu arguments.
-func (e bootEnv) boot(t *testing.T, cfg Config, rootfs string, extra ...string) bootResult {
+// boot runs qemu until the guest powers off. qo.Root is taken from cfg,
+// qo.MemoryMiB is set; extra are more qemu arguments (e.g. -netdev).
+func (e bootEnv) boot(t *testing.T, cfg Config, qo QemuOptions, extra ...string) bootResult {
 	t.Helper()
-	res, err := e.tryBoot(t, cfg, rootfs, extra...)
+	res, err := e.tryBoot(t, cfg, qo, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
 }
 
-func (e bootEnv) tryBoot(t *testing.T, cfg Config, rootfs string, extra ...string) (bootResult, error) {
+func (e bootEnv) tryBoot(t *testing.T, cfg Config, qo QemuOptions, extra ...string) (bootResult, error) {
 	t.Helper()
 	// URUNC_TEST_VERBOSE=1 shows kernel messages and urunc-init's steps.
 	verbose := os.Getenv("URUNC_TEST_VERBOSE") != ""
 	cfg.Debug = cfg.Debug || verbose
-	dir := t.TempDir()
-	initrd := filepath.Join(dir, "initrd")
+	initrd := filepath.Join(t.TempDir(), "initrd")
 	t0 := time.Now()
 	if err := BuildInitrd(initrd, InitSpec{Config: cfg, Init: e.init, ModulesDir: e.modules, CacheDir: e.cache}); err != nil {
 		return bootResult{}, fmt.Errorf("BuildInitrd: %w", err)
 	}
 	t.Logf("BuildInitrd: %v", time.Since(t0))
+	if qo.Machine == "" {
+		qo.Machine = "microvm"
+	}
+	qo.Root, qo.MemoryMiB = cfg.Root, 256
+	guestArgs, err := QemuArgs(qo)
+	if err != nil {
+		return bootResult{}, err
+	}
 	args := []string{
-		"-M", "microvm", "-accel", "tcg", "-m", "256",
-		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
+		"-M", qo.Machine, "-accel", "tcg", "-m", "256",
+		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
 		"-kernel", e.kernel, "-initrd", initrd,
 		"-append", KernelCmdline(CmdlineOptions{Verbose: verbose, TSCKHz: e.tscKHz}),
-		"-device", DebugExitDevice,
 	}
-	if cfg.RootType() == Root9P {
-		args = append(args,
-			"-fsdev", "local,id=fs0,path="+rootfs+",security_model=none",
-			"-device", "virtio-9p-device,fsdev=fs0,mount_tag="+cfg.Root.Tag)
-	}
-	args = append(args, extra...)
+	args = append(append(args, guestArgs...), extra...)
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.qemu, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	res := bootResult{out: out.String(), elapsed: time.Since(start)}
 	var ee *exec.ExitError
 	switch {
@@ -205,8 +207,7 @@ func TestBootOutputEnvRootfs9P(t *testing.T) {
 		Root:     Root{Type: Root9P, Tag: "rootfs"},
 		Network:  &Network{IP: "10.0.2.15", PrefixLen: 24, Gateway: "10.0.2.2", MTU: 1400},
 	}
-	res := e.boot(t, cfg, rootfs,
-		"-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0")
+	res := e.boot(t, cfg, QemuOptions{HostPath: rootfs, NetdevID: "n0"}, "-netdev", "user,id=n0")
 	for _, want := range []string{
 		"greeting=hi there\n",
 		"hello from the rootfs\n",
@@ -244,7 +245,7 @@ func TestBootExitStatus(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{Args: tc.args, Root: Root{Tag: "rootfs"}}
-			res := e.boot(t, cfg, rootfs)
+			res := e.boot(t, cfg, QemuOptions{HostPath: rootfs})
 			if want := 2*tc.guest + 1; res.qemuStatus != want {
 				t.Errorf("qemu status %d, want %d; output:\n%s", res.qemuStatus, want, res.out)
 			}
@@ -292,14 +293,7 @@ func TestBootVirtiofs(t *testing.T) {
 		Env:  []string{"PATH=/bin"},
 		Root: Root{Type: RootVirtiofs, Tag: "rootfs"},
 	}
-	res, err := e.tryBoot(t, cfg, rootfs,
-		"-object", "memory-backend-memfd,id=mem,size=256M,share=on",
-		"-machine", "memory-backend=mem",
-		// libvhost-user (virtiofsd) refuses legacy virtio; microvm's
-		// virtio-mmio transports are legacy unless told otherwise.
-		"-global", "virtio-mmio.force-legacy=false",
-		"-chardev", "socket,id=vfs,path="+sock,
-		"-device", fmt.Sprintf("vhost-user-fs-device,chardev=vfs,tag=%s", cfg.Root.Tag))
+	res, err := e.tryBoot(t, cfg, QemuOptions{VirtiofsSocket: sock})
 	if err != nil {
 		t.Fatalf("%v\nvirtiofsd output:\n%s", err, vfsOut.String())
 	}
@@ -316,5 +310,23 @@ func TestBootVirtiofs(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("virtiofsd output:\n%s", vfsOut.String())
+	}
+}
+
+// TestBootPCMachine boots on -M pc (SeaBIOS, virtio-pci devices) instead
+// of microvm.
+func TestBootPCMachine(t *testing.T) {
+	e := newBootEnv(t)
+	rootfs := e.busyboxRootfs(t, map[string]string{"etc/hello": "hello over virtio-pci"})
+	cfg := Config{
+		Args: []string{"/bin/sh", "-c", "cat /etc/hello; echo; exit 3"},
+		Root: Root{Tag: "rootfs"},
+	}
+	res := e.boot(t, cfg, QemuOptions{Machine: "pc", HostPath: rootfs})
+	if !strings.Contains(res.out, "hello over virtio-pci\n") {
+		t.Errorf("output lacks the file; output:\n%s", res.out)
+	}
+	if res.qemuStatus != 7 {
+		t.Errorf("qemu status %d, want 7; output:\n%s", res.qemuStatus, res.out)
 	}
 }

@@ -542,3 +542,50 @@ func BenchmarkBuildInitrdCached(b *testing.B) {
 		}
 	}
 }
+
+func TestQemuArgs(t *testing.T) {
+	join := func(o QemuOptions) string {
+		t.Helper()
+		a, err := QemuArgs(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(a, " ")
+	}
+	m := join(QemuOptions{Root: Root{Tag: "rootfs"}, HostPath: "/r", NetdevID: "n0", MAC: "02:00:00:00:00:01"})
+	for _, want := range []string{
+		"-no-reboot", "-device " + DebugExitDevice, "virtio-mmio.force-legacy=false",
+		"-fsdev local,id=urunc-root,path=/r,security_model=none",
+		"-device virtio-9p-device,fsdev=urunc-root,mount_tag=rootfs",
+		"-device virtio-net-device,netdev=n0,mac=02:00:00:00:00:01",
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("microvm args %q lack %q", m, want)
+		}
+	}
+	p := join(QemuOptions{Machine: "pc", Root: Root{Type: RootVirtiofs, Tag: "fs"}, VirtiofsSocket: "/s", MemoryMiB: 512})
+	for _, want := range []string{
+		"memory-backend-memfd,id=urunc-mem,size=512M,share=on", "-machine memory-backend=urunc-mem",
+		"-chardev socket,id=urunc-vfs,path=/s", "-device vhost-user-fs-pci,chardev=urunc-vfs,tag=fs",
+	} {
+		if !strings.Contains(p, want) {
+			t.Errorf("pc args %q lack %q", p, want)
+		}
+	}
+	if strings.Contains(p, "force-legacy") {
+		t.Errorf("pc args %q set a virtio-mmio option", p)
+	}
+	for name, o := range map[string]QemuOptions{
+		"no tag":        {HostPath: "/r"},
+		"comma in tag":  {Root: Root{Tag: "a,b"}, HostPath: "/r"},
+		"no host path":  {Root: Root{Tag: "t"}},
+		"comma in path": {Root: Root{Tag: "t"}, HostPath: "/a,b"},
+		"no socket":     {Root: Root{Type: RootVirtiofs, Tag: "t"}, MemoryMiB: 1},
+		"no memory":     {Root: Root{Type: RootVirtiofs, Tag: "t"}, VirtiofsSocket: "/s"},
+		"bad type":      {Root: Root{Type: "nfs", Tag: "t"}},
+	} {
+		if _, err := QemuArgs(o); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
