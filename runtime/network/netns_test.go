@@ -450,6 +450,7 @@ func TestSecondGuestIsRefused(t *testing.T) {
 	if !errors.Is(err, ErrNamespaceBusy) {
 		t.Fatalf("second guest: %v, want ErrNamespaceBusy", err)
 	}
+	t.Logf("second guest refused: %v", err)
 	// Tearing down the second (never set up) must not touch the first.
 	if err := Teardown(ctr.path, DefaultTapName("second")); err != nil {
 		t.Fatal(err)
