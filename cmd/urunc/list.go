@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/urunc-dev/urunc/runtime/state"
+)
+
+// listEntry is runc's list --format json shape.
+type listEntry struct {
+	Version        string            `json:"ociVersion"`
+	ID             string            `json:"id"`
+	InitProcessPid int               `json:"pid"`
+	Status         string            `json:"status"`
+	Bundle         string            `json:"bundle"`
+	Rootfs         string            `json:"rootfs"`
+	Created        time.Time         `json:"created"`
+	Annotations    map[string]string `json:"annotations,omitempty"`
+	Owner          string            `json:"owner"`
+}
+
+func listCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list containers (urunc's and runc's under the same root)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only ids"},
+		},
+		Action: func(c *cli.Context) error {
+			rt, err := newRuntime(c)
+			if err != nil {
+				return err
+			}
+			states, err := rt.List()
+			if err != nil {
+				return err
+			}
+			entries := make([]listEntry, 0, len(states))
+			for _, st := range states {
+				entries = append(entries, listEntry{
+					Version: st.Version, ID: st.ID, InitProcessPid: st.Pid, Status: string(st.Status),
+					Bundle: st.Bundle, Rootfs: st.Rootfs, Created: st.Created, Annotations: st.Annotations, Owner: st.Owner,
+				})
+			}
+			entries = append(entries, runcEntries(rt.Root())...)
+			switch {
+			case c.Bool("quiet"):
+				for _, e := range entries {
+					fmt.Println(e.ID)
+				}
+			case c.String("format") == "json":
+				return json.NewEncoder(os.Stdout).Encode(entries)
+			case c.String("format") == "table":
+				w := tabwriter.NewWriter(os.Stdout, 12, 1, 3, ' ', 0)
+				fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
+				for _, e := range entries {
+					fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", e.ID, e.InitProcessPid, e.Status, e.Bundle,
+						e.Created.Format(time.RFC3339Nano), e.Owner)
+				}
+				return w.Flush()
+			default:
+				return fmt.Errorf("invalid --format %q: want table or json", c.String("format"))
+			}
+			return nil
+		},
+	}
+}
+
+// runcEntries lists runc's containers under the same root, if any.
+func runcEntries(root string) []listEntry {
+	dirs, _ := os.ReadDir(root)
+	foreign := false
+	for _, d := range dirs {
+		if d.IsDir() {
+			if _, err := os.Stat(filepath.Join(root, d.Name(), state.MarkerFile)); err != nil {
+				foreign = true
+				break
+			}
+		}
+	}
+	if !foreign {
+		return nil
+	}
+	p, err := runcPath()
+	if err != nil {
+		return nil
+	}
+	out, err := exec.Command(p, "--root", root, "list", "--format", "json").Output()
+	if err != nil {
+		return nil
+	}
+	var entries []listEntry
+	json.Unmarshal(out, &entries)
+	return entries
+}

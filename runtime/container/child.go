@@ -1,0 +1,308 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/urunc-dev/urunc/runtime/accel"
+	"github.com/urunc-dev/urunc/runtime/config"
+	"github.com/urunc-dev/urunc/runtime/hooks"
+	"github.com/urunc-dev/urunc/runtime/ipc"
+	"github.com/urunc-dev/urunc/runtime/state"
+	"github.com/urunc-dev/urunc/runtime/vm"
+)
+
+// parentPipeFD is where the re-exec child finds the pipe whose EOF says
+// that create's parent died (ExtraFiles[0]).
+const parentPipeFD = 3
+
+// Init is the re-exec child ("urunc create --reexec"). It runs inside the
+// container's namespaces, completes the handshake, waits for START, sets
+// up the guest's network and storage and finally execs the VMM, which
+// thereby keeps this process's pid: no urunc process stays resident.
+// It only returns on failure.
+func (r *Runtime) Init(ctx context.Context, id string) (err error) {
+	d, err := state.Open(r.opts.Root, id)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			r.failed(d, "init", err)
+		}
+	}()
+	st, err := d.ReadState()
+	if err != nil {
+		return err
+	}
+	spec, err := LoadSpec(st.Bundle)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(st.Bundle, spec)
+	if err != nil {
+		return err
+	}
+	if hasNewNamespace(spec, specs.MountNamespace) {
+		// Mounts made for the guest must not leak back to the host.
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return fmt.Errorf("make mounts private: %w", err)
+		}
+	}
+	timeouts := r.opts.Host.Timeouts
+
+	// Until ACK, our parent's death (EOF on the pipe) aborts the handshake.
+	unix.CloseOnExec(parentPipeFD)
+	parentPipe := os.NewFile(parentPipeFD, "parent-pipe")
+	actx, acancel := withTimeout(ctx, timeouts.Ack, "waiting for ACK from create")
+	defer acancel()
+	pctx, pcancel := context.WithCancelCause(actx)
+	defer pcancel(nil)
+	go func() {
+		io.Copy(io.Discard, parentPipe)
+		pcancel(errors.New("create exited before sending ACK"))
+	}()
+
+	ln, err := ipc.Listen(d.File(state.UruncSock))
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	faultPoint("child-before-booted")
+	if err := ipc.Send(pctx, d.File(state.InitSock), ipc.Booted); err != nil {
+		return fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	r.event(d, state.Event{Step: state.StepBooted, Waiting: string(ipc.Ack), TimeoutMS: ms(timeouts.Ack)})
+	faultPoint("child-after-booted")
+	ack, err := ln.Await(pctx, ipc.Ack)
+	if err != nil && actx.Err() == nil && ctx.Err() == nil {
+		// create exits right after sending ACK, so its pipe may close
+		// before we accepted: an ACK already queued on the socket wins.
+		qctx, qcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		if queued, qerr := ln.Await(qctx, ipc.Ack); qerr == nil {
+			ack, err = queued, nil
+		}
+		qcancel()
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	ack.Close()
+	parentPipe.Close()
+	r.event(d, state.Event{Step: state.StepAcked, Waiting: string(ipc.Start), TimeoutMS: ms(timeouts.StartWait)})
+	faultPoint("child-after-acked")
+
+	sctx, scancel := withTimeout(ctx, timeouts.StartWait, "waiting for START")
+	defer scancel()
+	conn, err := ln.Await(sctx, ipc.Start)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrHandshake, err)
+	}
+	defer conn.Close()
+	ln.Close()
+	r.event(d, state.Event{Step: state.StepStartReceived})
+	// create wrote our pid (as seen from the host: in a new pid namespace
+	// we are 1 to ourselves) and the created status after BOOTED.
+	if st, err = d.ReadState(); err != nil {
+		conn.Write(ipc.Error, err.Error())
+		return err
+	}
+
+	plan, info, err := r.prepareVMM(ctx, d, st, spec, cfg)
+	if err == nil {
+		err = r.runHooks(ctx, d, hooks.StartContainer, spec, st)
+	}
+	if err != nil {
+		conn.Write(ipc.Error, err.Error())
+		return err
+	}
+	faultPoint("child-before-exec")
+	r.event(d, state.Event{Step: state.StepVMMExec, Detail: strings.Join(plan.Argv, " ")})
+	if err := conn.Write(ipc.OK, ""); err != nil {
+		return fmt.Errorf("answer START: %w", err)
+	}
+	_ = info
+	env := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, plan.Env...)
+	err = unix.Exec(plan.Path, plan.Argv, env)
+	conn.Write(ipc.Error, "exec "+plan.Path+": "+err.Error())
+	return fmt.Errorf("exec %s: %w", plan.Path, err)
+}
+
+// prepareVMM sets up network and storage and builds the VMM command line.
+func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, spec *specs.Spec, cfg *config.Unikernel) (*vm.Plan, *state.VMMInfo, error) {
+	rootfs := st.Rootfs
+	kernel, err := config.ResolveInRootfs(rootfs, config.KeyBinary, cfg.Binary)
+	if err != nil {
+		return nil, nil, err
+	}
+	initrd, err := config.ResolveInRootfs(rootfs, config.KeyInitrd, cfg.Initrd)
+	if err != nil {
+		return nil, nil, err
+	}
+	block, err := config.ResolveInRootfs(rootfs, config.KeyBlock, cfg.Block)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	req := vm.Request{
+		Guest:           cfg.Type,
+		Version:         cfg.Version,
+		Hypervisor:      cfg.Hypervisor,
+		Kernel:          kernel,
+		Initrd:          initrd,
+		Block:           block,
+		BlockMountPoint: cfg.BlkMntPoint,
+		Cmdline:         cfg.Cmdline,
+		MemoryMB:        memoryMB(spec, r.opts.Host.MemoryMB),
+		VCPUs:           vcpus(spec, r.opts.Host.VCPUs),
+		StateDir:        d.Path(),
+		SerialLog:       d.File(state.SerialFile),
+		QMPFD:           -1,
+		ExtraArgs:       r.opts.Host.QEMU.ExtraArgs,
+	}
+	if p := spec.Process; p != nil {
+		req.Process = vm.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.User.UID, GID: p.User.GID}
+	}
+
+	netw, netDetail, err := r.setupNetwork(ctx, d, spec, cfg, req.Process.UID, req.Process.GID)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Network = netw
+	r.event(d, state.Event{Step: state.StepNetwork, Detail: netDetail})
+
+	storageDetail, err := r.prepareStorage(ctx, d, spec, cfg, &req)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.event(d, state.Event{Step: state.StepStorage, Detail: storageDetail})
+
+	choice := accel.Decide(accel.Probe(), accel.Request{
+		Accel:        firstSet(cfg.Accel, r.opts.Host.QEMU.Accel),
+		CPU:          firstSet(cfg.CPU, r.opts.Host.QEMU.CPU),
+		Machine:      firstSet(cfg.Machine, r.opts.Host.QEMU.Machine),
+		GuestMachine: vm.DefaultMachine(cfg.Type),
+		LinuxGuest:   cfg.Type == "linux",
+	})
+	req.Accel, req.CPU, req.Machine = choice.Accel, choice.CPU, choice.Machine
+
+	if cfg.Hypervisor == "qemu" {
+		qmpLn, err := ipc.Listen(d.File(state.QMPSock))
+		if err != nil {
+			return nil, nil, err
+		}
+		f, err := qmpLn.File()
+		if err != nil {
+			return nil, nil, err
+		}
+		// The VMM inherits the listening socket across exec.
+		if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFD, 0); err != nil {
+			return nil, nil, fmt.Errorf("qmp socket: %w", err)
+		}
+		req.QMPFD = int(f.Fd())
+	}
+
+	plan, err := vm.Build(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range plan.Files {
+		if err := state.WriteFileAtomic(f.Path, f.Data, os.FileMode(f.Mode)); err != nil {
+			return nil, nil, fmt.Errorf("write %s: %w", filepath.Base(f.Path), err)
+		}
+	}
+	info := &state.VMMInfo{
+		Hypervisor:    cfg.Hypervisor,
+		Binary:        plan.Path,
+		Argv:          plan.Argv,
+		PID:           st.Pid,
+		Guest:         cfg.Type,
+		GuestCmdline:  plan.GuestCmdline,
+		Accel:         choice.Accel,
+		AccelReason:   choice.AccelReason,
+		CPU:           choice.CPU,
+		Machine:       choice.Machine,
+		MachineReason: choice.MachineReason,
+		MemoryMB:      req.MemoryMB,
+		VCPUs:         req.VCPUs,
+		Network:       netDetail,
+		GracefulStop:  plan.GracefulStop,
+	}
+	if netw != nil {
+		info.TapName = netw.TapName
+	}
+	if err := d.WriteVMM(info); err != nil {
+		return nil, nil, err
+	}
+	return plan, info, nil
+}
+
+func firstSet(vals ...string) string {
+	for _, v := range vals {
+		if v != "" && v != "auto" {
+			return v
+		}
+	}
+	return ""
+}
+
+// memoryMB sizes the VM from the spec's memory limit.
+func memoryMB(spec *specs.Spec, def uint64) uint64 {
+	if spec.Linux != nil && spec.Linux.Resources != nil && spec.Linux.Resources.Memory != nil {
+		if l := spec.Linux.Resources.Memory.Limit; l != nil && *l > 0 {
+			mb := uint64(*l) / (1 << 20)
+			if mb >= 8 {
+				return mb
+			}
+			return 8
+		}
+	}
+	return def
+}
+
+// vcpus sizes the VM from the spec's CPU quota or cpuset.
+func vcpus(spec *specs.Spec, def int) int {
+	if spec.Linux == nil || spec.Linux.Resources == nil || spec.Linux.Resources.CPU == nil {
+		return def
+	}
+	c := spec.Linux.Resources.CPU
+	if c.Quota != nil && *c.Quota > 0 && c.Period != nil && *c.Period > 0 {
+		return max(1, int(math.Ceil(float64(*c.Quota)/float64(*c.Period))))
+	}
+	if c.Cpus != "" {
+		if n := cpusetSize(c.Cpus); n > 0 {
+			return n
+		}
+	}
+	return def
+}
+
+// cpusetSize counts the CPUs of a cpuset list like "0-2,4".
+func cpusetSize(s string) int {
+	n := 0
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		var a, b int
+		if _, err := fmt.Sscanf(lo, "%d", &a); err != nil {
+			return 0
+		}
+		b = a
+		if isRange {
+			if _, err := fmt.Sscanf(hi, "%d", &b); err != nil || b < a {
+				return 0
+			}
+		}
+		n += b - a + 1
+	}
+	return n
+}

@@ -1,0 +1,153 @@
+// Package container is urunc's container lifecycle: create (with the
+// re-exec handshake), start, state, kill, pause/resume, delete and run,
+// for bundles that carry a unikernel configuration. The cmd/urunc
+// commands are thin wrappers around it.
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/urunc-dev/urunc/runtime/config"
+	"github.com/urunc-dev/urunc/runtime/state"
+)
+
+// Sentinel errors of the lifecycle.
+var (
+	ErrBadBundle   = errors.New("invalid bundle")
+	ErrNotRunning  = errors.New("container is not running")
+	ErrNotStopped  = errors.New("container is not stopped")
+	ErrNotCreated  = errors.New("container is not in the created state")
+	ErrUnsupported = errors.New("not supported for unikernel containers")
+	ErrHandshake   = errors.New("create/start handshake failed")
+)
+
+// Options configure a Runtime.
+type Options struct {
+	Root string       // state root, e.g. /run/urunc
+	Host *config.Host // urunc's configuration (timeouts, defaults)
+	Log  *slog.Logger // where the lifecycle logs
+	// SelfExe and GlobalArgs re-execute urunc as the container's init
+	// child: SelfExe GlobalArgs... create --reexec --bundle B ID.
+	SelfExe    string
+	GlobalArgs []string
+}
+
+// Runtime runs unikernel containers under one root.
+type Runtime struct {
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns a Runtime.
+func New(o Options) *Runtime {
+	if o.Host == nil {
+		o.Host = config.DefaultHost()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.SelfExe == "" {
+		o.SelfExe = "/proc/self/exe"
+	}
+	return &Runtime{opts: o, log: o.Log}
+}
+
+// Root is the state root.
+func (r *Runtime) Root() string { return r.opts.Root }
+
+// LoadSpec reads and checks <bundle>/config.json.
+func LoadSpec(bundle string) (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s has no config.json", ErrBadBundle, bundle)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrBadBundle, err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return nil, fmt.Errorf("%w: %s/config.json: %v", ErrBadBundle, bundle, err)
+	}
+	if spec.Root == nil || spec.Root.Path == "" {
+		return nil, fmt.Errorf("%w: config.json has no root.path", ErrBadBundle)
+	}
+	return &spec, nil
+}
+
+// Detect tells whether the bundle is a unikernel (urunc runs it) or not
+// (hand it to runc). A bundle whose unikernel configuration is malformed
+// is an error, never a hand-off.
+func Detect(bundle string) (bool, error) {
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return false, err
+	}
+	_, err = config.Load(bundle, spec)
+	switch {
+	case errors.Is(err, config.ErrNoConfig):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// withTimeout bounds ctx by d; d == 0 means no limit.
+func withTimeout(ctx context.Context, d config.Duration, what string) (context.Context, context.CancelFunc) {
+	if d.D() <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, d.D(), fmt.Errorf("%s: no answer within %s", what, d.D()))
+}
+
+// lock opens and locks an existing container.
+func (r *Runtime) lock(ctx context.Context, id string) (state.Dir, func(), error) {
+	d, err := state.Open(r.opts.Root, id)
+	if err != nil {
+		return d, nil, err
+	}
+	lctx, cancel := withTimeout(ctx, r.opts.Host.Timeouts.Lock, "lock")
+	defer cancel()
+	unlock, err := d.Lock(lctx)
+	if err != nil {
+		return d, nil, err
+	}
+	// A concurrent delete may have removed the directory while we waited.
+	if _, err := os.Stat(d.File(state.MarkerFile)); err != nil {
+		unlock()
+		return d, nil, fmt.Errorf("%w: %s", state.ErrNotExist, id)
+	}
+	return d, unlock, nil
+}
+
+// event writes a journal line; a failure to journal is logged, not fatal.
+func (r *Runtime) event(d state.Dir, ev state.Event) {
+	if err := d.AppendEvent(ev); err != nil {
+		r.log.Warn("journal", "id", d.ID, "error", err)
+	}
+}
+
+func (r *Runtime) failed(d state.Dir, step string, err error) {
+	r.event(d, state.Event{Step: state.StepFailed, Detail: step, Error: err.Error()})
+}
+
+// ociState returns the OCI state to hand to hooks.
+func ociState(st *state.State) specs.State {
+	s := st.State
+	if s.Version == "" {
+		s.Version = specs.Version
+	}
+	return s
+}
+
+func ms(d config.Duration) int64 { return time.Duration(d).Milliseconds() }

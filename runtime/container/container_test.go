@@ -1,0 +1,102 @@
+package container
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestVCPUs(t *testing.T) {
+	q := func(v int64) *int64 { return &v }
+	p := func(v uint64) *uint64 { return &v }
+	tests := []struct {
+		name string
+		cpu  *specs.LinuxCPU
+		want int
+	}{
+		{"none", nil, 1},
+		{"quota 1.5 cpus", &specs.LinuxCPU{Quota: q(150000), Period: p(100000)}, 2},
+		{"quota 2 cpus", &specs.LinuxCPU{Quota: q(200000), Period: p(100000)}, 2},
+		{"tiny quota", &specs.LinuxCPU{Quota: q(1000), Period: p(100000)}, 1},
+		{"cpuset", &specs.LinuxCPU{Cpus: "0-2,4"}, 4},
+		{"bad cpuset", &specs.LinuxCPU{Cpus: "x"}, 1},
+		{"unlimited quota", &specs.LinuxCPU{Quota: q(-1), Period: p(100000)}, 1},
+	}
+	for _, tt := range tests {
+		spec := &specs.Spec{Linux: &specs.Linux{Resources: &specs.LinuxResources{CPU: tt.cpu}}}
+		if got := vcpus(spec, 1); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestMemoryMB(t *testing.T) {
+	l := func(v int64) *int64 { return &v }
+	tests := []struct {
+		limit *int64
+		want  uint64
+	}{
+		{nil, 256}, {l(512 << 20), 512}, {l(1 << 20), 8}, {l(-1), 256},
+	}
+	for _, tt := range tests {
+		spec := &specs.Spec{Linux: &specs.Linux{Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: tt.limit}}}}
+		if got := memoryMB(spec, 256); got != tt.want {
+			t.Errorf("limit %v: %d, want %d", tt.limit, got, tt.want)
+		}
+	}
+}
+
+func TestNamespacePlan(t *testing.T) {
+	netns := filepath.Join(t.TempDir(), "netns")
+	os.WriteFile(netns, nil, 0o600)
+	tests := []struct {
+		name     string
+		ns       []specs.LinuxNamespace
+		joins    int
+		wantErr  error
+		hasFlags bool
+	}{
+		{name: "all new", ns: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}}, hasFlags: true},
+		{name: "join net", ns: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: netns}}, joins: 1},
+		{name: "missing path", ns: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: "/nonexistent"}}, wantErr: ErrBadBundle},
+		{name: "join mount", ns: []specs.LinuxNamespace{{Type: specs.MountNamespace, Path: netns}}, wantErr: ErrUnsupported},
+		{name: "user ns", ns: []specs.LinuxNamespace{{Type: specs.UserNamespace}}, wantErr: ErrUnsupported},
+	}
+	for _, tt := range tests {
+		flags, joins, err := namespacePlan(&specs.Spec{Linux: &specs.Linux{Namespaces: tt.ns}})
+		if tt.wantErr != nil {
+			if !errors.Is(err, tt.wantErr) {
+				t.Errorf("%s: err %v", tt.name, err)
+			}
+			continue
+		}
+		if err != nil || len(joins) != tt.joins || (flags != 0) != tt.hasFlags {
+			t.Errorf("%s: flags %x joins %v err %v", tt.name, flags, joins, err)
+		}
+	}
+}
+
+func TestLoadSpecErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := LoadSpec(dir); !errors.Is(err, ErrBadBundle) {
+		t.Fatalf("missing: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte("{"), 0o644)
+	if _, err := LoadSpec(dir); !errors.Is(err, ErrBadBundle) {
+		t.Fatalf("malformed: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"ociVersion":"1.0.0"}`), 0o644)
+	if _, err := LoadSpec(dir); !errors.Is(err, ErrBadBundle) {
+		t.Fatalf("no root: %v", err)
+	}
+	if ok, err := Detect(dir); ok || err == nil {
+		t.Fatalf("Detect: %v %v", ok, err)
+	}
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"ociVersion":"1.0.0","root":{"path":"rootfs"}}`), 0o644)
+	if ok, err := Detect(dir); ok || err != nil {
+		t.Fatalf("plain bundle: %v %v", ok, err)
+	}
+}

@@ -1,0 +1,67 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urunc-dev/urunc/runtime/hooks"
+	"github.com/urunc-dev/urunc/runtime/state"
+)
+
+// Delete removes a stopped container, or with force any container, killing
+// its VMM first. Deleting a container that does not exist is an error
+// unless force is set (runc's behaviour).
+func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
+	d, unlock, err := r.lock(ctx, id)
+	if err != nil {
+		if force && errors.Is(err, state.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	defer unlock()
+	st, err := d.ReadState()
+	if err != nil {
+		if !force {
+			return fmt.Errorf("delete %s: %w (use --force to remove it anyway)", id, err)
+		}
+		// A crash left a half-written directory: nothing to signal.
+		r.log.Warn("removing container with unreadable state", "id", id, "error", err)
+		return d.Remove()
+	}
+	status := state.Status(st.Status)
+	if status.Live() {
+		if !force {
+			return fmt.Errorf("%w: cannot delete %s while it is %s (use --force)", ErrNotStopped, id, status)
+		}
+		if err := signalPid(st.Pid, st.PidStartTime, unix.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
+			return err
+		}
+		if !waitPid(ctx, st.Pid, st.PidStartTime, r.opts.Host.Timeouts.Kill.D()) {
+			return fmt.Errorf("delete %s: VMM pid %d did not exit after SIGKILL", id, st.Pid)
+		}
+	}
+	r.event(d, state.Event{Step: state.StepDelete})
+	spec, specErr := LoadSpec(st.Bundle)
+	if specErr == nil {
+		if info, err := d.ReadVMM(); err == nil {
+			if err := r.teardownNetwork(spec, info); err != nil {
+				r.log.Warn("network cleanup", "id", id, "error", err)
+			}
+		}
+	}
+	if err := d.Remove(); err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	if specErr == nil {
+		st.Status = "stopped"
+		if err := r.runHooks(ctx, d, hooks.Poststop, spec, st); err != nil {
+			// OCI: poststop failures are warnings.
+			r.log.Warn("poststop hook failed", "id", id, "error", err)
+		}
+	}
+	return nil
+}

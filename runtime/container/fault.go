@@ -1,0 +1,36 @@
+package container
+
+import (
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// FaultEnv names the environment variable through which tests inject a
+// crash or a hang at a named point of the lifecycle:
+// URUNC_FAULT=<point>:kill (SIGKILL self) or <point>:hang (block for a
+// minute). Points: parent-after-spawn, parent-after-booted,
+// parent-before-ack, child-before-booted, child-after-booted,
+// child-after-acked, child-before-exec. It exists for the fault tests
+// (docs/reliability.md); nothing sets it in normal use.
+const FaultEnv = "URUNC_FAULT"
+
+func faultPoint(point string) {
+	v := os.Getenv(FaultEnv)
+	if v == "" {
+		return
+	}
+	name, action, _ := strings.Cut(v, ":")
+	if name != point {
+		return
+	}
+	switch action {
+	case "hang":
+		time.Sleep(time.Minute)
+	default:
+		unix.Kill(os.Getpid(), unix.SIGKILL)
+		time.Sleep(time.Second)
+	}
+}

@@ -1,0 +1,117 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/urunc-dev/urunc/runtime/qmp"
+	"github.com/urunc-dev/urunc/runtime/state"
+)
+
+// Kill delivers sig to the container. SIGTERM to a running VMM whose guest
+// can power itself off becomes an ACPI power-down over QMP, followed by
+// SIGKILL if the guest is still up after the grace period; SIGKILL ends the
+// VMM at once; any other signal is forwarded. all is accepted for runc
+// compatibility: a unikernel container has a single process.
+func (r *Runtime) Kill(ctx context.Context, id string, sig unix.Signal, all bool) error {
+	d, unlock, err := r.lock(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := d.ReadState()
+	if err != nil {
+		return err
+	}
+	status := state.Status(st.Status)
+	if !status.Live() {
+		return fmt.Errorf("%w: %s is %s", ErrNotRunning, id, status)
+	}
+	r.event(d, state.Event{Step: state.StepKill, Detail: unix.SignalName(sig)})
+
+	if sig == unix.SIGTERM && status == state.Running {
+		if info, err := d.ReadVMM(); err == nil && info.GracefulStop == "acpi" {
+			return r.powerDown(ctx, d, st)
+		}
+	}
+	if err := signalPid(st.Pid, st.PidStartTime, sig); err != nil {
+		return err
+	}
+	if sig == unix.SIGKILL || sig == unix.SIGTERM {
+		// Give the VMM a moment to go, so a following "state" says stopped.
+		r.waitExit(ctx, d, st, 2*time.Second)
+	}
+	return nil
+}
+
+// powerDown asks the guest to power off and ends the VMM if it has not
+// within the grace period.
+func (r *Runtime) powerDown(ctx context.Context, d state.Dir, st *state.State) error {
+	grace := r.opts.Host.Timeouts.StopGrace.D()
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := qmp.Do(qctx, d.File(state.QMPSock), "system_powerdown")
+	cancel()
+	if err != nil {
+		r.log.Warn("graceful power-down failed, killing the VMM", "id", d.ID, "error", err)
+		grace = 0
+	}
+	if r.waitExit(ctx, d, st, grace) {
+		return nil
+	}
+	if err := signalPid(st.Pid, st.PidStartTime, unix.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
+		return err
+	}
+	r.waitExit(ctx, d, st, r.opts.Host.Timeouts.Kill.D())
+	return nil
+}
+
+// waitExit waits up to d for the container's process to exit, without
+// polling: a pidfd becomes readable when the process terminates.
+func (r *Runtime) waitExit(ctx context.Context, sd state.Dir, st *state.State, d time.Duration) bool {
+	exited := waitPid(ctx, st.Pid, st.PidStartTime, d)
+	if exited {
+		r.event(sd, state.Event{Step: state.StepStopped})
+	}
+	return exited
+}
+
+// waitPid reports whether pid (with startTime) has exited within d.
+func waitPid(ctx context.Context, pid int, startTime uint64, d time.Duration) bool {
+	if !state.Alive(pid, startTime) {
+		return true
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return !state.Alive(pid, startTime)
+	}
+	defer unix.Close(fd)
+	deadline := time.Now().Add(d)
+	for {
+		if !state.Alive(pid, startTime) {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			return false
+		}
+		// Wake at least every 50 ms: a zombie nobody reaps keeps the
+		// pidfd readable, and Alive (not the pidfd) is the truth.
+		wait := min(left, 50*time.Millisecond)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(wait.Milliseconds())+1)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return !state.Alive(pid, startTime)
+		}
+		if n > 0 {
+			// Readable: terminated (perhaps a zombie, which Alive counts as dead).
+			if !state.Alive(pid, startTime) {
+				return true
+			}
+			time.Sleep(wait) // zombie-less race: re-check shortly
+		}
+	}
+}

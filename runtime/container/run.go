@@ -1,0 +1,38 @@
+package container
+
+import (
+	"context"
+	"os"
+	"os/signal"
+
+	"golang.org/x/sys/unix"
+)
+
+// Run creates and starts a container. Detached, it returns once the VMM
+// runs. In the foreground it forwards SIGINT/SIGTERM/SIGHUP to the
+// container, waits for the VMM to exit, deletes the container and returns
+// its exit status.
+func (r *Runtime) Run(ctx context.Context, o CreateOptions, detach bool) (int, error) {
+	proc, err := r.Create(ctx, o)
+	if err != nil {
+		return -1, err
+	}
+	if err := r.Start(ctx, o.ID); err != nil {
+		r.Delete(context.WithoutCancel(ctx), o.ID, true)
+		return -1, err
+	}
+	if detach {
+		return 0, nil
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			r.Kill(ctx, o.ID, s.(unix.Signal), false)
+		}
+	}()
+	status, err := proc.Wait(ctx)
+	r.Delete(context.WithoutCancel(ctx), o.ID, true)
+	return status, err
+}
