@@ -113,8 +113,9 @@ func run(quiet *bool) (int, error) {
 			return 0, err
 		}
 	}
+	power := openPowerButton(log) // before /dev moves; nil if none
 	if err := switchRoot(log); err != nil {
 		return 0, err
 	}
-	return runProgram(log, cfg)
+	return runProgram(log, cfg, power)
 }

@@ -23,8 +23,9 @@ import (
 // runProgram starts the container process in the (already switched) root
 // and waits for it, reaping every other process that ends meanwhile. When
 // it ends, whatever it left running is killed. It returns its exit status
-// (128+signal when killed).
-func runProgram(log logger, cfg linuxboot.Config) (int, error) {
+// (128+signal when killed). Each press of the power button (power, may be
+// nil) sends SIGTERM to the program, as docker stop would.
+func runProgram(log logger, cfg linuxboot.Config, power *os.File) (int, error) {
 	env := append([]string(nil), cfg.Env...)
 	if lookupEnv(env, "HOME") == "" {
 		env = append(env, "HOME="+homeDir(cfg.UID))
@@ -69,7 +70,12 @@ func runProgram(log logger, cfg linuxboot.Config) (int, error) {
 		pipeW  *os.File
 	)
 	if cfg.Terminal {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		tty, err := openConsoleTTY()
+		if err != nil {
+			return 0, err
+		}
+		defer tty.Close()
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 		cmd.SysProcAttr.Setctty = true
 		cmd.SysProcAttr.Ctty = 0
 	} else {
@@ -109,6 +115,13 @@ func runProgram(log logger, cfg linuxboot.Config) (int, error) {
 	}
 	log.printf("started %s (pid %d) uid=%d gid=%d cwd=%s", prog, cmd.Process.Pid, cfg.UID, cfg.GID, dir)
 
+	if power != nil {
+		pid := cmd.Process.Pid
+		go watchPowerButton(power, func() {
+			log.printf("power button: SIGTERM to %d", pid)
+			unix.Kill(pid, unix.SIGTERM)
+		})
+	}
 	status := reap(cmd.Process.Pid)
 	log.printf("program exited: %d", status)
 
@@ -233,4 +246,22 @@ func rawOutput(f *os.File) {
 	}
 	t.Oflag &^= unix.OPOST
 	unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
+}
+
+// openConsoleTTY opens the tty behind /dev/console (e.g. /dev/ttyS0), the
+// one a terminal program gets as its controlling terminal. The kernel's
+// own console fds of init point to a /dev/console node that is no longer
+// reachable after the root switch, so ttyname(3) would fail on them.
+func openConsoleTTY() (*os.File, error) {
+	name := "console"
+	if b, err := os.ReadFile("/sys/class/tty/console/active"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			name = f[len(f)-1] // the last one is /dev/console
+		}
+	}
+	tty, err := os.OpenFile("/dev/"+name, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening the console for the terminal: %w", err)
+	}
+	return tty, nil
 }

@@ -116,7 +116,9 @@ func mountRoot(log logger, cfg linuxboot.Config) error {
 	if err := os.MkdirAll(newRoot, 0o755); err != nil {
 		return fmt.Errorf("mounting the rootfs: %w", err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
+	// Drivers probe synchronously when loaded; the retry only covers a
+	// late device, so it is short (a wrong tag fails after 1 s).
+	deadline := time.Now().Add(time.Second)
 	for {
 		err := unix.Mount(cfg.Root.Tag, newRoot, fstype, flags, opts)
 		if err == nil {

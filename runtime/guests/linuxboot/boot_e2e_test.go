@@ -1,15 +1,18 @@
 package linuxboot
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -141,14 +144,33 @@ type bootResult struct {
 // qo.MemoryMiB is set; extra are more qemu arguments (e.g. -netdev).
 func (e bootEnv) boot(t *testing.T, cfg Config, qo QemuOptions, extra ...string) bootResult {
 	t.Helper()
-	res, err := e.tryBoot(t, cfg, qo, extra...)
+	res, err := e.tryBoot(t, cfg, qo, nil, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
 }
 
-func (e bootEnv) tryBoot(t *testing.T, cfg Config, qo QemuOptions, extra ...string) (bootResult, error) {
+// syncBuffer is qemu's output, read while qemu writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// tryBoot boots and, if during is not nil, calls it while qemu runs.
+func (e bootEnv) tryBoot(t *testing.T, cfg Config, qo QemuOptions, during func(ctx context.Context, out *syncBuffer) error, extra ...string) (bootResult, error) {
 	t.Helper()
 	// URUNC_TEST_VERBOSE=1 shows kernel messages and urunc-init's steps.
 	verbose := os.Getenv("URUNC_TEST_VERBOSE") != ""
@@ -162,7 +184,10 @@ func (e bootEnv) tryBoot(t *testing.T, cfg Config, qo QemuOptions, extra ...stri
 	if qo.Machine == "" {
 		qo.Machine = "microvm"
 	}
-	qo.Root, qo.MemoryMiB = cfg.Root, 256
+	if qo.Root.Tag == "" {
+		qo.Root = cfg.Root
+	}
+	qo.MemoryMiB = 256
 	guestArgs, err := QemuArgs(qo)
 	if err != nil {
 		return bootResult{}, err
@@ -177,11 +202,21 @@ func (e bootEnv) tryBoot(t *testing.T, cfg Config, qo QemuOptions, extra ...stri
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.qemu, args...)
-	var out bytes.Buffer
+	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return bootResult{}, fmt.Errorf("qemu: %w", err)
+	}
+	var duringErr error
+	if during != nil {
+		duringErr = during(ctx, &out)
+	}
+	err = cmd.Wait()
 	res := bootResult{out: out.String(), elapsed: time.Since(start)}
+	if duringErr != nil {
+		return res, fmt.Errorf("%w; output:\n%s", duringErr, res.out)
+	}
 	var ee *exec.ExitError
 	switch {
 	case ctx.Err() != nil:
@@ -199,7 +234,7 @@ func TestBootOutputEnvRootfs9P(t *testing.T) {
 	e := newBootEnv(t)
 	rootfs := e.busyboxRootfs(t, map[string]string{"etc/hello": "hello from the rootfs"})
 	cfg := Config{
-		Args: []string{"sh", "-c", `echo "greeting=$GREETING"; cat /etc/hello; echo; echo "uid=$(id -u) gid=$(id -g) cwd=$(pwd) home=$HOME host=$(hostname)"; echo "quote='a b'  \"c\""; ip -4 addr show eth0 | grep inet; ip route | grep default`},
+		Args: []string{"sh", "-c", `echo "greeting=$GREETING"; cat /etc/hello; echo; echo "uid=$(id -u) gid=$(id -g) cwd=$(pwd) home=$HOME host=$(hostname)"; echo "quote='a b'  \"c\""; ip -4 addr show eth0 | grep inet; ip route | grep default; [ -t 1 ] || echo stdout-not-a-tty`},
 		Env:  []string{"PATH=/bin", "GREETING=hi there"},
 		Cwd:  "/tmp",
 		UID:  1000, GID: 1000,
@@ -215,6 +250,7 @@ func TestBootOutputEnvRootfs9P(t *testing.T) {
 		`quote='a b'  "c"` + "\n",
 		"inet 10.0.2.15/24",
 		"default via 10.0.2.2",
+		"stdout-not-a-tty\n",
 	} {
 		if !strings.Contains(res.out, want) {
 			t.Errorf("output lacks %q; output:\n%s", want, res.out)
@@ -242,10 +278,16 @@ func TestBootExitStatus(t *testing.T) {
 	}{
 		{"exit 7", []string{"/bin/sh", "-c", "echo bye; exit 7"}, 7, "bye\n"},
 		{"not found", []string{"/no/such/program"}, ExitNotFound, "urunc-init: exec /no/such/program"},
+		{"wrong root tag", []string{"/bin/true"}, ExitInitFailed, "urunc-init: mounting the rootfs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{Args: tc.args, Root: Root{Tag: "rootfs"}}
-			res := e.boot(t, cfg, QemuOptions{HostPath: rootfs})
+			qo := QemuOptions{HostPath: rootfs}
+			if tc.guest == ExitInitFailed {
+				// The VMM exports another tag than the guest mounts.
+				qo.Root.Tag = "other"
+			}
+			res := e.boot(t, cfg, qo)
 			if want := 2*tc.guest + 1; res.qemuStatus != want {
 				t.Errorf("qemu status %d, want %d; output:\n%s", res.qemuStatus, want, res.out)
 			}
@@ -289,15 +331,17 @@ func TestBootVirtiofs(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cfg := Config{
-		Args: []string{"sh", "-c", "cat /etc/hello; echo; grep ' / ' /proc/mounts"},
+		Args: []string{"sh", "-c", "cat /etc/hello; echo; grep ' / ' /proc/mounts; tty"},
 		Env:  []string{"PATH=/bin"},
 		Root: Root{Type: RootVirtiofs, Tag: "rootfs"},
+		// The program gets the console itself.
+		Terminal: true,
 	}
-	res, err := e.tryBoot(t, cfg, QemuOptions{VirtiofsSocket: sock})
+	res, err := e.tryBoot(t, cfg, QemuOptions{VirtiofsSocket: sock}, nil)
 	if err != nil {
 		t.Fatalf("%v\nvirtiofsd output:\n%s", err, vfsOut.String())
 	}
-	for _, want := range []string{"hello over virtio-fs\n", "rootfs / virtiofs"} {
+	for _, want := range []string{"hello over virtio-fs", "rootfs / virtiofs", "/dev/ttyS0"} {
 		if !strings.Contains(res.out, want) {
 			t.Errorf("output lacks %q; output:\n%s", want, res.out)
 		}
@@ -328,5 +372,58 @@ func TestBootPCMachine(t *testing.T) {
 	}
 	if res.qemuStatus != 7 {
 		t.Errorf("qemu status %d, want 7; output:\n%s", res.qemuStatus, res.out)
+	}
+}
+
+// TestBootGracefulStop presses the ACPI power button over QMP (what the
+// runtime does on kill SIGTERM): urunc-init forwards SIGTERM to the program.
+func TestBootGracefulStop(t *testing.T) {
+	e := newBootEnv(t)
+	rootfs := e.busyboxRootfs(t, map[string]string{})
+	qmp := filepath.Join(t.TempDir(), "qmp.sock")
+	cfg := Config{
+		Args: []string{"/bin/sh", "-c", `trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done`},
+		Root: Root{Tag: "rootfs"},
+	}
+	press := func(ctx context.Context, out *syncBuffer) error {
+		// A line of its own: debug mode echoes the args, which contain it.
+		for o := ""; !strings.HasPrefix(o, "ready\n") && !strings.Contains(o, "\nready\n"); o = out.String() {
+			if ctx.Err() != nil {
+				return errors.New("program never printed ready")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "unix", qmp)
+		if err != nil {
+			return fmt.Errorf("qmp: %w", err)
+		}
+		defer c.Close()
+		if dl, ok := ctx.Deadline(); ok {
+			c.SetDeadline(dl)
+		}
+		r := bufio.NewReader(c)
+		for _, cmd := range []string{"", `{"execute":"qmp_capabilities"}`, `{"execute":"system_powerdown"}`} {
+			if cmd != "" {
+				if _, err := c.Write([]byte(cmd + "\n")); err != nil {
+					return fmt.Errorf("qmp: %w", err)
+				}
+			}
+			line, err := r.ReadString('\n') // greeting, then each reply
+			if err != nil {
+				return fmt.Errorf("qmp: %w", err)
+			}
+			if strings.Contains(line, `"error"`) {
+				return fmt.Errorf("qmp %s: %s", cmd, line)
+			}
+		}
+		return nil
+	}
+	res, err := e.tryBoot(t, cfg, QemuOptions{HostPath: rootfs}, press, "-qmp", "unix:"+qmp+",server=on,wait=off")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.out, "got-term") || res.qemuStatus != 2*42+1 {
+		t.Errorf("qemu status %d, want %d (SIGTERM trapped, exit 42); output:\n%s", res.qemuStatus, 2*42+1, res.out)
 	}
 }

@@ -226,10 +226,11 @@ func Closure(all []Module, want []string) ([]Module, error) {
 }
 
 // ModulesFor lists the modules the guest init loads for cfg: the virtio
-// transports, the shared root filesystem, the network driver when the
-// guest has a network, and cfg.Modules.
+// transports, the ACPI power button and evdev (graceful stop), the shared
+// root filesystem, the network driver when the guest has a network, and
+// cfg.Modules.
 func ModulesFor(cfg Config) []string {
-	mods := []string{"virtio_mmio", "virtio_pci"}
+	mods := []string{"virtio_mmio", "virtio_pci", "button", "evdev"}
 	switch cfg.Root.Type {
 	case RootVirtiofs:
 		mods = append(mods, "virtiofs")
