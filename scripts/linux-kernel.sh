@@ -12,6 +12,8 @@
 # to pick a package (default: what linux-image-amd64 depends on).
 set -euo pipefail
 
+# Paths are relative to the repository root.
+cd "$(dirname "$0")/.."
 OUT=${1:-build/linux}
 CACHE=$OUT/cache
 GO=${GO:-go}
@@ -76,6 +78,14 @@ if [ -z "$deb" ]; then
 	deb=$(ls "$CACHE/${pkg}"_*.deb | head -1)
 fi
 
+# Drop what older kernel packages left in the cache.
+for old in "$CACHE"/root-* "$CACHE"/linux-image-*.deb; do
+	case "$old" in
+	"$CACHE/root-$pkg" | "$deb" | "$CACHE/root-*" | "$CACHE/linux-image-*.deb") ;;
+	*) log "removing stale $(basename "$old")"; rm -rf "$old" ;;
+	esac
+done
+
 root=$CACHE/root-$pkg
 if [ ! -d "$root/boot" ]; then
 	log "unpacking $(basename "$deb")"
@@ -105,7 +115,9 @@ extract() { # extract MAGIC_REGEX DECOMPRESSOR...
 	done
 	return 1
 }
-if [ ! -s "$OUT/vmlinux" ] || [ "$vmlinuz" -nt "$OUT/vmlinux" ]; then
+want_version="$pkg $release"
+have_version=$(cat "$OUT/version" 2>/dev/null || true)
+if [ ! -s "$OUT/vmlinux" ] || [ "$have_version" != "$want_version" ]; then
 	log "extracting vmlinux from $(basename "$vmlinuz")"
 	extract '\x02\x21\x4c\x18' lz4 -dc ||
 		extract '\xfd\x37\x7a\x58\x5a\x00' xz -dc ||
@@ -120,5 +132,5 @@ log "selecting modules: $MODULES"
 # shellcheck disable=SC2086
 $GO run ./scripts/linux-kernel-modules -src "$moddir" -dst "$OUT/modules" $MODULES >&2
 cp "$root/boot/config-$release" "$OUT/config"
-printf '%s %s\n' "$pkg" "$release" >"$OUT/version"
+printf '%s\n' "$want_version" >"$OUT/version"
 log "done: $OUT/vmlinux ($release), $(ls "$OUT/modules" | grep -c '\.ko$') modules"
