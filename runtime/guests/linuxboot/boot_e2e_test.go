@@ -132,7 +132,7 @@ func (e bootEnv) busyboxRootfs(t *testing.T, files map[string]string) string {
 	return root
 }
 
-const bootTimeout = 20 * time.Second
+const bootTimeout = 45 * time.Second
 
 type bootResult struct {
 	out        string
