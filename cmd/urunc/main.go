@@ -87,7 +87,12 @@ func setupLogging(c *cli.Context) error {
 		w = f
 		logToFile = true
 	}
-	level := slog.LevelInfo
+	// Without --log, stderr may be the container's own output (the re-exec
+	// child shares it): only warnings and errors go there.
+	level := slog.LevelWarn
+	if logToFile {
+		level = slog.LevelInfo
+	}
 	if c.Bool("debug") {
 		level = slog.LevelDebug
 	}

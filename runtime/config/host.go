@@ -67,6 +67,10 @@ type Host struct {
 	MemoryMB uint64      `json:"defaultMemoryMB"` // when the spec sets no memory limit
 	VCPUs    int         `json:"defaultVCPUs"`    // when the spec sets no CPU limit
 	RuncPath string      `json:"runc"`            // runtime for non-unikernel bundles
+	// CacheDir keeps reusable artefacts (the static part of Linux guest
+	// initrds); never under the state root, which must be empty when no
+	// container exists.
+	CacheDir string `json:"cacheDir"`
 }
 
 // DefaultHost returns the built-in configuration.
@@ -86,6 +90,7 @@ func DefaultHost() *Host {
 		MemoryMB: 256,
 		VCPUs:    1,
 		RuncPath: "runc",
+		CacheDir: "/var/cache/urunc",
 	}
 }
 

@@ -181,12 +181,6 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 	req.Network = netw
 	r.event(d, state.Event{Step: state.StepNetwork, Detail: netDetail})
 
-	storageDetail, err := r.prepareStorage(ctx, d, spec, cfg, &req)
-	if err != nil {
-		return nil, nil, err
-	}
-	r.event(d, state.Event{Step: state.StepStorage, Detail: storageDetail})
-
 	choice := accel.Decide(accel.Probe(), accel.Request{
 		Accel:        firstSet(cfg.Accel, r.opts.Host.QEMU.Accel),
 		CPU:          firstSet(cfg.CPU, r.opts.Host.QEMU.CPU),
@@ -195,6 +189,12 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		LinuxGuest:   cfg.Type == "linux",
 	})
 	req.Accel, req.CPU, req.Machine = choice.Accel, choice.CPU, choice.Machine
+
+	storageDetail, err := r.prepareStorage(ctx, d, spec, cfg, rootfs, &req)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.event(d, state.Event{Step: state.StepStorage, Detail: storageDetail})
 
 	if cfg.Hypervisor == "qemu" {
 		qmpLn, err := ipc.Listen(d.File(state.QMPSock))

@@ -6,12 +6,14 @@ import (
 	"os/signal"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/urunc-dev/urunc/runtime/guests/linuxboot"
 )
 
 // Run creates and starts a container. Detached, it returns once the VMM
 // runs. In the foreground it forwards SIGINT/SIGTERM/SIGHUP to the
 // container, waits for the VMM to exit, deletes the container and returns
-// its exit status.
+// its exit status (for a Linux guest: the guest program's status).
 func (r *Runtime) Run(ctx context.Context, o CreateOptions, detach bool) (int, error) {
 	proc, err := r.Create(ctx, o)
 	if err != nil {
@@ -33,6 +35,12 @@ func (r *Runtime) Run(ctx context.Context, o CreateOptions, detach bool) (int, e
 		}
 	}()
 	status, err := proc.Wait(ctx)
+	if st, serr := r.State(o.ID); serr == nil && st.Guest == "linux" {
+		// urunc-init passes the program's status through isa-debug-exit.
+		if s, ok := linuxboot.DecodeExitStatus(status); ok {
+			status = s
+		}
+	}
 	r.Delete(context.WithoutCancel(ctx), o.ID, true)
 	return status, err
 }

@@ -1,0 +1,95 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/urunc-dev/urunc/runtime/guests/linuxboot"
+	"github.com/urunc-dev/urunc/runtime/state"
+	"github.com/urunc-dev/urunc/runtime/vm"
+)
+
+// linuxRootTag is the 9p mount tag of the container rootfs in a Linux guest.
+const linuxRootTag = "urunc-root"
+
+// prepareLinux makes an ordinary container rootfs bootable as a Linux
+// microVM: an initrd with urunc's guest init, the kernel modules it needs
+// and the container's process (args, env, cwd, user), a kernel command line,
+// and the qemu devices sharing the rootfs over 9p. Everything besides the
+// kernel comes from the urunc installation, not from the image.
+func (r *Runtime) prepareLinux(ctx context.Context, d state.Dir, spec *specs.Spec, rootfs string, req *vm.Request) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	assets, err := linuxboot.FindAssets(exe)
+	if err != nil {
+		return "", err
+	}
+	cfg := linuxboot.Config{
+		Args:     req.Process.Args,
+		Env:      req.Process.Env,
+		Cwd:      req.Process.Cwd,
+		UID:      req.Process.UID,
+		GID:      req.Process.GID,
+		Hostname: spec.Hostname,
+		Terminal: spec.Process != nil && spec.Process.Terminal,
+		Root:     linuxboot.Root{Type: linuxboot.Root9P, Tag: linuxRootTag},
+	}
+	if spec.Process != nil {
+		cfg.AdditionalGIDs = spec.Process.User.AdditionalGids
+	}
+	if n := req.Network; n != nil {
+		cfg.Network = &linuxboot.Network{IP: n.IP, PrefixLen: n.PrefixLen, Gateway: n.Gateway, MTU: n.MTU}
+	}
+	initrd := d.File("initrd.img")
+	if err := linuxboot.BuildInitrd(initrd, linuxboot.InitSpec{
+		Config:     cfg,
+		Init:       assets.Init,
+		ModulesDir: assets.ModulesDir,
+		CacheDir:   filepath.Join(r.opts.Host.CacheDir, "linux"),
+	}); err != nil {
+		return "", fmt.Errorf("linux guest initrd: %w", err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	tsc, err := linuxboot.HostTSCKHz(tctx)
+	if err != nil {
+		tsc = 0 // the kernel calibrates itself where it can
+	}
+	args, err := linuxboot.QemuArgs(linuxboot.QemuOptions{
+		Machine:   req.Machine,
+		MemoryMiB: int(req.MemoryMB),
+		Root:      cfg.Root,
+		HostPath:  rootfs,
+	})
+	if err != nil {
+		return "", err
+	}
+	req.Initrd = initrd
+	req.Cmdline = linuxboot.KernelCmdline(linuxboot.CmdlineOptions{TSCKHz: tsc})
+	req.SharedFS = &vm.SharedFS{Kind: "9p", HostPath: rootfs, Tag: linuxRootTag}
+	req.ExtraArgs = append(withoutDebugExit(args), req.ExtraArgs...)
+	return fmt.Sprintf("rootfs %s over 9p (tag %s), initrd %s", rootfs, linuxRootTag, initrd), nil
+}
+
+// withoutDebugExit drops -no-reboot and the isa-debug-exit device, which
+// every qemu plan already has.
+func withoutDebugExit(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "-no-reboot":
+		case args[i] == "-device" && i+1 < len(args) && args[i+1] == linuxboot.DebugExitDevice:
+			i++
+		default:
+			out = append(out, args[i])
+		}
+	}
+	return out
+}
