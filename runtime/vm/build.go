@@ -95,6 +95,14 @@ func Build(req Request) (*Plan, error) {
 	if req.QMPFD >= 0 {
 		argv = append(argv, "-chardev", fmt.Sprintf("socket,id=qmp,fd=%d,server=on,wait=off", req.QMPFD), "-mon", "chardev=qmp,mode=control")
 	}
+	if n := req.Network; n != nil {
+		dev := "virtio-net-pci"
+		if strings.HasPrefix(machine, "microvm") {
+			dev = "virtio-net-device"
+		}
+		argv = append(argv, "-netdev", "tap,id=net0,ifname="+qemuEscape(n.TapName)+",script=no,downscript=no",
+			"-device", dev+",netdev=net0,mac="+qemuEscape(n.MAC))
+	}
 	argv = append(argv, "-kernel", req.Kernel)
 	if req.Initrd != "" {
 		argv = append(argv, "-initrd", req.Initrd)

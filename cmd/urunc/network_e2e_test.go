@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/urunc-dev/urunc/internal/e2e"
+)
+
+// cniNamespace makes a network namespace the way a CNI plugin would: a
+// veth pair whose inner end is eth0 with an address and a default route.
+// It returns the namespace's path, eth0's address and the host-side address.
+func cniNamespace(t *testing.T) (name, path, guestIP, hostIP string) {
+	t.Helper()
+	n := rand.IntN(200) + 20
+	name = fmt.Sprintf("urunc-e2e-%d-%d", os.Getpid(), n)
+	hostIf := fmt.Sprintf("uv%d-%d", os.Getpid()%10000, n)
+	hostIP = fmt.Sprintf("10.201.%d.1", n)
+	guestIP = fmt.Sprintf("10.201.%d.2", n)
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	run("netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	run("link", "add", hostIf, "type", "veth", "peer", "name", "eth0", "netns", name)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", hostIf).Run() })
+	run("addr", "add", hostIP+"/24", "dev", hostIf)
+	run("link", "set", hostIf, "up")
+	run("-n", name, "addr", "add", guestIP+"/24", "dev", "eth0")
+	run("-n", name, "link", "set", "eth0", "up")
+	run("-n", name, "link", "set", "lo", "up")
+	run("-n", name, "route", "add", "default", "via", hostIP)
+	return name, "/var/run/netns/" + name, guestIP, hostIP
+}
+
+func ipOut(t *testing.T, args ...string) string {
+	out, _ := exec.Command("ip", args...).CombinedOutput()
+	return string(out)
+}
+
+func TestLinuxGuestServesHTTPAtContainerIP(t *testing.T) {
+	u := setup(t)
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("ip not found: install Debian package iproute2")
+	}
+	ns, nsPath, guestIP, _ := cniNamespace(t)
+	// An unrelated interface whose name contains "tap" must not get in the way.
+	if out, err := exec.Command("ip", "-n", ns, "tuntap", "add", "tapX", "mode", "tap").CombinedOutput(); err != nil {
+		t.Fatalf("tuntap: %v %s", err, out)
+	}
+	bundle := busyboxLinuxBundle(t, []string{"httpd", "-f", "-p", "80", "-h", "/www"}, []string{"PATH=/bin"})
+	os.MkdirAll(filepath.Join(bundle, "rootfs", "www"), 0o755)
+	os.WriteFile(filepath.Join(bundle, "rootfs", "www", "index.html"), []byte("hello over http\n"), 0o644)
+	specPath := filepath.Join(bundle, "config.json")
+	spec := readSpec(t, specPath)
+	for i, n := range spec.Linux.Namespaces {
+		if n.Type == specs.NetworkNamespace {
+			spec.Linux.Namespaces[i].Path = nsPath
+		}
+	}
+	e2e.WriteSpec(t, bundle, spec)
+
+	out := outFile(t)
+	u.RunWith(t, out, "create", "-b", bundle, "web")
+	u.MustRun(t, "start", "web")
+	vmm := e2e.ReadFile(filepath.Join(u.Root, "web", "vmm.json"))
+	if !strings.Contains(vmm, guestIP) {
+		t.Fatalf("vmm.json does not mention the container IP: %s", vmm)
+	}
+
+	client := &http.Client{Timeout: 2 * time.Second}
+	var body string
+	e2e.WaitFor(t, 90*time.Second, "HTTP answer from the guest at "+guestIP, func() bool {
+		resp, err := client.Get("http://" + guestIP + "/")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == 200
+	})
+	if body != "hello over http\n" {
+		t.Fatalf("body %q", body)
+	}
+	if busybox, err := exec.LookPath("busybox"); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, busybox, "ping", "-c", "2", "-W", "3", guestIP).CombinedOutput(); err != nil {
+			t.Fatalf("ping %s: %v %s", guestIP, err, out)
+		}
+	}
+
+	u.MustRun(t, "kill", "web", "KILL")
+	e2e.WaitFor(t, 10*time.Second, "stopped", func() bool { return u.Status(t, "web") == "stopped" })
+	u.MustRun(t, "delete", "web")
+
+	links := ipOut(t, "-n", ns, "-o", "link")
+	if !strings.Contains(links, "tapX") {
+		t.Fatalf("unrelated tapX was removed: %s", links)
+	}
+	for _, l := range strings.Split(links, "\n") {
+		if strings.Contains(l, ": tap") && !strings.Contains(l, "tapX") {
+			t.Fatalf("urunc's tap left behind: %s", l)
+		}
+	}
+	qd, _ := exec.Command("tc", "-n", ns, "qdisc", "show", "dev", "eth0").CombinedOutput()
+	if strings.Contains(string(qd), "ingress") || strings.Contains(string(qd), "clsact") {
+		t.Fatalf("qdisc left on eth0: %s", qd)
+	}
+	flt, _ := exec.Command("tc", "-n", ns, "filter", "show", "dev", "eth0", "ingress").CombinedOutput()
+	if strings.TrimSpace(string(flt)) != "" {
+		t.Fatalf("filters left on eth0: %s", flt)
+	}
+}
+
+func TestNoEth0RunsWithoutNIC(t *testing.T) {
+	u := setup(t)
+	bundle := e2e.NewBundle(t, e2e.Bundle{Cmdline: "echo=nonet", Annotations: microvm(nil)})
+	out := outFile(t)
+	u.RunWith(t, out, "create", "-b", bundle, "nonet")
+	u.MustRun(t, "start", "nonet")
+	e2e.WaitFor(t, 20*time.Second, "guest output", func() bool { return e2e.FileContains(out.Name(), "echo: nonet") })
+	vmm := e2e.ReadFile(filepath.Join(u.Root, "nonet", "vmm.json"))
+	if !strings.Contains(vmm, "no eth0") || strings.Contains(vmm, "-netdev") {
+		t.Fatalf("vmm.json: %s", vmm)
+	}
+	if !strings.Contains(e2e.ReadFile(u.Log), "without a NIC") {
+		t.Fatal("the log does not say the guest runs without a NIC")
+	}
+	u.MustRun(t, "delete", "-f", "nonet")
+}
+
+func readSpec(t *testing.T, path string) *specs.Spec {
+	t.Helper()
+	var spec specs.Spec
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jsonUnmarshal(data, &spec); err != nil {
+		t.Fatal(err)
+	}
+	return &spec
+}
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
