@@ -118,7 +118,7 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		return err
 	}
 
-	plan, info, err := r.prepareVMM(ctx, d, st, spec, cfg)
+	plan, req, err := r.prepareVMM(ctx, d, st, spec, cfg)
 	if err == nil {
 		err = r.runHooks(ctx, d, hooks.StartContainer, spec, st)
 	}
@@ -126,12 +126,19 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		conn.Write(ipc.Error, err.Error())
 		return err
 	}
+	if hasNewNamespace(spec, specs.MountNamespace) {
+		if err := confine(d.Path(), confineMounts(plan, &req)); err != nil {
+			conn.Write(ipc.Error, err.Error())
+			return err
+		}
+	} else {
+		r.log.Warn("no private mount namespace: the VMM sees the host's filesystem", "id", id)
+	}
 	faultPoint("child-before-exec")
 	r.event(d, state.Event{Step: state.StepVMMExec, Detail: strings.Join(plan.Argv, " ")})
 	if err := conn.Write(ipc.OK, ""); err != nil {
 		return fmt.Errorf("answer START: %w", err)
 	}
-	_ = info
 	env := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, plan.Env...)
 	err = unix.Exec(plan.Path, plan.Argv, env)
 	conn.Write(ipc.Error, "exec "+plan.Path+": "+err.Error())
@@ -139,19 +146,19 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 }
 
 // prepareVMM sets up network and storage and builds the VMM command line.
-func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, spec *specs.Spec, cfg *config.Unikernel) (*vm.Plan, *state.VMMInfo, error) {
+func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, spec *specs.Spec, cfg *config.Unikernel) (*vm.Plan, vm.Request, error) {
 	rootfs := st.Rootfs
 	kernel, err := config.ResolveInRootfs(rootfs, config.KeyBinary, cfg.Binary)
 	if err != nil {
-		return nil, nil, err
+		return nil, vm.Request{}, err
 	}
 	initrd, err := config.ResolveInRootfs(rootfs, config.KeyInitrd, cfg.Initrd)
 	if err != nil {
-		return nil, nil, err
+		return nil, vm.Request{}, err
 	}
 	block, err := config.ResolveInRootfs(rootfs, config.KeyBlock, cfg.Block)
 	if err != nil {
-		return nil, nil, err
+		return nil, vm.Request{}, err
 	}
 
 	req := vm.Request{
@@ -176,7 +183,7 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 
 	netw, netDetail, err := r.setupNetwork(ctx, d, spec, cfg, req.Process.UID, req.Process.GID)
 	if err != nil {
-		return nil, nil, err
+		return nil, vm.Request{}, err
 	}
 	req.Network = netw
 	r.event(d, state.Event{Step: state.StepNetwork, Detail: netDetail})
@@ -192,33 +199,33 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 
 	storageDetail, err := r.prepareStorage(ctx, d, spec, cfg, rootfs, &req)
 	if err != nil {
-		return nil, nil, err
+		return nil, vm.Request{}, err
 	}
 	r.event(d, state.Event{Step: state.StepStorage, Detail: storageDetail})
 
 	if cfg.Hypervisor == "qemu" {
 		qmpLn, err := ipc.Listen(d.File(state.QMPSock))
 		if err != nil {
-			return nil, nil, err
+			return nil, vm.Request{}, err
 		}
 		f, err := qmpLn.File()
 		if err != nil {
-			return nil, nil, err
+			return nil, vm.Request{}, err
 		}
 		// The VMM inherits the listening socket across exec.
 		if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFD, 0); err != nil {
-			return nil, nil, fmt.Errorf("qmp socket: %w", err)
+			return nil, vm.Request{}, fmt.Errorf("qmp socket: %w", err)
 		}
 		req.QMPFD = int(f.Fd())
 	}
 
 	plan, err := vm.Build(req)
 	if err != nil {
-		return nil, nil, err
+		return nil, vm.Request{}, err
 	}
 	for _, f := range plan.Files {
 		if err := state.WriteFileAtomic(f.Path, f.Data, os.FileMode(f.Mode)); err != nil {
-			return nil, nil, fmt.Errorf("write %s: %w", filepath.Base(f.Path), err)
+			return nil, vm.Request{}, fmt.Errorf("write %s: %w", filepath.Base(f.Path), err)
 		}
 	}
 	info := &state.VMMInfo{
@@ -242,9 +249,9 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		info.TapName = netw.TapName
 	}
 	if err := d.WriteVMM(info); err != nil {
-		return nil, nil, err
+		return nil, vm.Request{}, err
 	}
-	return plan, info, nil
+	return plan, req, nil
 }
 
 func firstSet(vals ...string) string {
@@ -305,4 +312,24 @@ func cpusetSize(s string) int {
 		n += b - a + 1
 	}
 	return n
+}
+
+// confineMounts lists what the VMM must see: every file the plan names.
+func confineMounts(plan *vm.Plan, req *vm.Request) []confineMount {
+	var m []confineMount
+	for _, p := range []string{req.Kernel, req.Initrd} {
+		if p != "" {
+			m = append(m, confineMount{path: p, readOnly: true})
+		}
+	}
+	if req.Block != "" {
+		m = append(m, confineMount{path: req.Block})
+	}
+	if fs := req.SharedFS; fs != nil && fs.HostPath != "" {
+		m = append(m, confineMount{path: fs.HostPath})
+	}
+	if filepath.IsAbs(plan.Path) && !strings.HasPrefix(plan.Path, "/usr/") {
+		m = append(m, confineMount{path: plan.Path, readOnly: true})
+	}
+	return m
 }

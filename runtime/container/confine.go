@@ -1,0 +1,116 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// confineMount is one thing the VMM may see inside its minimal root.
+type confineMount struct {
+	path     string // same path inside and outside
+	readOnly bool
+}
+
+// vmmDevices are the device nodes a VMM may need; absent ones are skipped.
+var vmmDevices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/kvm", "/dev/net/tun", "/dev/vhost-net", "/dev/vhost-vsock"}
+
+// confine makes the VMM see only what it needs: it pivots this process
+// (the re-exec child, in the container's private mount namespace) into a
+// fresh tmpfs holding read-only binds of /usr (the VMM and its libraries
+// and firmware), the files of the plan (kernel, initrd, block image, the
+// shared rootfs) at their own paths, the container's state directory, and
+// a handful of device nodes. The host's /etc, /home, /root, /var and /run
+// are gone for it. Must run after everything that needs the host's view.
+func confine(stateDir string, mounts []confineMount) error {
+	newRoot := filepath.Join(stateDir, "vmmroot")
+	if err := os.MkdirAll(newRoot, 0o700); err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", newRoot, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=16m"); err != nil {
+		return fmt.Errorf("confine: tmpfs: %w", err)
+	}
+	// Debian's merged /usr: /bin, /sbin, /lib* are symlinks into /usr.
+	for _, top := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
+		if target, err := os.Readlink(top); err == nil {
+			os.Symlink(target, filepath.Join(newRoot, top))
+		} else if _, err := os.Stat(top); err == nil {
+			mounts = append(mounts, confineMount{path: top, readOnly: true})
+		}
+	}
+	mounts = append(mounts, confineMount{path: "/usr", readOnly: true})
+	for _, dev := range vmmDevices {
+		if _, err := os.Stat(dev); err == nil {
+			mounts = append(mounts, confineMount{path: dev})
+		}
+	}
+	mounts = append(mounts, confineMount{path: stateDir})
+	// Parents before children, so a bind inside another bind lands on top.
+	sort.SliceStable(mounts, func(i, j int) bool { return strings.Count(mounts[i].path, "/") < strings.Count(mounts[j].path, "/") })
+	for _, m := range mounts {
+		if err := bindInto(newRoot, m); err != nil {
+			return err
+		}
+	}
+	for _, dir := range []string{"tmp", "proc", "etc"} {
+		os.MkdirAll(filepath.Join(newRoot, dir), 0o755)
+	}
+	os.Chmod(filepath.Join(newRoot, "tmp"), 0o1777)
+	if err := unix.Mount("proc", filepath.Join(newRoot, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		// Without a new pid namespace the host's proc cannot be mounted
+		// afresh; the VMM does without /proc.
+		os.Remove(filepath.Join(newRoot, "proc"))
+	}
+	old := filepath.Join(newRoot, ".oldroot")
+	if err := os.Mkdir(old, 0o700); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(newRoot, old); err != nil {
+		return fmt.Errorf("confine: pivot_root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	if err := unix.Unmount("/.oldroot", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("confine: detach old root: %w", err)
+	}
+	return os.Remove("/.oldroot")
+}
+
+// bindInto binds m.path of the current root at the same path under newRoot.
+func bindInto(newRoot string, m confineMount) error {
+	info, err := os.Stat(m.path)
+	if err != nil {
+		return fmt.Errorf("confine: %w", err)
+	}
+	dst := filepath.Join(newRoot, m.path)
+	if info.IsDir() {
+		err = os.MkdirAll(dst, 0o755)
+	} else {
+		if err = os.MkdirAll(filepath.Dir(dst), 0o755); err == nil {
+			var f *os.File
+			if f, err = os.OpenFile(dst, os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
+				f.Close()
+			} else if errors.Is(err, os.ErrExist) {
+				err = nil
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("confine: mount point for %s: %w", m.path, err)
+	}
+	if err := unix.Mount(m.path, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("confine: bind %s: %w", m.path, err)
+	}
+	if m.readOnly {
+		if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("confine: read-only %s: %w", m.path, err)
+		}
+	}
+	return nil
+}
