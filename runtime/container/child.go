@@ -219,6 +219,11 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		req.QMPFD = int(f.Fd())
 	}
 
+	// The VMM appends the guest console here; create it first so it is
+	// private (0600) rather than whatever mode the VMM would pick.
+	if f, err := os.OpenFile(req.SerialLog, os.O_CREATE|os.O_WRONLY, state.FileMode); err == nil {
+		f.Close()
+	}
 	plan, err := vm.Build(req)
 	if err != nil {
 		return nil, vm.Request{}, err

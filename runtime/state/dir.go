@@ -26,7 +26,6 @@ const (
 	InitSock    = "init.sock"
 	UruncSock   = "urunc.sock"
 	QMPSock     = "qmp.sock"
-	ExitFile    = "exit.json"
 	DirMode     = 0o700
 	FileMode    = 0o600
 	MaxIDLength = 1024
