@@ -80,6 +80,10 @@ func Build(req Request) (*Plan, error) {
 	if len(req.Process.Args) > 0 && cmdline == "" {
 		cmdline = strings.Join(req.Process.Args, " ")
 	}
+	if n := req.Network; n != nil && req.Guest == "unikraft" {
+		// unikraft >= 0.16.1: netdev.ip=<ip>/<prefix>:<gw>:<dns>
+		cmdline = fmt.Sprintf("netdev.ip=%s/%d:%s:%s -- %s", n.IP, n.PrefixLen, n.Gateway, n.DNS, cmdline)
+	}
 	argv := []string{"qemu-system-x86_64", "-M", machine, "-accel", req.Accel}
 	if req.CPU != "" {
 		argv = append(argv, "-cpu", req.CPU)
