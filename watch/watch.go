@@ -61,6 +61,7 @@ type Watcher struct {
 	opts Options
 	fsw  *fsnotify.Watcher
 	out  chan Event
+	ctx  context.Context
 
 	mu      sync.Mutex
 	offsets map[string]int64 // per file path: bytes already delivered
@@ -95,7 +96,7 @@ func New(ctx context.Context, root string, opts Options) (*Watcher, error) {
 		return nil, err
 	}
 	w := &Watcher{
-		root: root, opts: opts, fsw: fsw, out: make(chan Event, 256),
+		root: root, opts: opts, fsw: fsw, out: make(chan Event, 256), ctx: ctx,
 		offsets: map[string]int64{}, partial: map[string][]byte{},
 		known: map[string]bool{}, timers: map[key]*time.Timer{},
 	}
@@ -106,14 +107,20 @@ func New(ctx context.Context, root string, opts Options) (*Watcher, error) {
 // Events delivers the changes; it is closed when the watcher stops.
 func (w *Watcher) Events() <-chan Event { return w.out }
 
-// Existing returns the ids present now and starts following them; call it
-// once after New to learn the initial set (their events follow as changes).
+// Existing starts following the containers present now and returns their
+// ids. Their journal and console so far arrive as JournalAppended and
+// SerialAppended events (from offset 0), so a consumer that only applies
+// events sees every line exactly once.
 func (w *Watcher) Existing() []string {
 	ids, _ := state.List(w.root)
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	for _, id := range ids {
 		w.addLocked(id)
+	}
+	w.mu.Unlock()
+	for _, id := range ids {
+		w.schedule(w.ctx, id, JournalAppended)
+		w.schedule(w.ctx, id, SerialAppended)
 	}
 	return ids
 }

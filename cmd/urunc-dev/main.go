@@ -1,0 +1,105 @@
+// Command urunc-dev is the workbench for people who build and debug
+// unikernels: a live console over a urunc state root, and helpers that
+// turn a kernel into a runnable bundle.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/urfave/cli/v2"
+
+	"github.com/urunc-dev/urunc/tui"
+	"github.com/urunc-dev/urunc/watch"
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "urunc-dev",
+		Usage: "console and tools for developing unikernels with urunc",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "root", Value: "/run/urunc", Usage: "urunc state root to follow"},
+			&cli.StringSliceFlag{Name: "bundles", Usage: "directory of bundles offered by create (repeatable)"},
+			&cli.StringFlag{Name: "urunc", Usage: "urunc binary (default: beside urunc-dev, else PATH)"},
+		},
+		Action:   runConsole,
+		Commands: []*cli.Command{bundleCommand()},
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "urunc-dev:", err)
+		os.Exit(1)
+	}
+}
+
+// uruncBinary finds the urunc the console drives.
+func uruncBinary(flag string) (string, error) {
+	if flag != "" {
+		return filepath.Abs(flag)
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "urunc")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("urunc")
+	if err != nil {
+		return "", fmt.Errorf("urunc binary not found beside urunc-dev nor on PATH: use --urunc")
+	}
+	return p, nil
+}
+
+func runConsole(c *cli.Context) error {
+	root, err := filepath.Abs(c.String("root"))
+	if err != nil {
+		return err
+	}
+	bin, err := uruncBinary(c.String("urunc"))
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "urunc-dev-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	var bundles []string
+	for _, b := range c.StringSlice("bundles") {
+		abs, err := filepath.Abs(b)
+		if err != nil {
+			return err
+		}
+		bundles = append(bundles, abs)
+	}
+
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	w, err := watch.New(ctx, root, watch.Options{})
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", root, err)
+	}
+	w.Existing()
+	sampler := tui.NewSampler()
+	m := tui.New(tui.Options{
+		Root:    root,
+		Runner:  tui.Runner{Bin: bin, Root: root, Dir: work},
+		Bundles: bundles,
+		Sample:  sampler.Sample,
+	})
+	// Mouse reporting stays off so text can be selected and copied.
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx))
+	go func() {
+		for ev := range w.Events() {
+			p.Send(tui.WatchMsg(ev))
+		}
+	}()
+	_, err = p.Run()
+	if err == tea.ErrProgramKilled {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,71 @@
+package tui
+
+import (
+	"sync"
+
+	"github.com/shirou/gopsutil/v3/process"
+)
+
+// Sampler measures VMM processes with gopsutil. It keeps one
+// process.Process per pid across calls, so Percent(0) is the CPU used
+// since the previous sample (100 = one core), not since the process began.
+type Sampler struct {
+	mu    sync.Mutex
+	procs map[int]*process.Process
+}
+
+// NewSampler returns an empty sampler.
+func NewSampler() *Sampler { return &Sampler{procs: map[int]*process.Process{}} }
+
+// Sample returns CPU% and RSS (MiB) of each live pid.
+func (s *Sampler) Sample(pids []int) map[int][2]float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[int][2]float64{}
+	seen := map[int]bool{}
+	for _, pid := range pids {
+		seen[pid] = true
+		p, ok := s.procs[pid]
+		if !ok {
+			var err error
+			if p, err = process.NewProcess(int32(pid)); err != nil {
+				continue
+			}
+			s.procs[pid] = p
+		}
+		if running, err := p.IsRunning(); err != nil || !running || isZombie(p) {
+			delete(s.procs, pid)
+			continue
+		}
+		cpu, err := p.Percent(0)
+		if err != nil {
+			delete(s.procs, pid)
+			continue
+		}
+		var rss float64
+		if mi, err := p.MemoryInfo(); err == nil {
+			rss = float64(mi.RSS) / (1 << 20)
+		}
+		out[pid] = [2]float64{cpu, rss}
+	}
+	for pid := range s.procs {
+		if !seen[pid] {
+			delete(s.procs, pid)
+		}
+	}
+	return out
+}
+
+// isZombie: an exited VMM nobody reaped yet is gone for the console.
+func isZombie(p *process.Process) bool {
+	st, err := p.Status()
+	if err != nil {
+		return true
+	}
+	for _, s := range st {
+		if s == process.Zombie {
+			return true
+		}
+	}
+	return false
+}
