@@ -28,7 +28,14 @@ func (r Runner) Run(ctx context.Context, args ...string) error {
 
 // Create runs "create" with the container's stdio in a file under Dir.
 func (r Runner) Create(ctx context.Context, bundle, id string) error {
-	out, err := os.Create(filepath.Join(r.Dir, id+".stdio"))
+	// The id is urunc's to judge: the stdio file name must not depend on it being valid.
+	safe := strings.Map(func(r rune) rune {
+		if r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, id)
+	out, err := os.CreateTemp(r.Dir, safe+".*.stdio")
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,9 @@ package tui
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -403,7 +403,7 @@ func TestGolden(t *testing.T) {
 			press(m, v.keys...)
 			got := m.View()
 			// The list shows the pid of this test process: make it stable.
-			got = strings.ReplaceAll(got, itoa(os.Getpid()), "PID")
+			got = strings.ReplaceAll(got, fmt.Sprintf("%7d", os.Getpid()), "    PID")
 			got = strings.ReplaceAll(got, m.opts.Bundles[0], "/BUNDLES")
 			golden := filepath.Join("testdata", v.name+".golden")
 			if updateGolden() {
@@ -421,4 +421,3 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
