@@ -420,4 +420,3 @@ func TestGolden(t *testing.T) {
 		})
 	}
 }
-
