@@ -1,123 +1,120 @@
 package vm
 
-// Minimal qemu-only builder so the lifecycle can run end to end; the full
-// guest x monitor matrix lives in runtime/guests and runtime/hypervisors.
-
 import (
 	"fmt"
-	"os/exec"
-	"strconv"
 	"strings"
+
+	"github.com/urunc-dev/urunc/runtime/guests"
+	"github.com/urunc-dev/urunc/runtime/hypervisors"
 )
 
-// Supported maps each guest type to the monitors it runs on.
+// Supported maps each guest type to the (canonical) monitors it runs on.
 func Supported() map[string][]string {
-	return map[string][]string{
-		"unikraft": {"qemu", "firecracker"},
-		"rumprun":  {"hvt", "spt"},
-		"mirage":   {"qemu", "hvt", "spt"},
-		"mewz":     {"qemu"},
-		"hermit":   {"qemu"},
-		"linux":    {"qemu", "firecracker"},
+	m := map[string][]string{}
+	for _, g := range guests.All() {
+		m[g.Name()] = g.Monitors()
 	}
+	return m
 }
 
-var binaries = map[string]string{
-	"qemu": "qemu-system-x86_64", "firecracker": "firecracker", "hvt": "solo5-hvt",
-	"spt": "solo5-spt", "cloud-hypervisor": "cloud-hypervisor",
-}
-
-func canonical(h string) string { return strings.TrimPrefix(h, "solo5-") }
-
-// Validate checks the pair and that the monitor is installed.
+// Validate checks that the guest type and the hypervisor are known, that
+// the guest runs on that hypervisor, and that the monitor's binary is on
+// PATH. Errors wrap ErrUnknownGuest, ErrUnknownHypervisor,
+// ErrUnsupportedPair or ErrNotInstalled and name the offending value.
 func Validate(guest, hypervisor string) error {
-	mons, ok := Supported()[guest]
-	if !ok {
-		return fmt.Errorf("%w %q", ErrUnknownGuest, guest)
-	}
-	h := canonical(hypervisor)
-	bin, ok := binaries[h]
-	if !ok {
-		return fmt.Errorf("%w %q", ErrUnknownHypervisor, hypervisor)
-	}
-	found := false
-	for _, m := range mons {
-		found = found || m == h
-	}
-	if !found {
-		return fmt.Errorf("%w: %s on %s", ErrUnsupportedPair, guest, hypervisor)
-	}
-	if _, err := exec.LookPath(bin); err != nil {
-		return fmt.Errorf("%w: %s (%s) is not on PATH", ErrNotInstalled, bin, hypervisor)
-	}
-	return nil
+	_, _, _, err := resolve(guest, hypervisor)
+	return err
 }
 
-// DefaultMachine is the qemu machine a guest type needs.
+func resolve(guest, hypervisor string) (guests.Guest, hypervisors.Hypervisor, string, error) {
+	g, err := guests.Lookup(guest)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	h, err := hypervisors.Lookup(hypervisor)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if !guests.Supports(g, h.Name()) {
+		return nil, nil, "", fmt.Errorf("%w: %s on %s (%s runs on %s)", ErrUnsupportedPair, guest, hypervisor,
+			guest, strings.Join(g.Monitors(), ", "))
+	}
+	path, err := hypervisors.Find(h)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return g, h, path, nil
+}
+
+// DefaultMachine is the qemu machine a guest type needs: "microvm" for
+// linux, "pc" (PCI devices) for the unikernels and unknown types.
 func DefaultMachine(guest string) string {
-	if guest == "linux" {
-		return "microvm"
+	if g, err := guests.Lookup(guest); err == nil {
+		return g.DefaultMachine()
 	}
 	return "pc"
 }
 
-func qemuEscape(v string) string { return strings.ReplaceAll(v, ",", ",,") }
-
-// Build returns the VMM invocation.
+// Build returns the VMM invocation for req: Validate, then the guest's
+// command line (runtime/guests) and the monitor's argv and files
+// (runtime/hypervisors). An empty req.Machine gets the guest's default.
 func Build(req Request) (*Plan, error) {
-	if err := Validate(req.Guest, req.Hypervisor); err != nil {
+	g, h, path, err := resolve(req.Guest, req.Hypervisor)
+	if err != nil {
 		return nil, err
 	}
-	if canonical(req.Hypervisor) != "qemu" {
-		return nil, fmt.Errorf("%w: %s", ErrNotInstalled, req.Hypervisor)
+	if err := checkRequest(req); err != nil {
+		return nil, err
 	}
-	path, _ := exec.LookPath("qemu-system-x86_64")
-	machine := req.Machine
-	if machine == "" {
-		machine = DefaultMachine(req.Guest)
+	req.Hypervisor = h.Name()
+	if req.Machine == "" {
+		req.Machine = g.DefaultMachine()
 	}
-	cmdline := req.Cmdline
-	if len(req.Process.Args) > 0 && cmdline == "" {
-		cmdline = strings.Join(req.Process.Args, " ")
+	boot, err := g.Boot(req)
+	if err != nil {
+		return nil, err
 	}
-	if n := req.Network; n != nil && req.Guest == "unikraft" {
-		// unikraft >= 0.16.1: netdev.ip=<ip>/<prefix>:<gw>:<dns>
-		cmdline = fmt.Sprintf("netdev.ip=%s/%d:%s:%s -- %s", n.IP, n.PrefixLen, n.Gateway, n.DNS, cmdline)
+	plan, err := h.Build(path, req, boot)
+	if err != nil {
+		return nil, err
 	}
-	argv := []string{"qemu-system-x86_64", "-M", machine, "-accel", req.Accel}
-	if req.CPU != "" {
-		argv = append(argv, "-cpu", req.CPU)
+	plan.GuestCmdline = boot.Cmdline
+	return plan, nil
+}
+
+// checkRequest refuses newlines and NULs (and other control characters)
+// in every string the request carries: none of them may add lines or
+// arguments to a command line or a generated file.
+func checkRequest(req Request) error {
+	fields := []struct{ name, v string }{
+		{"version", req.Version}, {"kernel", req.Kernel}, {"initrd", req.Initrd}, {"block", req.Block},
+		{"block mount point", req.BlockMountPoint}, {"cmdline", req.Cmdline}, {"cwd", req.Process.Cwd},
+		{"accel", req.Accel}, {"cpu", req.CPU}, {"machine", req.Machine},
+		{"state directory", req.StateDir}, {"serial log", req.SerialLog},
 	}
-	argv = append(argv, "-m", strconv.FormatUint(req.MemoryMB, 10), "-smp", strconv.Itoa(max(req.VCPUs, 1)),
-		"-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
-		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04")
-	serial := "stdio,id=serial0,signal=off"
-	if req.SerialLog != "" {
-		serial += ",logfile=" + qemuEscape(req.SerialLog)
+	for _, a := range req.Process.Args {
+		fields = append(fields, struct{ name, v string }{"argument", a})
 	}
-	argv = append(argv, "-chardev", serial, "-serial", "chardev:serial0")
-	if req.QMPFD >= 0 {
-		argv = append(argv, "-chardev", fmt.Sprintf("socket,id=qmp,fd=%d,server=on,wait=off", req.QMPFD), "-mon", "chardev=qmp,mode=control")
+	for _, e := range req.Process.Env {
+		fields = append(fields, struct{ name, v string }{"environment variable", e})
 	}
 	if n := req.Network; n != nil {
-		dev := "virtio-net-pci"
-		if strings.HasPrefix(machine, "microvm") {
-			dev = "virtio-net-device"
+		fields = append(fields, []struct{ name, v string }{{"tap", n.TapName}, {"MAC", n.MAC}, {"IP", n.IP},
+			{"mask", n.Mask}, {"gateway", n.Gateway}, {"DNS", n.DNS}, {"hostname", n.Hostname}}...)
+	}
+	if fs := req.SharedFS; fs != nil {
+		fields = append(fields, []struct{ name, v string }{{"shared filesystem kind", fs.Kind},
+			{"shared filesystem path", fs.HostPath}, {"shared filesystem tag", fs.Tag}, {"virtiofs socket", fs.Socket}}...)
+	}
+	for _, a := range req.ExtraArgs {
+		fields = append(fields, struct{ name, v string }{"extra argument", a})
+	}
+	for _, f := range fields {
+		for _, r := range f.v {
+			if r < 0x20 || r == 0x7f {
+				return fmt.Errorf("%w: %s %q contains a control character (newline, NUL, ...)", ErrInvalidValue, f.name, f.v)
+			}
 		}
-		argv = append(argv, "-netdev", "tap,id=net0,ifname="+qemuEscape(n.TapName)+",script=no,downscript=no",
-			"-device", dev+",netdev=net0,mac="+qemuEscape(n.MAC))
 	}
-	argv = append(argv, "-kernel", req.Kernel)
-	if req.Initrd != "" {
-		argv = append(argv, "-initrd", req.Initrd)
-	}
-	if cmdline != "" {
-		argv = append(argv, "-append", cmdline)
-	}
-	argv = append(argv, req.ExtraArgs...)
-	graceful := "signal"
-	if req.Guest == "linux" {
-		graceful = "acpi"
-	}
-	return &Plan{Path: path, Argv: argv, GracefulStop: graceful, GuestCmdline: cmdline}, nil
+	return nil
 }

@@ -1,0 +1,132 @@
+package guests
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/urunc-dev/urunc/runtime/vm/vmtypes"
+)
+
+// UnikraftCompatVersion is the first unikraft version with the current
+// command-line format (netdev.ip=, vfs.fstab=, env.vars=).
+const UnikraftCompatVersion = "0.16.1"
+
+// unikraftApp is argv[0] of the guest (the word before the libparams).
+const unikraftApp = "Unikraft"
+
+// Unikraft boots unikraft unikernels. Command line (>= 0.16.1 or version unset):
+//
+//	Unikraft [env.vars=[ K=V ... ]] [netdev.ip=IP/PREFIX[:GW[:DNS]]] [vfs.fstab=[ "initrd0:/:extract:::" ]] [-- ARGS]
+//
+// older versions: netdev.ipv4_addr=IP netdev.ipv4_gw_addr=GW
+// netdev.ipv4_subnet_mask=MASK and vfs.rootfs=initrd, and no environment.
+type Unikraft struct{}
+
+func (Unikraft) Name() string           { return "unikraft" }
+func (Unikraft) Monitors() []string     { return []string{QEMU, Firecracker} }
+func (Unikraft) DefaultMachine() string { return "pc" }
+
+func (u Unikraft) Boot(req vmtypes.Request) (*Boot, error) {
+	name := u.Name()
+	if err := network(name, req.Network); err != nil {
+		return nil, err
+	}
+	cmd, err := command(name, req, quoteWord)
+	if err != nil {
+		return nil, err
+	}
+	current := unikraftCurrent(req.Version)
+	words := []string{unikraftApp}
+	n := req.Network
+	if current {
+		if len(req.Process.Env) > 0 {
+			env, err := envWords(name, req.Process.Env, quoteWord)
+			if err != nil {
+				return nil, err
+			}
+			words = append(words, "env.vars=[ "+strings.Join(env, " ")+" ]")
+		}
+		if n != nil {
+			ip := fmt.Sprintf("netdev.ip=%s/%d", n.IP, n.PrefixLen)
+			switch {
+			case n.DNS != "":
+				ip += ":" + n.Gateway + ":" + n.DNS
+			case n.Gateway != "":
+				ip += ":" + n.Gateway
+			}
+			words = append(words, ip)
+		}
+		switch {
+		case req.SharedFS != nil:
+			if req.SharedFS.Kind != "9p" {
+				return nil, invalid(name, "shared filesystem kind", req.SharedFS.Kind, "unikraft guests only mount 9p")
+			}
+			if req.SharedFS.Tag == "" || strings.ContainsAny(req.SharedFS.Tag, " \t\"':,") || hasControl(req.SharedFS.Tag) {
+				return nil, invalid(name, "9p tag", req.SharedFS.Tag, "empty or contains blanks, quotes or separators")
+			}
+			words = append(words, `vfs.fstab=[ "`+req.SharedFS.Tag+`:/:9pfs:::" ]`)
+		case req.Initrd != "":
+			words = append(words, `vfs.fstab=[ "initrd0:/:extract:::" ]`)
+		}
+	} else {
+		if n != nil {
+			words = append(words, "netdev.ipv4_addr="+n.IP)
+			if n.Gateway != "" {
+				words = append(words, "netdev.ipv4_gw_addr="+n.Gateway)
+			}
+			words = append(words, "netdev.ipv4_subnet_mask="+mask(n))
+		}
+		if err := noSharedFS(name+" "+req.Version, req); err != nil {
+			return nil, err
+		}
+		if req.Initrd != "" {
+			words = append(words, "vfs.rootfs=initrd")
+		}
+	}
+	if cmd != "" {
+		words = append(words, "--", cmd)
+	}
+	return &Boot{Cmdline: join(words...), GracefulStop: "signal"}, nil
+}
+
+// unikraftCurrent reports whether version uses the current command-line
+// format: unset, or >= 0.16.1. As upstream, a version that does not parse
+// as MAJOR[.MINOR[.PATCH]] (optionally with a leading "v" and a "-suffix")
+// also gets the current format.
+func unikraftCurrent(version string) bool {
+	if version == "" {
+		return true
+	}
+	v, err := parseVersion(version)
+	if err != nil {
+		return true
+	}
+	c, _ := parseVersion(UnikraftCompatVersion)
+	for i := range v {
+		if v[i] != c[i] {
+			return v[i] > c[i]
+		}
+	}
+	return true
+}
+
+func parseVersion(s string) ([3]int, error) {
+	var v [3]int
+	s = strings.TrimPrefix(strings.TrimSpace(s), "v")
+	if i := strings.IndexAny(s, "-+"); i >= 0 {
+		s = s[:i]
+	}
+	parts := strings.Split(s, ".")
+	if len(parts) > 3 {
+		return v, fmt.Errorf("more than three components")
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return v, fmt.Errorf("component %q is not a number", p)
+		}
+		v[i] = n
+	}
+	return v, nil
+}

@@ -1,0 +1,191 @@
+package hypervisors
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/urunc-dev/urunc/runtime/guests"
+	"github.com/urunc-dev/urunc/runtime/vm/vmtypes"
+)
+
+// DebugExitDevice is the exit device every qemu guest gets (unless it
+// brings its own): the guest writes N to port 0xf4, qemu exits (N<<1)|1.
+const DebugExitDevice = "isa-debug-exit,iobase=0xf4,iosize=0x04"
+
+// QEMU is qemu-system-x86_64:
+//
+//	qemu-system-x86_64 -M MACHINE [-accel A] [-cpu C] -m MB -smp N
+//	  -nodefaults -no-user-config -no-reboot -display none
+//	  [-device isa-debug-exit,iobase=0xf4,iosize=0x04]
+//	  -chardev stdio,id=serial0,signal=off[,logfile=L] -serial chardev:serial0
+//	  [-chardev socket,id=qmp,fd=N,server=on,wait=off -mon chardev=qmp,mode=control]
+//	  [-netdev tap,id=net0,ifname=T,script=no,downscript=no -device NIC,netdev=net0[,mac=M]]
+//	  [-device virtio-blk-{pci,device},drive=hd0 -drive if=none,format=raw,id=hd0,file=D]
+//	  [shared root filesystem devices] [guest extras]
+//	  -kernel K [-initrd I] [-append CMDLINE] [ExtraArgs]
+//
+// Devices are PCI on pc/q35 and virtio-mmio ("-device" models) on microvm.
+type QEMU struct{}
+
+func (QEMU) Name() string   { return guests.QEMU }
+func (QEMU) Binary() string { return "qemu-system-x86_64" }
+
+func (q QEMU) Build(path string, req vmtypes.Request, boot *guests.Boot) (*vmtypes.Plan, error) {
+	if err := memory("qemu", req); err != nil {
+		return nil, err
+	}
+	if err := checkNetwork("qemu", req.Network); err != nil {
+		return nil, err
+	}
+	for _, v := range []struct{ what, val string }{{"machine", req.Machine}, {"accel", req.Accel}, {"cpu", req.CPU}, {"kernel", req.Kernel}} {
+		if err := plain("qemu", v.what, v.val); err != nil {
+			return nil, err
+		}
+	}
+	if req.Machine == "" {
+		return nil, fmt.Errorf("%w: qemu: no machine type", vmtypes.ErrInvalidValue)
+	}
+	if req.Kernel == "" {
+		return nil, fmt.Errorf("%w: qemu: no kernel", vmtypes.ErrInvalidValue)
+	}
+	mmio := strings.HasPrefix(req.Machine, "microvm")
+	dev := func(model string) string {
+		if mmio {
+			return model + "-device"
+		}
+		return model + "-pci"
+	}
+
+	argv := []string{q.Binary(), "-M", req.Machine}
+	if req.Accel != "" {
+		argv = append(argv, "-accel", req.Accel)
+	}
+	if req.CPU != "" {
+		argv = append(argv, "-cpu", req.CPU)
+	}
+	argv = append(argv, "-m", strconv.FormatUint(req.MemoryMB, 10), "-smp", strconv.Itoa(vcpus(req)),
+		"-nodefaults", "-no-user-config", "-no-reboot", "-display", "none")
+	if !boot.OwnDebugExit && !hasDevice(req.ExtraArgs, "isa-debug-exit") && !hasDevice(boot.QEMUArgs, "isa-debug-exit") {
+		argv = append(argv, "-device", DebugExitDevice)
+	}
+
+	serial := "stdio,id=serial0,signal=off"
+	if req.SerialLog != "" {
+		l, err := qemuValue("serial log", req.SerialLog)
+		if err != nil {
+			return nil, err
+		}
+		serial += ",logfile=" + l
+	}
+	argv = append(argv, "-chardev", serial, "-serial", "chardev:serial0")
+	if req.QMPFD >= 0 {
+		argv = append(argv, "-chardev", fmt.Sprintf("socket,id=qmp,fd=%d,server=on,wait=off", req.QMPFD),
+			"-mon", "chardev=qmp,mode=control")
+	}
+
+	if mmio && !strings.Contains(req.Machine, "pcie=on") && strings.Contains(boot.QEMUNetDevice, "-pci") && req.Network != nil {
+		return nil, fmt.Errorf("%w: %s guests need a PCI NIC (%s), which machine %q lacks: use pc, q35 or microvm,pcie=on",
+			vmtypes.ErrUnsupportedPair, req.Guest, boot.QEMUNetDevice, req.Machine)
+	}
+	if n := req.Network; n != nil {
+		tap, _ := qemuValue("tap", n.TapName) // checked by checkNetwork
+		argv = append(argv, "-netdev", "tap,id=net0,ifname="+tap+",script=no,downscript=no")
+		if !hasDevice(req.ExtraArgs, "netdev=net0") {
+			nic := boot.QEMUNetDevice
+			if nic == "" {
+				nic = dev("virtio-net")
+			}
+			nic += ",netdev=net0"
+			if n.MAC != "" {
+				nic += ",mac=" + n.MAC
+			}
+			argv = append(argv, "-device", nic)
+		}
+	}
+	if req.Block != "" {
+		file, err := qemuValue("block", req.Block)
+		if err != nil {
+			return nil, err
+		}
+		argv = append(argv, "-device", dev("virtio-blk")+",drive=hd0",
+			"-drive", "if=none,format=raw,id=hd0,file="+file)
+	}
+	if fs := req.SharedFS; fs != nil && !boot.Prepared && !guests.HasRootFSDevice(req.ExtraArgs) {
+		args, err := sharedFSArgs(fs, req.MemoryMB, mmio, dev)
+		if err != nil {
+			return nil, err
+		}
+		argv = append(argv, args...)
+	}
+	argv = append(argv, boot.QEMUArgs...)
+
+	argv = append(argv, "-kernel", req.Kernel)
+	if req.Initrd != "" {
+		// qemu splits -initrd on ',' for multiboot kernels: refuse it.
+		if err := noComma("qemu", "initrd", req.Initrd, ","); err != nil {
+			return nil, err
+		}
+		argv = append(argv, "-initrd", req.Initrd)
+	}
+	if boot.Cmdline != "" {
+		if err := plain("qemu", "guest command line", boot.Cmdline); err != nil {
+			return nil, err
+		}
+		argv = append(argv, "-append", boot.Cmdline)
+	}
+	for _, a := range req.ExtraArgs {
+		if strings.ContainsRune(a, 0) {
+			return nil, invalid("qemu", "extra argument", a, "contains a NUL")
+		}
+	}
+	argv = append(argv, req.ExtraArgs...)
+	graceful := boot.GracefulStop
+	if graceful == "" {
+		graceful = "signal"
+	}
+	return &vmtypes.Plan{Path: path, Argv: argv, GracefulStop: graceful}, nil
+}
+
+// sharedFSArgs shares fs.HostPath as the guest's root (9p, or virtio-fs
+// through a virtiofsd already listening on fs.Socket).
+func sharedFSArgs(fs *vmtypes.SharedFS, memMB uint64, mmio bool, dev func(string) string) ([]string, error) {
+	tag, err := qemuValue("shared filesystem tag", fs.Tag)
+	if err != nil || tag == "" {
+		return nil, invalid("qemu", "shared filesystem tag", fs.Tag, "empty or invalid")
+	}
+	var args []string
+	if mmio {
+		args = append(args, "-global", "virtio-mmio.force-legacy=false")
+	}
+	switch fs.Kind {
+	case "9p":
+		p, err := qemuValue("shared filesystem path", fs.HostPath)
+		if err != nil {
+			return nil, err
+		}
+		return append(args, "-fsdev", "local,id=fs0,path="+p+",security_model=none",
+			"-device", dev("virtio-9p")+",fsdev=fs0,mount_tag="+tag), nil
+	case "virtiofs":
+		s, err := qemuValue("virtiofs socket", fs.Socket)
+		if err != nil || s == "" {
+			return nil, invalid("qemu", "virtiofs socket", fs.Socket, "empty or invalid")
+		}
+		return append(args,
+			"-object", fmt.Sprintf("memory-backend-memfd,id=mem,size=%dM,share=on", memMB),
+			"-machine", "memory-backend=mem",
+			"-chardev", "socket,id=vfs,path="+s,
+			"-device", dev("vhost-user-fs")+",chardev=vfs,tag="+tag), nil
+	}
+	return nil, invalid("qemu", "shared filesystem kind", fs.Kind, "want 9p or virtiofs")
+}
+
+// hasDevice reports whether args has a "-device" whose value contains s.
+func hasDevice(args []string, s string) bool {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "-device" && strings.Contains(args[i+1], s) {
+			return true
+		}
+	}
+	return false
+}

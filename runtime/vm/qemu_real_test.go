@@ -1,0 +1,167 @@
+package vm
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// realQEMU returns the kernel of the project's test unikernel and makes
+// sure qemu is installed (else the test is skipped).
+func realQEMU(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs qemu")
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("qemu-system-x86_64 not installed (Debian package qemu-system-x86)")
+	}
+	kernel, err := filepath.Abs(filepath.Join("..", "..", "build", "unikernel", "hello.elf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(kernel); err != nil {
+		t.Skipf("%s missing: run make unikernel", kernel)
+	}
+	return kernel
+}
+
+// The generated argv of a unikraft guest on microvm starts a real qemu
+// (paused with -S) that answers QMP on the inherited listening socket and
+// exits 0 on "quit".
+func TestRealQEMUQMPQuit(t *testing.T) {
+	kernel := realQEMU(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "qmp.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	lf, err := ln.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+
+	req := Request{Guest: "unikraft", Hypervisor: "qemu", Kernel: kernel, Cmdline: "echo=qmp",
+		MemoryMB: 64, VCPUs: 1, Accel: "tcg", Machine: "microvm",
+		StateDir: dir, SerialLog: filepath.Join(dir, "serial.log"), QMPFD: 3}
+	plan, err := Build(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(plan.Path, append(plan.Argv[1:], "-S")...)
+	cmd.ExtraFiles = []*os.File{lf} // fd 3
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	}()
+
+	conn, err := net.DialTimeout("unix", sock, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	rd := bufio.NewReader(conn)
+	read := func(want string) {
+		t.Helper()
+		for {
+			line, err := rd.ReadBytes('\n')
+			if err != nil {
+				t.Fatalf("QMP read (waiting for %s): %v; qemu stderr %q", want, err, stderr.String())
+			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(line, &m); err != nil {
+				t.Fatalf("QMP: %q: %v", line, err)
+			}
+			if _, ok := m["error"]; ok {
+				t.Fatalf("QMP error: %s", line)
+			}
+			if _, ok := m[want]; ok {
+				return
+			}
+		}
+	}
+	read("QMP")
+	conn.Write([]byte(`{"execute":"qmp_capabilities"}` + "\n"))
+	read("return")
+	conn.Write([]byte(`{"execute":"query-status"}` + "\n"))
+	read("return")
+	conn.Write([]byte(`{"execute":"quit"}` + "\n"))
+	select {
+	case err := <-done:
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				t.Fatalf("qemu exit %d, want 0; stderr %q", ee.ExitCode(), stderr.String())
+			}
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("qemu did not quit; stderr %q", stderr.String())
+	}
+}
+
+// The guest command line really reaches the guest: the test unikernel
+// prints it on the serial console, which the plan copies to SerialLog.
+func TestRealQEMUGuestCmdline(t *testing.T) {
+	kernel := realQEMU(t)
+	dir := t.TempDir()
+	req := Request{Guest: "unikraft", Hypervisor: "qemu", Kernel: kernel,
+		Process:  Process{Args: []string{"echo=real", "two words"}, Env: []string{"A=1"}},
+		MemoryMB: 64, VCPUs: 1, Accel: "tcg", Machine: "microvm",
+		StateDir: dir, SerialLog: filepath.Join(dir, "serial,log"), QMPFD: -1}
+	plan, err := Build(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(plan.Path, plan.Argv[1:]...)
+	cmd.Stdin = nil
+	out, err := runTimeout(cmd, 30*time.Second)
+	if err != nil {
+		t.Fatalf("qemu: %v; output %q", err, out)
+	}
+	log, err := os.ReadFile(req.SerialLog)
+	if err != nil {
+		t.Fatalf("serial log (comma in its path): %v", err)
+	}
+	want := "cmdline: " + plan.GuestCmdline
+	if !strings.Contains(string(log), want) || !strings.Contains(string(log), "echo: real") {
+		t.Fatalf("serial log lacks %q:\n%s", want, log)
+	}
+}
+
+func runTimeout(cmd *exec.Cmd, d time.Duration) (string, error) {
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return out.String(), err
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		return out.String(), errors.New("timed out")
+	}
+}
