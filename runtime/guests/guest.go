@@ -18,10 +18,10 @@ import (
 
 // Canonical monitor names (runtime/hypervisors uses the same).
 const (
-	QEMU           = "qemu"
-	Firecracker    = "firecracker"
-	HVT            = "hvt"
-	SPT            = "spt"
+	QEMU            = "qemu"
+	Firecracker     = "firecracker"
+	HVT             = "hvt"
+	SPT             = "spt"
 	CloudHypervisor = "cloud-hypervisor"
 )
 

@@ -55,7 +55,11 @@ func withNet(r Request) Request {
 	return r
 }
 
-func withBlock(r Request) Request { r.Block = "/rootfs/data.img"; r.BlockMountPoint = "/data"; return r }
+func withBlock(r Request) Request {
+	r.Block = "/rootfs/data.img"
+	r.BlockMountPoint = "/data"
+	return r
+}
 func withInitrd(r Request) Request {
 	r.Initrd = "/rootfs/initrd.cpio"
 	return r
@@ -164,10 +168,23 @@ func TestGoldenSpecial(t *testing.T) {
 		name string
 		req  Request
 	}{
-		{"unikraft_qemu_microvm_net", func() Request { r := withNet(baseRequest("unikraft", "qemu")); r.Machine = "microvm"; r.CPU = "host,-arch-capabilities"; return r }()},
+		{"unikraft_qemu_microvm_net", func() Request {
+			r := withNet(baseRequest("unikraft", "qemu"))
+			r.Machine = "microvm"
+			r.CPU = "host,-arch-capabilities"
+			return r
+		}()},
 		{"unikraft_qemu_dns", func() Request { r := withNet(baseRequest("unikraft", "qemu")); r.Network.DNS = "8.8.8.8"; return r }()},
-		{"unikraft_qemu_v0.15.0_net_initrd", func() Request { r := withInitrd(withNet(baseRequest("unikraft", "qemu"))); r.Version = "0.15.0"; return r }()},
-		{"unikraft_qemu_v0.16.1_net_initrd", func() Request { r := withInitrd(withNet(baseRequest("unikraft", "qemu"))); r.Version = "v0.16.1"; return r }()},
+		{"unikraft_qemu_v0.15.0_net_initrd", func() Request {
+			r := withInitrd(withNet(baseRequest("unikraft", "qemu")))
+			r.Version = "0.15.0"
+			return r
+		}()},
+		{"unikraft_qemu_v0.16.1_net_initrd", func() Request {
+			r := withInitrd(withNet(baseRequest("unikraft", "qemu")))
+			r.Version = "v0.16.1"
+			return r
+		}()},
 		{"unikraft_solo5-hvt_alias", baseRequest("unikraft", "solo5-hvt")},
 		{"rumprun_solo5-hvt_alias_net_block", withBlock(withNet(baseRequest("rumprun", "solo5-hvt")))},
 		{"linux_qemu_prepared_9p", prepared()},
@@ -316,15 +333,39 @@ func TestRefusals(t *testing.T) {
 		{"newline in kernel", func() Request { r := baseRequest("unikraft", "firecracker"); r.Kernel = "/k\n"; return r }(), ErrInvalidValue, "kernel"},
 		{"newline in extra args", func() Request { r := baseRequest("unikraft", "qemu"); r.ExtraArgs = []string{"-x\n"}; return r }(), ErrInvalidValue, "extra"},
 		{"both quotes in unikraft arg", func() Request { r := baseRequest("unikraft", "qemu"); r.Process.Args = []string{`a"b'c d`}; return r }(), ErrInvalidValue, "argument"},
-		{"quote in unikraft env", func() Request { r := baseRequest("unikraft", "qemu"); r.Process.Env = []string{`A=x" netdev.ip="y' z`}; return r }(), ErrInvalidValue, "environment"},
-		{"quote in linux arg", func() Request { r := withBlock(baseRequest("linux", "qemu")); r.Process.Args = []string{"/bin/sh", `"x`}; return r }(), ErrInvalidValue, "argument"},
-		{"blank in linux init", func() Request { r := withBlock(baseRequest("linux", "qemu")); r.Process.Args = []string{"/bin/sh x"}; return r }(), ErrInvalidValue, "program"},
+		{"quote in unikraft env", func() Request {
+			r := baseRequest("unikraft", "qemu")
+			r.Process.Env = []string{`A=x" netdev.ip="y' z`}
+			return r
+		}(), ErrInvalidValue, "environment"},
+		{"quote in linux arg", func() Request {
+			r := withBlock(baseRequest("linux", "qemu"))
+			r.Process.Args = []string{"/bin/sh", `"x`}
+			return r
+		}(), ErrInvalidValue, "argument"},
+		{"blank in linux init", func() Request {
+			r := withBlock(baseRequest("linux", "qemu"))
+			r.Process.Args = []string{"/bin/sh x"}
+			return r
+		}(), ErrInvalidValue, "program"},
 		{"bad env", func() Request { r := baseRequest("linux", "qemu"); r.Process.Env = []string{"NOVALUE"}; return r }(), ErrInvalidValue, "NOVALUE"},
-		{"hostname smuggling", func() Request { r := withNet(baseRequest("linux", "qemu")); r.Network.Hostname = "h init=/bin/sh"; return r }(), ErrInvalidValue, "hostname"},
-		{"ip not an address", func() Request { r := withNet(baseRequest("unikraft", "qemu")); r.Network.IP = "1.2.3.4 vfs.rootfs=x"; return r }(), ErrInvalidValue, "IP"},
+		{"hostname smuggling", func() Request {
+			r := withNet(baseRequest("linux", "qemu"))
+			r.Network.Hostname = "h init=/bin/sh"
+			return r
+		}(), ErrInvalidValue, "hostname"},
+		{"ip not an address", func() Request {
+			r := withNet(baseRequest("unikraft", "qemu"))
+			r.Network.IP = "1.2.3.4 vfs.rootfs=x"
+			return r
+		}(), ErrInvalidValue, "IP"},
 		{"gateway not an address", func() Request { r := withNet(baseRequest("mewz", "qemu")); r.Network.Gateway = "1.1.1.1:x"; return r }(), ErrInvalidValue, "gateway"},
 		{"bad MAC", func() Request { r := withNet(baseRequest("unikraft", "qemu")); r.Network.MAC = "02:00,id=x"; return r }(), ErrInvalidValue, "MAC"},
-		{"bad tap", func() Request { r := withNet(baseRequest("unikraft", "qemu")); r.Network.TapName = "tap0,script=/x"; return r }(), ErrInvalidValue, "tap"},
+		{"bad tap", func() Request {
+			r := withNet(baseRequest("unikraft", "qemu"))
+			r.Network.TapName = "tap0,script=/x"
+			return r
+		}(), ErrInvalidValue, "tap"},
 		{"comma in qemu initrd", func() Request { r := baseRequest("hermit", "qemu"); r.Initrd = "/a,b"; return r }(), ErrInvalidValue, "initrd"},
 		{"comma in cloud-hypervisor disk", func() Request { r := withBlock(baseRequest("linux", "cloud-hypervisor")); r.Block = "/a,b"; return r }(), ErrInvalidValue, "block"},
 		{"mewz block", withBlock(baseRequest("mewz", "qemu")), ErrInvalidValue, "block"},
