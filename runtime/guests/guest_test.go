@@ -1,0 +1,142 @@
+package guests
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/urunc-dev/urunc/runtime/vm/vmtypes"
+)
+
+func TestLookup(t *testing.T) {
+	for _, name := range []string{"unikraft", "rumprun", "mirage", "mewz", "hermit", "linux"} {
+		g, err := Lookup(name)
+		if err != nil || g.Name() != name {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(g.Monitors()) == 0 {
+			t.Fatalf("%s: no monitors", name)
+		}
+	}
+	if _, err := Lookup("osv"); !errors.Is(err, vmtypes.ErrUnknownGuest) || !strings.Contains(err.Error(), `"osv"`) {
+		t.Fatalf("osv: %v", err)
+	}
+	if m := (Linux{}).DefaultMachine(); m != "microvm" {
+		t.Fatal(m)
+	}
+	for _, g := range []Guest{Unikraft{}, Rumprun{}, Mirage{}, Mewz{}, Hermit{}} {
+		if g.DefaultMachine() != "pc" {
+			t.Fatalf("%s: %s", g.Name(), g.DefaultMachine())
+		}
+	}
+}
+
+func TestQuoteWord(t *testing.T) {
+	tests := []struct {
+		in, out string
+		ok      bool
+	}{
+		{"plain", "plain", true},
+		{"", `""`, true},
+		{"two words", `"two words"`, true},
+		{"it's", `"it's"`, true},
+		{`say "hi"`, `'say "hi"'`, true},
+		{`both " and '`, "", false},
+		{"tab\tx", "", false},
+		{"nl\nx", "", false},
+		{`a b\`, "", false},
+		{`back\slash`, `back\slash`, true},
+	}
+	for _, tt := range tests {
+		got, ok := quoteWord(tt.in)
+		if got != tt.out || ok != tt.ok {
+			t.Errorf("quoteWord(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.out, tt.ok)
+		}
+	}
+	if _, ok := quoteDouble(`a"b`); ok {
+		t.Error(`quoteDouble accepted a double quote`)
+	}
+	if got, _ := quoteDouble("a b"); got != `"a b"` {
+		t.Error(got)
+	}
+}
+
+func TestUnikraftVersions(t *testing.T) {
+	for v, want := range map[string]bool{
+		"": true, "0.16.1": true, "v0.16.1": true, "0.16.2": true, "0.17": true, "1.0.0-rc1": true,
+		"0.16.0": false, "0.15.9": false, "v0.9": false, "0": false, "garbage": true,
+	} {
+		if got := unikraftCurrent(v); got != want {
+			t.Errorf("%q: %v, want %v", v, got, want)
+		}
+	}
+}
+
+func TestUnikraftCmdline(t *testing.T) {
+	base := vmtypes.Request{Guest: "unikraft", Hypervisor: QEMU, Process: vmtypes.Process{Args: []string{"-c", "/etc/a b.conf"}}}
+	b, err := Unikraft{}.Boot(base)
+	if err != nil || b.Cmdline != `Unikraft -- -c "/etc/a b.conf"` {
+		t.Fatalf("%q %v", b.Cmdline, err)
+	}
+	// The fallback: the cmdline key, as given.
+	base.Process.Args = nil
+	base.Cmdline = " echo=x  "
+	if b, _ = (Unikraft{}).Boot(base); b.Cmdline != "Unikraft -- echo=x" {
+		t.Fatalf("%q", b.Cmdline)
+	}
+	base.Cmdline = ""
+	if b, _ = (Unikraft{}).Boot(base); b.Cmdline != "Unikraft" {
+		t.Fatalf("%q", b.Cmdline)
+	}
+	// Old format, no gateway: no empty parameter.
+	base.Version = "0.15.0"
+	base.Network = &vmtypes.Network{IP: "10.0.0.2", PrefixLen: 16}
+	if b, _ = (Unikraft{}).Boot(base); b.Cmdline != "Unikraft netdev.ipv4_addr=10.0.0.2 netdev.ipv4_subnet_mask=255.255.0.0" {
+		t.Fatalf("%q", b.Cmdline)
+	}
+}
+
+func TestHermitSeparator(t *testing.T) {
+	r := vmtypes.Request{Guest: "hermit", Hypervisor: QEMU}
+	if b, _ := (Hermit{}).Boot(r); b.Cmdline != "" {
+		t.Fatalf("%q", b.Cmdline)
+	}
+	r.Process.Args = []string{"x"}
+	if b, _ := (Hermit{}).Boot(r); b.Cmdline != "x" {
+		t.Fatalf("%q", b.Cmdline)
+	}
+	r.Network = &vmtypes.Network{IP: "10.0.0.2", PrefixLen: 24, Gateway: "10.0.0.1"}
+	if b, _ := (Hermit{}).Boot(r); b.Cmdline != "ip=10.0.0.2/24 gateway=10.0.0.1 -- x" {
+		t.Fatalf("%q", b.Cmdline)
+	}
+}
+
+func TestRumprunJSONEscaping(t *testing.T) {
+	r := vmtypes.Request{Guest: "rumprun", Hypervisor: HVT, Cmdline: `a "b" <c> & d\e`}
+	b, err := Rumprun{}.Boot(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"cmdline":"a \"b\" <c> & d\\e"}`; b.Cmdline != want {
+		t.Fatalf("%s, want %s", b.Cmdline, want)
+	}
+}
+
+func TestLinuxPreparedNeedsDevices(t *testing.T) {
+	r := vmtypes.Request{Guest: "linux", Hypervisor: QEMU, Cmdline: "console=ttyS0 rdinit=/init", Initrd: "/i"}
+	if Prepared(r) {
+		t.Fatal("prepared without root fs devices")
+	}
+	b, err := Linux{}.Boot(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not prepared: the cmdline key is the program and its arguments.
+	if want := "panic=-1 console=ttyS0 root=/dev/ram0 rw rdinit=console=ttyS0 -- rdinit=/init"; b.Cmdline != want {
+		t.Fatalf("%q", b.Cmdline)
+	}
+	r.ExtraArgs = []string{"-device", "vhost-user-fs-device,chardev=vfs,tag=t"}
+	if !Prepared(r) {
+		t.Fatal("not prepared with a vhost-user-fs device")
+	}
+}
