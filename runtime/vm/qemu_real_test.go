@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +40,76 @@ func realQEMU(t *testing.T) string {
 func TestRealQEMUQMPQuit(t *testing.T) {
 	kernel := realQEMU(t)
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "qmp.sock")
+	req := Request{Guest: "unikraft", Hypervisor: "qemu", Kernel: kernel, Cmdline: "echo=qmp",
+		MemoryMB: 64, VCPUs: 1, Accel: "tcg", Machine: "microvm",
+		StateDir: dir, SerialLog: filepath.Join(dir, "serial.log")}
+	qmpQuit(t, req, nil)
+}
+
+// Every qemu guest's generated argv, with block, initrd and shared
+// filesystem devices on both machine types (and a NIC in a private network
+// namespace when unshare is available), is accepted by the real qemu.
+func TestRealQEMUAcceptsEveryGuestArgv(t *testing.T) {
+	kernel := realQEMU(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disk,1.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	initrd := filepath.Join(dir, "initrd.cpio")
+	if err := os.WriteFile(initrd, []byte("07070100000000"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var netns []string
+	if u, err := exec.LookPath("unshare"); err == nil && os.Geteuid() == 0 {
+		netns = []string{u, "--net"}
+	}
+	for g, hvs := range Supported() {
+		if !slices.Contains(hvs, "qemu") {
+			continue
+		}
+		for _, machine := range []string{"pc", "microvm"} {
+			for _, v := range []string{"block", "initrd", "9p", "net"} {
+				req := Request{Guest: g, Hypervisor: "qemu", Kernel: kernel, Process: Process{Args: []string{"a", "b c"}},
+					MemoryMB: 64, VCPUs: 1, Accel: "tcg", Machine: machine,
+					StateDir: dir, SerialLog: filepath.Join(dir, "serial.log")}
+				var wrap []string
+				switch v {
+				case "block":
+					req.Block = img
+				case "initrd":
+					req.Initrd = initrd
+				case "9p":
+					req.SharedFS = &SharedFS{Kind: "9p", HostPath: dir, Tag: "root0"}
+				case "net":
+					if netns == nil {
+						continue
+					}
+					wrap = netns
+					req.Network = &Network{TapName: "tap0", MAC: "02:00:00:00:00:02", IP: "10.9.0.2", PrefixLen: 24, Gateway: "10.9.0.1"}
+				}
+				t.Run(g+"_"+machine+"_"+v, func(t *testing.T) {
+					if _, err := Build(withFD(req)); err != nil {
+						if errors.Is(err, ErrInvalidValue) || errors.Is(err, ErrUnsupportedPair) {
+							t.Skipf("refused by design: %v", err)
+						}
+						t.Fatal(err)
+					}
+					qmpQuit(t, req, wrap)
+				})
+			}
+		}
+	}
+}
+
+func withFD(r Request) Request { r.QMPFD = 3; return r }
+
+// qmpQuit runs the plan of req (paused, -S) with a listening QMP socket as
+// fd 3, negotiates capabilities, asks for the status, quits and expects
+// exit status 0. wrap is prepended to the command (e.g. unshare --net).
+func qmpQuit(t *testing.T, req Request, wrap []string) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "qmp.sock")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
@@ -50,15 +120,12 @@ func TestRealQEMUQMPQuit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lf.Close()
-
-	req := Request{Guest: "unikraft", Hypervisor: "qemu", Kernel: kernel, Cmdline: "echo=qmp",
-		MemoryMB: 64, VCPUs: 1, Accel: "tcg", Machine: "microvm",
-		StateDir: dir, SerialLog: filepath.Join(dir, "serial.log"), QMPFD: 3}
-	plan, err := Build(req)
+	plan, err := Build(withFD(req))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(plan.Path, append(plan.Argv[1:], "-S")...)
+	argv := append(append(wrap, plan.Path), append(plan.Argv[1:], "-S")...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.ExtraFiles = []*os.File{lf} // fd 3
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -67,9 +134,11 @@ func TestRealQEMUQMPQuit(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	exited := false
 	defer func() {
-		if cmd.ProcessState == nil {
+		if !exited {
 			cmd.Process.Kill()
+			<-done
 		}
 	}()
 
@@ -85,7 +154,7 @@ func TestRealQEMUQMPQuit(t *testing.T) {
 		for {
 			line, err := rd.ReadBytes('\n')
 			if err != nil {
-				t.Fatalf("QMP read (waiting for %s): %v; qemu stderr %q", want, err, stderr.String())
+				t.Fatalf("QMP read (waiting for %s): %v; argv %q; qemu stderr %q", want, err, argv, stderr.String())
 			}
 			var m map[string]json.RawMessage
 			if err := json.Unmarshal(line, &m); err != nil {
@@ -107,10 +176,11 @@ func TestRealQEMUQMPQuit(t *testing.T) {
 	conn.Write([]byte(`{"execute":"quit"}` + "\n"))
 	select {
 	case err := <-done:
+		exited = true
 		if err != nil {
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
-				t.Fatalf("qemu exit %d, want 0; stderr %q", ee.ExitCode(), stderr.String())
+				t.Fatalf("qemu exit %d, want 0; argv %q; stderr %q", ee.ExitCode(), argv, stderr.String())
 			}
 			t.Fatal(err)
 		}
