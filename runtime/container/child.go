@@ -84,18 +84,21 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	}
 	r.event(d, state.Event{Step: state.StepBooted, Waiting: string(ipc.Ack), TimeoutMS: ms(timeouts.Ack)})
 	faultPoint("child-after-booted")
-	ack, err := ln.Await(pctx, ipc.Ack)
+	// create exits right after sending ACK, so its pipe may close before
+	// we accepted: a connection already queued on the socket still counts.
+	// Only accepting races with the pipe; reading the queued ACK does not.
+	ack, err := ln.Accept(pctx)
 	if err != nil && actx.Err() == nil && ctx.Err() == nil {
-		// create exits right after sending ACK, so its pipe may close
-		// before we accepted: an ACK already queued on the socket wins.
 		qctx, qcancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		if queued, qerr := ln.Await(qctx, ipc.Ack); qerr == nil {
-			ack, err = queued, nil
-		}
+		ack, err = ln.Accept(qctx)
 		qcancel()
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrHandshake, err)
+		return fmt.Errorf("%w: waiting for ACK: %v", ErrHandshake, err)
+	}
+	if msg, _, err := ack.Read(actx); err != nil || msg != ipc.Ack {
+		ack.Close()
+		return fmt.Errorf("%w: waiting for ACK: got %q: %v", ErrHandshake, msg, err)
 	}
 	ack.Close()
 	parentPipe.Close()

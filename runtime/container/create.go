@@ -217,18 +217,18 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 	r.event(d, state.Event{Step: state.StepChildSpawned, Detail: fmt.Sprintf("init child pid %d", cmd.Process.Pid),
 		Waiting: string(ipc.Booted), TimeoutMS: ms(timeouts.Booted)})
 
-	// Wait for BOOTED, but give up at once if the child dies.
-	bctx, cancel := withTimeout(ctx, timeouts.Booted, "waiting for BOOTED from the init child")
-	defer cancel()
-	dctx, dcancel := context.WithCancelCause(bctx)
-	defer dcancel(nil)
+	// Every wait below gives up at once if the child dies.
+	childCtx, childGone := context.WithCancelCause(ctx)
+	defer childGone(nil)
 	go func() {
 		select {
 		case <-child.done:
-			dcancel(fmt.Errorf("init child exited before BOOTED: %v", child.cmd.ProcessState))
-		case <-dctx.Done():
+			childGone(fmt.Errorf("init child exited: %v", child.cmd.ProcessState))
+		case <-childCtx.Done():
 		}
 	}()
+	dctx, cancel := withTimeout(childCtx, timeouts.Booted, "waiting for BOOTED from the init child")
+	defer cancel()
 	conn, err := initLn.Await(dctx, ipc.Booted)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
@@ -261,7 +261,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 	}
 
 	faultPoint("parent-before-ack")
-	actx, acancel := withTimeout(ctx, timeouts.Ack, "sending ACK")
+	actx, acancel := withTimeout(childCtx, timeouts.Ack, "sending ACK")
 	defer acancel()
 	if err := ipc.Send(actx, d.File(state.UruncSock), ipc.Ack); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)

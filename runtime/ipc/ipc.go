@@ -65,6 +65,7 @@ func sockAddr(path string) (string, func(), error) {
 type Listener struct {
 	ln   *net.UnixListener
 	path string
+	ino  uint64 // the socket file we made: Close removes only that one
 }
 
 // Listen creates the socket at path (replacing a stale one left by a crash).
@@ -86,7 +87,12 @@ func Listen(path string) (*Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("chmod %s: %w", path, err)
 	}
-	return &Listener{ln: ln, path: path}, nil
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	return &Listener{ln: ln, path: path, ino: st.Ino}, nil
 }
 
 // Path is the socket's path.
@@ -96,15 +102,22 @@ func (l *Listener) Path() string { return l.path }
 // to a VMM that serves on it).
 func (l *Listener) File() (*os.File, error) { return l.ln.File() }
 
-// Close stops listening and removes the socket file.
+// Close stops listening and removes the socket file, unless another
+// process has since replaced it with its own (a late-exiting process of an
+// earlier container with the same id must not break the new one).
 func (l *Listener) Close() error {
 	err := l.ln.Close()
-	os.Remove(l.path)
+	var st unix.Stat_t
+	if unix.Stat(l.path, &st) == nil && st.Ino == l.ino {
+		os.Remove(l.path)
+	}
 	return err
 }
 
 // Accept waits for one connection until ctx is done.
 func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+	// A deadline left by an earlier, cancelled Accept must not fail this one.
+	l.ln.SetDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { l.ln.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	c, err := l.ln.AcceptUnix()
@@ -146,6 +159,7 @@ type Conn struct {
 // Read returns the next message and its argument ("ERROR reason" ->
 // Error, "reason"). io.EOF means the peer closed the connection.
 func (c *Conn) Read(ctx context.Context) (Message, string, error) {
+	c.c.SetReadDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { c.c.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	line, err := c.r.ReadString('\n')

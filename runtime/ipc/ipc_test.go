@@ -159,3 +159,27 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
+
+// A cancelled Accept must not poison the next one (the re-exec child
+// retries once after create's pipe closes, for an ACK already queued).
+func TestAcceptAfterCancelledAccept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ln.Accept(ctx); err == nil {
+		t.Fatal("accept with a cancelled context succeeded")
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := Send(sctx, path, Ack); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ln.Await(sctx, Ack); err != nil {
+		t.Fatalf("queued ACK lost after a cancelled accept: %v", err)
+	}
+}

@@ -161,6 +161,20 @@ func (d Dir) Lock(ctx context.Context) (unlock func(), err error) {
 	}
 }
 
+// Locked reports whether some process holds the container's lock now.
+func (d Dir) Locked() bool {
+	f, err := os.OpenFile(d.File(LockFile), os.O_RDWR|unix.O_CLOEXEC, FileMode)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return true
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
+}
+
 // Remove deletes the whole state directory.
 func (d Dir) Remove() error { return os.RemoveAll(d.Path()) }
 

@@ -213,3 +213,19 @@ func FuzzReadState(f *testing.F) {
 		}
 	})
 }
+
+func TestCreatingWithoutCreatorIsStopped(t *testing.T) {
+	d, _ := Create(t.TempDir(), "c")
+	d.WriteState(&State{State: specs.State{ID: "c", Status: specs.ContainerState(Creating)}})
+	unlock, _ := d.Lock(context.Background())
+	if st, _ := d.ReadState(); st.StatusOf() != Creating {
+		t.Fatalf("locked creating container: %s", st.Status)
+	}
+	if !d.Locked() {
+		t.Fatal("Locked() false while held")
+	}
+	unlock()
+	if st, _ := d.ReadState(); st.StatusOf() != Stopped {
+		t.Fatalf("abandoned creating container: %s", st.Status)
+	}
+}

@@ -37,7 +37,12 @@ func (d Dir) ReadState() (*State, error) {
 	if st.ID != d.ID || !Status(st.Status).Valid() {
 		return nil, fmt.Errorf("%w: %s: id %q status %q", ErrCorrupt, StateFile, st.ID, st.Status)
 	}
-	if Status(st.Status).Live() && !Alive(st.Pid, st.PidStartTime) {
+	switch {
+	case Status(st.Status).Live() && !Alive(st.Pid, st.PidStartTime):
+		st.Status = specs.ContainerState(Stopped)
+	case Status(st.Status) == Creating && !d.Locked():
+		// create holds the lock until it finishes or fails cleanly; a
+		// creating container nobody holds is what a crashed create left.
 		st.Status = specs.ContainerState(Stopped)
 	}
 	return &st, nil
