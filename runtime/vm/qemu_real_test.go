@@ -235,3 +235,46 @@ func runTimeout(cmd *exec.Cmd, d time.Duration) (string, error) {
 		return out.String(), errors.New("timed out")
 	}
 }
+
+// A virtio-fs shared root (not prepared by linuxboot): the generated
+// memfd backend, vhost-user chardev and vhost-user-fs device are accepted
+// by the real qemu connected to Debian's virtiofsd, on both machine types.
+func TestRealQEMUVirtiofs(t *testing.T) {
+	kernel := realQEMU(t)
+	const virtiofsd = "/usr/lib/qemu/virtiofsd"
+	if _, err := os.Stat(virtiofsd); err != nil || os.Geteuid() != 0 {
+		t.Skip("needs root and " + virtiofsd + " (Debian package qemu-system-common)")
+	}
+	for _, machine := range []string{"microvm", "pc"} {
+		t.Run(machine, func(t *testing.T) {
+			dir := t.TempDir()
+			sock := filepath.Join(dir, "vfs.sock")
+			d := exec.Command(virtiofsd, "--socket-path="+sock, "-o", "source="+dir, "-o", "cache=none")
+			var dout strings.Builder
+			d.Stdout, d.Stderr = &dout, &dout
+			if err := d.Start(); err != nil {
+				t.Fatal(err)
+			}
+			ddone := make(chan error, 1)
+			go func() { ddone <- d.Wait() }()
+			defer func() {
+				select {
+				case <-ddone:
+				case <-time.After(5 * time.Second):
+					d.Process.Kill()
+					<-ddone
+				}
+			}()
+			for i := 0; i < 100; i++ {
+				if _, err := os.Stat(sock); err == nil {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			req := Request{Guest: "linux", Hypervisor: "qemu", Kernel: kernel, Process: Process{Args: []string{"/bin/sh"}},
+				MemoryMB: 64, VCPUs: 1, Accel: "tcg", Machine: machine, StateDir: dir, SerialLog: filepath.Join(dir, "serial.log"),
+				SharedFS: &SharedFS{Kind: "virtiofs", HostPath: dir, Tag: "root0", Socket: sock}}
+			qmpQuit(t, req, nil)
+		})
+	}
+}
