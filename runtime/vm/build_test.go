@@ -15,7 +15,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
-var allBinaries = []string{"qemu-system-x86_64", "firecracker", "solo5-hvt", "solo5-spt", "cloud-hypervisor"}
+func allBinaries() []string {
+	return []string{"qemu-system-x86_64", "firecracker", "solo5-hvt", "solo5-spt", "cloud-hypervisor"}
+}
 
 // fakePath puts stub executables named bins on an otherwise empty PATH.
 func fakePath(t *testing.T, bins ...string) string {
@@ -70,14 +72,16 @@ type variant struct {
 	mod  func(Request) Request
 }
 
-var variants = []variant{
-	{"plain", func(r Request) Request { return r }},
-	{"net", withNet},
-	{"block", withBlock},
-	{"initrd", withInitrd},
-	{"net_block", func(r Request) Request { return withBlock(withNet(r)) }},
-	{"net_initrd", func(r Request) Request { return withInitrd(withNet(r)) }},
-	{"cmdline_key", func(r Request) Request { r.Process.Args = nil; r.Cmdline = "-c /etc/app.conf"; return r }},
+func variants() []variant {
+	return []variant{
+		{"plain", func(r Request) Request { return r }},
+		{"net", withNet},
+		{"block", withBlock},
+		{"initrd", withInitrd},
+		{"net_block", func(r Request) Request { return withBlock(withNet(r)) }},
+		{"net_initrd", func(r Request) Request { return withInitrd(withNet(r)) }},
+		{"cmdline_key", func(r Request) Request { r.Process.Args = nil; r.Cmdline = "-c /etc/app.conf"; return r }},
+	}
 }
 
 // render is the golden form of a plan (Path depends on PATH: left out).
@@ -121,7 +125,7 @@ func checkGolden(t *testing.T, name, got string) {
 // Every supported (guest, monitor) pair, with and without network, block
 // and initrd.
 func TestGoldenEveryPair(t *testing.T) {
-	fakePath(t, allBinaries...)
+	fakePath(t, allBinaries()...)
 	sup := Supported()
 	var gs []string
 	for g := range sup {
@@ -131,7 +135,7 @@ func TestGoldenEveryPair(t *testing.T) {
 	n := 0
 	for _, g := range gs {
 		for _, hv := range sup[g] {
-			for _, v := range variants {
+			for _, v := range variants() {
 				name := g + "_" + hv + "_" + v.name
 				t.Run(name, func(t *testing.T) {
 					p, err := Build(v.mod(baseRequest(g, hv)))
@@ -141,14 +145,14 @@ func TestGoldenEveryPair(t *testing.T) {
 			}
 		}
 	}
-	if n < 12*len(variants) {
+	if n < 12*len(variants()) {
 		t.Fatalf("only %d cases", n)
 	}
 }
 
 // Special cases beyond the matrix.
 func TestGoldenSpecial(t *testing.T) {
-	fakePath(t, allBinaries...)
+	fakePath(t, allBinaries()...)
 	prepared := func() Request {
 		r := withNet(baseRequest("linux", "qemu"))
 		r.Machine = "microvm"
@@ -225,7 +229,7 @@ func TestGoldenSpecial(t *testing.T) {
 // The prepared Linux guest keeps one isa-debug-exit (from ExtraArgs) and
 // its command line as given.
 func TestLinuxPreparedNoDuplicateDebugExit(t *testing.T) {
-	fakePath(t, allBinaries...)
+	fakePath(t, allBinaries()...)
 	r := baseRequest("linux", "qemu")
 	r.Machine = "microvm"
 	r.Cmdline = "console=ttyS0 rdinit=/init"
@@ -300,7 +304,7 @@ func TestValidateErrors(t *testing.T) {
 }
 
 func TestBuildFindsBinaryOnPath(t *testing.T) {
-	dir := fakePath(t, allBinaries...)
+	dir := fakePath(t, allBinaries()...)
 	for g, hvs := range Supported() {
 		for _, hv := range hvs {
 			p, err := Build(baseRequest(g, hv))
@@ -315,7 +319,7 @@ func TestBuildFindsBinaryOnPath(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	fakePath(t, allBinaries...)
+	fakePath(t, allBinaries()...)
 	tests := []struct {
 		name string
 		req  Request
