@@ -321,3 +321,27 @@ func TestSoakSmall(t *testing.T) {
 		t.Fatalf("mounts left under the root: %s", out)
 	}
 }
+
+// TestPermissions: only root reaches a container's state and sockets.
+func TestPermissions(t *testing.T) {
+	u := setup(t)
+	bundle := e2e.NewBundle(t, e2e.Bundle{Cmdline: "heartbeat", Annotations: microvm(nil)})
+	u.RunWith(t, outFile(t), "create", "-b", bundle, "perm")
+	u.MustRun(t, "start", "perm")
+	dir := filepath.Join(u.Root, "perm")
+	info, _ := os.Stat(dir)
+	if info.Mode().Perm() != 0o700 {
+		t.Fatalf("state dir mode %v", info.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		fi, err := os.Stat(filepath.Join(dir, e.Name()))
+		if err != nil || fi.IsDir() {
+			continue
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is readable by others: %v", e.Name(), fi.Mode())
+		}
+	}
+	u.MustRun(t, "delete", "--force", "perm")
+}
