@@ -97,6 +97,11 @@ type Model struct {
 	bundle   string
 	startToo bool
 	created  int
+
+	// The last rendered screen, reused while nothing visible changed (a
+	// guest printing into a console nobody is looking at costs no render).
+	view  string
+	dirty bool
 }
 
 // New returns the console model for root, with the containers already there.
@@ -162,6 +167,19 @@ func tick() tea.Cmd {
 
 // Update handles one message.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	m.dirty = m.dirty || m.changesScreen(msg)
+	return m.update(msg)
+}
+
+// changesScreen tells whether msg can change what is on screen.
+func (m *Model) changesScreen(msg tea.Msg) bool {
+	if w, ok := msg.(WatchMsg); ok && w.Kind == watch.SerialAppended {
+		return m.mode == modeDetail && m.tab == tabSerial && m.selectedID() == w.ID
+	}
+	return true
+}
+
+func (m *Model) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height

@@ -33,7 +33,8 @@ func (s *Sampler) Sample(pids []int) map[int][2]float64 {
 			}
 			s.procs[pid] = p
 		}
-		if running, err := p.IsRunning(); err != nil || !running || isZombie(p) {
+		// One read of /proc/<pid>/status tells gone and zombie apart from alive.
+		if isZombie(p) {
 			delete(s.procs, pid)
 			continue
 		}

@@ -11,8 +11,17 @@ import (
 	"github.com/urunc-dev/urunc/runtime/state"
 )
 
-// View renders the whole screen.
+// View renders the whole screen (or returns the last one if nothing
+// visible changed since).
 func (m *Model) View() string {
+	if !m.dirty && m.view != "" {
+		return m.view
+	}
+	m.view, m.dirty = m.render(), false
+	return m.view
+}
+
+func (m *Model) render() string {
 	var b strings.Builder
 	b.WriteString(m.headerView())
 	b.WriteString("\n")

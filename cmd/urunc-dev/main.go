@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/urfave/cli/v2"
@@ -54,6 +55,13 @@ func uruncBinary(flag string) (string, error) {
 }
 
 func runConsole(c *cli.Context) error {
+	// URUNC_DEV_CPUPROFILE=file writes a CPU profile (for make bench work).
+	if p := os.Getenv("URUNC_DEV_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	root, err := filepath.Abs(c.String("root"))
 	if err != nil {
 		return err
@@ -91,7 +99,9 @@ func runConsole(c *cli.Context) error {
 		Sample:  sampler.Sample,
 	})
 	// Mouse reporting stays off so text can be selected and copied.
-	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx))
+	// 20 frames/s is ample for a status console and wakes the CPU a third
+	// as often as the default 60.
+	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithFPS(20))
 	go func() {
 		for ev := range w.Events() {
 			p.Send(tui.WatchMsg(ev))
