@@ -17,6 +17,7 @@ want gcc gcc
 want make make
 want cpio cpio
 want ps procps
+want dockerd docker.io
 [ -x /usr/lib/qemu/virtiofsd ] || need+=(qemu-system-common)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,0 +1,237 @@
+// Package docker_test drives a private, real dockerd (Debian's docker.io)
+// with urunc registered as a runtime.
+package docker_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/urunc-dev/urunc/internal/e2e"
+)
+
+type dockerd struct {
+	t       *testing.T
+	sock    string
+	execDir string
+	cancel  context.CancelFunc
+}
+
+// startDockerd runs dockerd with its own data/exec roots and socket, no
+// bridge and no iptables, and urunc as runtime "urunc".
+func startDockerd(t *testing.T) *dockerd {
+	t.Helper()
+	e2e.RequireRoot(t)
+	e2e.RequireQEMU(t)
+	if _, err := exec.LookPath("dockerd"); err != nil {
+		t.Skip("dockerd not found: install Debian package docker.io")
+	}
+	e2e.Make(t, "build", "unikernel")
+	// Short paths: containerd's sockets live under the exec root.
+	base, err := os.MkdirTemp("/tmp", "ud")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &dockerd{t: t, sock: filepath.Join(base, "d.sock"), execDir: filepath.Join(base, "x")}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	cmd := exec.CommandContext(ctx, "dockerd",
+		"--data-root", filepath.Join(base, "data"), "--exec-root", d.execDir,
+		"--pidfile", filepath.Join(base, "d.pid"), "-H", "unix://"+d.sock,
+		"--bridge", "none", "--iptables=false", "--ip-masq=false",
+		"--add-runtime", "urunc="+e2e.URuncBin())
+	logf, _ := os.Create(filepath.Join(base, "dockerd.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 20 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		logf.Close()
+		exec.Command("umount", "-R", base).Run()
+		os.RemoveAll(base)
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for d.run("version").code != 0 {
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(base, "dockerd.log"))
+			t.Fatalf("dockerd did not come up:\n%s", log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return d
+}
+
+type result struct {
+	out  string
+	code int
+}
+
+func (d *dockerd) run(args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/usr/bin/docker", append([]string{"-H", "unix://" + d.sock}, args...)...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	return result{string(out), code}
+}
+
+func (d *dockerd) must(args ...string) string {
+	d.t.Helper()
+	r := d.run(args...)
+	if r.code != 0 {
+		d.t.Fatalf("docker %v: exit %d: %s", args, r.code, r.out)
+	}
+	return r.out
+}
+
+// importImage builds an image from a rootfs holding the test unikernel and
+// a base64 urunc.json, as upstream urunc images carry their config.
+func (d *dockerd) importImage(name, cmd string) {
+	d.t.Helper()
+	kernel, err := os.ReadFile(e2e.Unikernel())
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	cfg := map[string]string{}
+	for k, v := range map[string]string{
+		"com.urunc.unikernel.unikernelType": "unikraft", "com.urunc.unikernel.hypervisor": "qemu",
+		"com.urunc.unikernel.binary": "/unikernel/app.elf", "com.urunc.vmm.machine": "microvm",
+	} {
+		cfg[k] = base64.StdEncoding.EncodeToString([]byte(v))
+	}
+	uj, _ := json.Marshal(cfg)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "unikernel/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "unikernel/app.elf", Mode: 0o755, Size: int64(len(kernel))})
+	tw.Write(kernel)
+	tw.WriteHeader(&tar.Header{Name: "urunc.json", Mode: 0o644, Size: int64(len(uj))})
+	tw.Write(uj)
+	tw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := exec.CommandContext(ctx, "/usr/bin/docker", "-H", "unix://"+d.sock, "import", "--change", fmt.Sprintf(`CMD [%q]`, cmd), "-", name)
+	c.Stdin = &buf
+	if out, err := c.CombinedOutput(); err != nil {
+		d.t.Fatalf("docker import: %v %s", err, out)
+	}
+}
+
+// runtimeRoot is where dockerd 20.10 makes urunc keep its state: the
+// containerd shim passes runc's root (runtime-runc) to every runtime binary.
+func (d *dockerd) runtimeRoot() string { return filepath.Join(d.execDir, "runtime-runc", "moby") }
+
+func (d *dockerd) leftovers() []string {
+	entries, _ := os.ReadDir(d.runtimeRoot())
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestDockerRunDetachedLogsStopRm(t *testing.T) {
+	d := startDockerd(t)
+	d.importImage("urunc-heartbeat:test", "heartbeat")
+	id := strings.TrimSpace(d.must("run", "-d", "--runtime", "urunc", "--network", "none", "--memory", "128m", "urunc-heartbeat:test"))
+	waitFor(t, 30*time.Second, "heartbeat in docker logs", func() bool {
+		return strings.Contains(d.run("logs", id).out, "heartbeat 2")
+	})
+	if !strings.Contains(d.run("logs", id).out, "Hello from the urunc test unikernel") {
+		t.Fatalf("logs: %s", d.run("logs", id).out)
+	}
+	vmm, err := os.ReadFile(filepath.Join(d.runtimeRoot(), id, "vmm.json"))
+	if err != nil || !strings.Contains(string(vmm), `"memoryMB":128`) {
+		t.Fatalf("vmm.json (memory from --memory): %s %v", vmm, err)
+	}
+	if r := d.run("exec", id, "ls"); r.code == 0 || !strings.Contains(r.out, "not supported for unikernel") {
+		t.Fatalf("docker exec: %d %s", r.code, r.out)
+	}
+	start := time.Now()
+	d.must("stop", "-t", "5", id)
+	t.Logf("docker stop took %v", time.Since(start).Round(time.Millisecond))
+	if st := strings.TrimSpace(d.must("inspect", "-f", "{{.State.Status}}", id)); st != "exited" {
+		t.Fatalf("status after stop: %s", st)
+	}
+	d.must("rm", id)
+	if left := d.leftovers(); len(left) != 0 {
+		t.Fatalf("left under %s: %v", d.runtimeRoot(), left)
+	}
+	if out, _ := exec.Command("sh", "-c", "ps -eo args | grep -c '[q]emu-system.*"+id[:12]+"' || true").Output(); strings.TrimSpace(string(out)) != "0" {
+		t.Fatalf("qemu left running")
+	}
+}
+
+func TestDockerRunForegroundExitStatus(t *testing.T) {
+	d := startDockerd(t)
+	d.importImage("urunc-exit:test", "exit=5")
+	r := d.run("run", "--rm", "--runtime", "urunc", "--network", "none", "urunc-exit:test")
+	if r.code != 11 || !strings.Contains(r.out, "cmdline:") {
+		t.Fatalf("exit %d (want 11 = isa-debug-exit 5): %s", r.code, r.out)
+	}
+	if left := d.leftovers(); len(left) != 0 {
+		t.Fatalf("left: %v", left)
+	}
+}
+
+// docker run -it: the guest console on a pty (console socket).
+func TestDockerRunTTY(t *testing.T) {
+	d := startDockerd(t)
+	d.importImage("urunc-tty:test", "echo=tty")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/usr/bin/docker", "-H", "unix://"+d.sock, "run", "-it", "--rm", "--runtime", "urunc", "--network", "none", "urunc-tty:test")
+	f, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(out.String(), "bye") {
+		f.SetReadDeadline(time.Now().Add(30 * time.Second))
+		n, err := f.Read(buf)
+		if err != nil {
+			t.Fatalf("reading the tty: %v; got %q", err, out.String())
+		}
+		out.Write(buf[:n])
+	}
+	if !strings.Contains(out.String(), "echo: tty") {
+		t.Fatalf("tty output: %q", out.String())
+	}
+	cmd.Wait()
+	if left := d.leftovers(); len(left) != 0 {
+		t.Fatalf("left: %v", left)
+	}
+}
