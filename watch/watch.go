@@ -1,9 +1,20 @@
 // Package watch follows a urunc state root with fsnotify and turns file
 // changes into typed events: containers appearing and disappearing, state
-// changes, journal lines and guest console output. It watches directories,
-// not files (state.json is replaced by rename), adds each container's
-// directory as it appears, ignores chmod, and coalesces bursts. Nothing is
-// polled.
+// changes, journal lines and guest console output.
+//
+// It watches directories, not files (state.json and vmm.json are replaced
+// by rename, which a watch on the file itself would lose), adds each
+// container's directory as it appears, ignores chmod, and coalesces bursts:
+// the first change of one kind of one container opens a window of
+// Options.Debounce, and everything that happens within it becomes one event.
+// The window is not extended by later changes, so a guest that prints
+// continuously still gets its output delivered every Debounce. Nothing is
+// polled: without changes on disk the watcher does not run.
+//
+// All the bookkeeping (offsets, partial lines, pending windows) belongs to
+// one goroutine; events are built (files read) only when the consumer can
+// take them, so a slow consumer sees fewer, larger events rather than an
+// unbounded queue.
 package watch
 
 import (
@@ -13,7 +24,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
+	"sort"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -24,35 +36,57 @@ import (
 // Kind is what changed.
 type Kind int
 
+// The kinds of events, in the order they are delivered when several are
+// due at once.
 const (
-	ContainerAdded Kind = iota
-	ContainerRemoved
-	StateChanged
-	JournalAppended
-	SerialAppended
-	VMMChanged
+	ContainerAdded   Kind = iota // a new urunc container directory (with its marker)
+	StateChanged                 // state.json was replaced
+	VMMChanged                   // vmm.json was replaced
+	JournalAppended              // complete new lines of events.jsonl
+	SerialAppended               // new bytes of serial.log
+	ContainerRemoved             // the directory is gone
 )
 
 func (k Kind) String() string {
-	return [...]string{"added", "removed", "state", "journal", "serial", "vmm"}[k]
+	switch k {
+	case ContainerAdded:
+		return "added"
+	case StateChanged:
+		return "state"
+	case VMMChanged:
+		return "vmm"
+	case JournalAppended:
+		return "journal"
+	case SerialAppended:
+		return "serial"
+	case ContainerRemoved:
+		return "removed"
+	}
+	return "unknown"
 }
 
 // Event is one change of one container.
 type Event struct {
 	Kind   Kind
 	ID     string
-	Events []state.Event // JournalAppended: the new lines
+	Events []state.Event // JournalAppended: the new complete lines, parsed
 	Serial []byte        // SerialAppended: the new bytes
-	Reset  bool          // SerialAppended: the log was truncated or replaced; Serial is its whole (tail) content
+	// Reset (SerialAppended) says the log was truncated or replaced, or
+	// more than Options.MaxSerialRead arrived at once: Serial is not a
+	// continuation of what was delivered before but its new tail.
+	Reset bool
 }
 
 // Options tune a Watcher.
 type Options struct {
-	// Debounce coalesces changes of one kind of one container; default 20 ms.
+	// Debounce is the coalescing window per container and kind; default 20 ms.
 	Debounce time.Duration
-	// MaxSerialRead bounds how much of a serial log is read at once (the
-	// tail is kept); default 1 MiB.
+	// MaxSerialRead bounds how much of a serial log one event carries (the
+	// tail is kept, Reset set); default 1 MiB. It also bounds what is read
+	// of a huge log when the watcher starts.
 	MaxSerialRead int64
+	// Buffer is the capacity of the Events channel; default 64.
+	Buffer int
 }
 
 // Watcher follows one root.
@@ -61,13 +95,6 @@ type Watcher struct {
 	opts Options
 	fsw  *fsnotify.Watcher
 	out  chan Event
-	ctx  context.Context
-
-	mu      sync.Mutex
-	offsets map[string]int64 // per file path: bytes already delivered
-	partial map[string][]byte
-	known   map[string]bool
-	timers  map[key]*time.Timer
 }
 
 type key struct {
@@ -75,16 +102,39 @@ type key struct {
 	kind Kind
 }
 
-// New starts watching root (created if missing). Events arrive on
-// Events() until ctx is done.
+// tailState is how far a growing file has been delivered.
+type tailState struct {
+	off     int64
+	ino     uint64
+	partial []byte // journal: the torn last line, waiting for its newline
+}
+
+// loopState is owned by the watcher's goroutine.
+type loopState struct {
+	known     map[string]bool       // directories watched
+	announced map[string]bool       // ContainerAdded delivered
+	tails     map[string]*tailState // per file path
+	pending   map[key]time.Time     // coalescing windows: when each is due
+	ready     []key                 // due, waiting for the consumer
+	head      *Event                // built from ready[0]... and waiting to be sent
+}
+
+// New starts watching root (created if missing, mode 0700). The containers
+// already there are reported first, as if they had just appeared: a
+// ContainerAdded each, then their state, VMM description, journal and
+// console so far (from offset 0, the console limited to its last
+// MaxSerialRead bytes). Events arrive on Events() until ctx is done.
 func New(ctx context.Context, root string, opts Options) (*Watcher, error) {
-	if opts.Debounce == 0 {
+	if opts.Debounce <= 0 {
 		opts.Debounce = 20 * time.Millisecond
 	}
-	if opts.MaxSerialRead == 0 {
+	if opts.MaxSerialRead <= 0 {
 		opts.MaxSerialRead = 1 << 20
 	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
+	if opts.Buffer <= 0 {
+		opts.Buffer = 64
+	}
+	if err := os.MkdirAll(root, state.DirMode); err != nil {
 		return nil, err
 	}
 	fsw, err := fsnotify.NewWatcher()
@@ -95,70 +145,116 @@ func New(ctx context.Context, root string, opts Options) (*Watcher, error) {
 		fsw.Close()
 		return nil, err
 	}
-	w := &Watcher{
-		root: root, opts: opts, fsw: fsw, out: make(chan Event, 256), ctx: ctx,
-		offsets: map[string]int64{}, partial: map[string][]byte{},
-		known: map[string]bool{}, timers: map[key]*time.Timer{},
+	w := &Watcher{root: root, opts: opts, fsw: fsw, out: make(chan Event, opts.Buffer)}
+	ls := &loopState{
+		known: map[string]bool{}, announced: map[string]bool{},
+		tails: map[string]*tailState{}, pending: map[key]time.Time{},
 	}
-	go w.loop(ctx)
+	// The root is watched before it is scanned: a container made in
+	// between is both seen and listed, and known dedups it.
+	w.scan(ls, time.Now())
+	go w.loop(ctx, ls)
 	return w, nil
 }
 
 // Events delivers the changes; it is closed when the watcher stops.
 func (w *Watcher) Events() <-chan Event { return w.out }
 
-// Existing starts following the containers present now and returns their
-// ids. Their journal and console so far arrive as JournalAppended and
-// SerialAppended events (from offset 0), so a consumer that only applies
-// events sees every line exactly once.
-func (w *Watcher) Existing() []string {
-	ids, _ := state.List(w.root)
-	w.mu.Lock()
-	for _, id := range ids {
-		w.addLocked(id)
-	}
-	w.mu.Unlock()
-	for _, id := range ids {
-		w.schedule(w.ctx, id, JournalAppended)
-		w.schedule(w.ctx, id, SerialAppended)
-	}
-	return ids
-}
+// Root is the watched state root.
+func (w *Watcher) Root() string { return w.root }
 
-func (w *Watcher) loop(ctx context.Context) {
+func (w *Watcher) loop(ctx context.Context, ls *loopState) {
 	defer func() {
 		w.fsw.Close()
-		w.mu.Lock()
-		for _, t := range w.timers {
-			t.Stop()
-		}
-		w.mu.Unlock()
 		close(w.out)
 	}()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
+		// Arm the timer for the earliest pending window.
+		var due time.Time
+		for _, t := range ls.pending {
+			if due.IsZero() || t.Before(due) {
+				due = t
+			}
+		}
+		var timerC <-chan time.Time
+		if !due.IsZero() {
+			timer.Reset(time.Until(due))
+			timerC = timer.C
+		}
+		// Build the next event only when there is one to send.
+		for ls.head == nil && len(ls.ready) > 0 {
+			k := ls.ready[0]
+			ls.ready = ls.ready[1:]
+			if ev, ok := w.build(ls, k); ok {
+				ls.head = &ev
+			}
+		}
+		var out chan<- Event
+		var head Event
+		if ls.head != nil {
+			out, head = w.out, *ls.head
+		}
+
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
-		case err, ok := <-w.fsw.Errors:
-			if !ok {
-				return
-			}
-			_ = err // overflow: the next change re-reads everything it needs
+		case out <- head:
+			ls.head = nil
 		case ev, ok := <-w.fsw.Events:
 			if !ok {
 				return
 			}
-			w.handle(ctx, ev)
+			w.handle(ls, ev, time.Now())
+		case err, ok := <-w.fsw.Errors:
+			if !ok {
+				return
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				// Changes were lost: look at everything again.
+				w.scan(ls, time.Now())
+			}
+		case now := <-timerC:
+			w.flush(ls, now)
+		}
+		timer.Stop() // since Go 1.23 no stale tick survives Stop
+	}
+}
+
+// scan reconciles the known containers with the root: new directories are
+// watched and fully reported, vanished ones removed, known ones re-read.
+func (w *Watcher) scan(ls *loopState, now time.Time) {
+	entries, err := os.ReadDir(w.root)
+	if err != nil {
+		return
+	}
+	present := map[string]bool{}
+	for _, e := range entries {
+		if e.IsDir() {
+			present[e.Name()] = true
+			w.addDir(ls, e.Name(), now)
+		}
+	}
+	for id := range ls.known {
+		if !present[id] {
+			w.removeDir(ls, id)
+		}
+	}
+	for id := range ls.known {
+		for _, k := range []Kind{StateChanged, VMMChanged, JournalAppended, SerialAppended} {
+			w.schedule(ls, key{id, k}, now)
 		}
 	}
 }
 
-func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
-	if ev.Op == fsnotify.Chmod {
+func (w *Watcher) handle(ls *loopState, ev fsnotify.Event, now time.Time) {
+	if ev.Op == fsnotify.Chmod || ev.Op == 0 {
 		return
 	}
 	rel, err := filepath.Rel(w.root, ev.Name)
-	if err != nil {
+	if err != nil || rel == "." || rel == ".." || filepath.IsAbs(rel) {
 		return
 	}
 	dir, file := filepath.Split(rel)
@@ -167,97 +263,157 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) {
 		// A change in the root itself: a container directory.
 		id := file
 		if ev.Has(fsnotify.Create) {
-			if info, err := os.Stat(ev.Name); err == nil && info.IsDir() {
-				w.mu.Lock()
-				w.addLocked(id)
-				w.mu.Unlock()
-				w.schedule(ctx, id, ContainerAdded)
+			if info, err := os.Lstat(ev.Name); err == nil && info.IsDir() {
+				w.addDir(ls, id, now)
 			}
 		}
 		if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-			w.mu.Lock()
-			wasKnown := w.known[id]
-			w.removeLocked(id)
-			w.mu.Unlock()
-			if wasKnown {
-				w.schedule(ctx, id, ContainerRemoved)
+			if _, err := os.Lstat(ev.Name); errors.Is(err, os.ErrNotExist) {
+				w.removeDir(ls, id)
 			}
 		}
 		return
+	}
+	if filepath.Dir(dir) != "." || !ls.known[dir] {
+		return // deeper than <root>/<id>, or a directory we do not follow
 	}
 	id := dir
 	switch file {
 	case state.StateFile:
-		w.schedule(ctx, id, StateChanged)
+		w.schedule(ls, key{id, StateChanged}, now)
 	case state.EventsFile:
-		w.schedule(ctx, id, JournalAppended)
+		w.schedule(ls, key{id, JournalAppended}, now)
 	case state.SerialFile:
-		w.schedule(ctx, id, SerialAppended)
+		w.schedule(ls, key{id, SerialAppended}, now)
 	case state.VMMFile:
-		w.schedule(ctx, id, VMMChanged)
+		w.schedule(ls, key{id, VMMChanged}, now)
 	case state.MarkerFile:
 		// The marker appears right after mkdir: now it is a urunc container.
-		w.schedule(ctx, id, ContainerAdded)
+		w.schedule(ls, key{id, ContainerAdded}, now)
 	}
 }
 
-func (w *Watcher) addLocked(id string) {
-	if w.known[id] {
+// addDir watches <root>/<id> and schedules everything that may already be
+// in it: files written before the watch was added raise no event.
+func (w *Watcher) addDir(ls *loopState, id string, now time.Time) {
+	if ls.known[id] {
 		return
 	}
-	w.known[id] = true
-	w.fsw.Add(filepath.Join(w.root, id))
+	if err := w.fsw.Add(filepath.Join(w.root, id)); err != nil {
+		return // gone already, or not ours to read
+	}
+	ls.known[id] = true
+	for _, k := range []Kind{ContainerAdded, StateChanged, VMMChanged, JournalAppended, SerialAppended} {
+		w.schedule(ls, key{id, k}, now)
+	}
 }
 
-func (w *Watcher) removeLocked(id string) {
-	delete(w.known, id)
+// removeDir forgets a container; ContainerRemoved is delivered (after any
+// event already built) if ContainerAdded was.
+func (w *Watcher) removeDir(ls *loopState, id string) {
+	if !ls.known[id] {
+		return
+	}
+	_ = w.fsw.Remove(filepath.Join(w.root, id)) // usually gone with the directory
+	delete(ls.known, id)
 	for _, f := range []string{state.EventsFile, state.SerialFile} {
-		p := filepath.Join(w.root, id, f)
-		delete(w.offsets, p)
-		delete(w.partial, p)
+		delete(ls.tails, filepath.Join(w.root, id, f))
+	}
+	for k := range ls.pending {
+		if k.id == id {
+			delete(ls.pending, k)
+		}
+	}
+	ready := ls.ready[:0]
+	for _, k := range ls.ready {
+		if k.id != id {
+			ready = append(ready, k)
+		}
+	}
+	ls.ready = ready
+	if ls.announced[id] {
+		delete(ls.announced, id)
+		ls.ready = append(ls.ready, key{id, ContainerRemoved})
 	}
 }
 
-// schedule coalesces a burst of changes into one event after Debounce.
-func (w *Watcher) schedule(ctx context.Context, id string, kind Kind) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	k := key{id, kind}
-	if t, ok := w.timers[k]; ok {
-		t.Reset(w.opts.Debounce)
+// schedule opens a coalescing window for k unless one is open already.
+func (w *Watcher) schedule(ls *loopState, k key, now time.Time) {
+	if _, ok := ls.pending[k]; ok {
 		return
 	}
-	w.timers[k] = time.AfterFunc(w.opts.Debounce, func() {
-		w.mu.Lock()
-		delete(w.timers, k)
-		w.mu.Unlock()
-		if ev, ok := w.build(id, kind); ok {
-			select {
-			case w.out <- ev:
-			case <-ctx.Done():
-			}
+	for _, r := range ls.ready {
+		if r == k {
+			return // due already; it will read everything up to now
 		}
-	})
+	}
+	ls.pending[k] = now.Add(w.opts.Debounce)
 }
 
-// build reads what is new for an event.
-func (w *Watcher) build(id string, kind Kind) (Event, bool) {
-	ev := Event{Kind: kind, ID: id}
-	switch kind {
-	case ContainerAdded:
-		if _, err := os.Stat(filepath.Join(w.root, id, state.MarkerFile)); err != nil {
-			return ev, false // not (yet) a urunc container
+// flush moves the windows that are due to the ready queue, in a stable
+// order: by container, then kind.
+func (w *Watcher) flush(ls *loopState, now time.Time) {
+	var due []key
+	for k, t := range ls.pending {
+		if !t.After(now) {
+			due = append(due, k)
+			delete(ls.pending, k)
 		}
-	case JournalAppended:
-		data, _ := w.readNew(filepath.Join(w.root, id, state.EventsFile), 0)
-		lines := w.completeLines(filepath.Join(w.root, id, state.EventsFile), data)
-		if len(lines) == 0 {
+	}
+	sort.Slice(due, func(i, j int) bool {
+		if due[i].id != due[j].id {
+			return due[i].id < due[j].id
+		}
+		return due[i].kind < due[j].kind
+	})
+	ls.ready = append(ls.ready, due...)
+}
+
+// build reads what is new for k; ok is false when there is nothing to say.
+func (w *Watcher) build(ls *loopState, k key) (Event, bool) {
+	ev := Event{Kind: k.kind, ID: k.id}
+	dir := filepath.Join(w.root, k.id)
+	switch k.kind {
+	case ContainerAdded:
+		if ls.announced[k.id] || !exists(filepath.Join(dir, state.MarkerFile)) {
+			return ev, false // known already, or not (yet) a urunc container
+		}
+		ls.announced[k.id] = true
+	case ContainerRemoved:
+	case StateChanged, VMMChanged:
+		name := state.StateFile
+		if k.kind == VMMChanged {
+			name = state.VMMFile
+		}
+		if !ls.announced[k.id] || !exists(filepath.Join(dir, name)) {
 			return ev, false
 		}
-		evs, _ := state.ParseEvents(bytes.NewReader(lines))
+	case JournalAppended:
+		if !ls.announced[k.id] {
+			return ev, false
+		}
+		path := filepath.Join(dir, state.EventsFile)
+		data, _, t := w.readNew(ls, path, 0)
+		if t == nil {
+			return ev, false
+		}
+		buf := append(t.partial, data...)
+		i := bytes.LastIndexByte(buf, '\n')
+		if i < 0 {
+			t.partial = buf
+			return ev, false
+		}
+		t.partial = append([]byte(nil), buf[i+1:]...)
+		evs, _ := state.ParseEvents(bytes.NewReader(buf[:i+1]))
+		if len(evs) == 0 {
+			return ev, false
+		}
 		ev.Events = evs
 	case SerialAppended:
-		data, reset := w.readNew(filepath.Join(w.root, id, state.SerialFile), w.opts.MaxSerialRead)
+		if !ls.announced[k.id] {
+			return ev, false
+		}
+		data, reset, _ := w.readNew(ls, filepath.Join(dir, state.SerialFile), w.opts.MaxSerialRead)
 		if len(data) == 0 && !reset {
 			return ev, false
 		}
@@ -267,65 +423,50 @@ func (w *Watcher) build(id string, kind Kind) (Event, bool) {
 }
 
 // readNew returns the bytes of path past the delivered offset. A file
-// that shrank was truncated or replaced: everything is new (reset).
-// limit > 0 keeps only the last limit bytes.
-func (w *Watcher) readNew(path string, limit int64) ([]byte, bool) {
+// that shrank or was replaced (another inode) starts over: reset. limit > 0
+// keeps only the last limit bytes (reset too, since some were skipped).
+func (w *Watcher) readNew(ls *loopState, path string, limit int64) ([]byte, bool, *tailState) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, false
+		return nil, false, nil
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		return nil, false
+		return nil, false, nil
 	}
-	w.mu.Lock()
-	off := w.offsets[path]
-	w.mu.Unlock()
+	var ino uint64
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	t := ls.tails[path]
+	if t == nil {
+		t = &tailState{ino: ino}
+		ls.tails[path] = t
+	}
 	reset := false
-	if info.Size() < off {
-		off, reset = 0, true
-		w.mu.Lock()
-		delete(w.partial, path)
-		w.mu.Unlock()
+	if info.Size() < t.off || ino != t.ino {
+		reset = t.off > 0 || ino != t.ino
+		t.off, t.ino, t.partial = 0, ino, nil
 	}
-	start := off
-	if limit > 0 && info.Size()-off > limit {
+	start := t.off
+	if limit > 0 && info.Size()-start > limit {
 		start, reset = info.Size()-limit, true
 	}
-	if _, err := f.Seek(start, io.SeekStart); err != nil {
-		return nil, false
+	if start == info.Size() {
+		return nil, reset, t
 	}
-	data, err := io.ReadAll(io.LimitReader(f, info.Size()-start))
+	data := make([]byte, info.Size()-start)
+	n, err := f.ReadAt(data, start)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, false
+		return nil, false, t
 	}
-	w.mu.Lock()
-	w.offsets[path] = start + int64(len(data))
-	w.mu.Unlock()
-	return data, reset
+	data = data[:n]
+	t.off = start + int64(n)
+	return data, reset, t
 }
 
-// completeLines joins data to the previous partial line of path and
-// returns only complete lines; a torn tail waits for its newline.
-func (w *Watcher) completeLines(path string, data []byte) []byte {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	buf := append(w.partial[path], data...)
-	i := lastNewline(buf)
-	if i < 0 {
-		w.partial[path] = buf
-		return nil
-	}
-	w.partial[path] = append([]byte(nil), buf[i+1:]...)
-	return buf[:i+1]
-}
-
-func lastNewline(b []byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == '\n' {
-			return i
-		}
-	}
-	return -1
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
