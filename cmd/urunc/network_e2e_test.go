@@ -160,3 +160,27 @@ func readSpec(t *testing.T, path string) *specs.Spec {
 }
 
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// A network that cannot be handed to the guest fails create, clearly, and
+// leaves nothing behind (upstream booted the guest without network).
+func TestNetworkSetupFailureFailsCreate(t *testing.T) {
+	u := setup(t)
+	ns, nsPath, _, _ := cniNamespace(t)
+	// eth0 without its IPv4 address: nothing to give the guest.
+	if out, err := exec.Command("ip", "-n", ns, "addr", "flush", "dev", "eth0").CombinedOutput(); err != nil {
+		t.Fatalf("flush: %v %s", err, out)
+	}
+	bundle := e2e.NewBundle(t, e2e.Bundle{Cmdline: "x", Annotations: microvm(nil),
+		Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.MountNamespace},
+			{Type: specs.NetworkNamespace, Path: nsPath}}})
+	r := u.RunWith(t, outFile(t), "create", "-b", bundle, "badnet")
+	if r.Code == 0 || !strings.Contains(u.LastError(), "network") {
+		t.Fatalf("create with an unusable eth0: %s %q", r, u.LastError())
+	}
+	if left := u.Leftovers(); len(left) != 0 {
+		t.Fatalf("left %v", left)
+	}
+	if links := ipOut(t, "-n", ns, "-o", "link"); strings.Contains(links, ": tap") {
+		t.Fatalf("tap left: %s", links)
+	}
+}

@@ -100,6 +100,30 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		ack.Close()
 		return fmt.Errorf("%w: waiting for ACK: got %q: %v", ErrHandshake, msg, err)
 	}
+	// The engine's hooks have configured eth0 by now: set up the guest's
+	// network while create still waits, so a failure fails create.
+	var uid, gid uint32
+	if spec.Process != nil {
+		uid, gid = spec.Process.User.UID, spec.Process.User.GID
+	}
+	netw, netDetail, err := r.setupNetwork(ctx, d, spec, cfg, uid, gid)
+	if err == nil {
+		info := &state.VMMInfo{Network: netDetail}
+		if netw != nil {
+			info.TapName = netw.TapName // delete tears it down even if never started
+		}
+		err = d.WriteVMM(info)
+	}
+	if err != nil {
+		ack.Write(ipc.Error, err.Error())
+		ack.Close()
+		return err
+	}
+	r.event(d, state.Event{Step: state.StepNetwork, Detail: netDetail})
+	if err := ack.Write(ipc.OK, ""); err != nil {
+		ack.Close()
+		return fmt.Errorf("%w: answer ACK: %v", ErrHandshake, err)
+	}
 	ack.Close()
 	parentPipe.Close()
 	r.event(d, state.Event{Step: state.StepAcked, Waiting: string(ipc.Start), TimeoutMS: ms(timeouts.StartWait)})
@@ -121,7 +145,7 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		return err
 	}
 
-	plan, req, err := r.prepareVMM(ctx, d, st, spec, cfg)
+	plan, req, err := r.prepareVMM(ctx, d, st, spec, cfg, netw, netDetail)
 	if err == nil {
 		err = r.runHooks(ctx, d, hooks.StartContainer, spec, st)
 	}
@@ -148,8 +172,9 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	return fmt.Errorf("exec %s: %w", plan.Path, err)
 }
 
-// prepareVMM sets up network and storage and builds the VMM command line.
-func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, spec *specs.Spec, cfg *config.Unikernel) (*vm.Plan, vm.Request, error) {
+// prepareVMM prepares storage and builds the VMM command line for the
+// network set up at ACK time.
+func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, spec *specs.Spec, cfg *config.Unikernel, netw *vm.Network, netDetail string) (*vm.Plan, vm.Request, error) {
 	rootfs := st.Rootfs
 	kernel, err := config.ResolveInRootfs(rootfs, config.KeyBinary, cfg.Binary)
 	if err != nil {
@@ -184,12 +209,7 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		req.Process = vm.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.User.UID, GID: p.User.GID}
 	}
 
-	netw, netDetail, err := r.setupNetwork(ctx, d, spec, cfg, req.Process.UID, req.Process.GID)
-	if err != nil {
-		return nil, vm.Request{}, err
-	}
 	req.Network = netw
-	r.event(d, state.Event{Step: state.StepNetwork, Detail: netDetail})
 
 	choice := accel.Decide(accel.Probe(), accel.Request{
 		Accel:        firstSet(cfg.Accel, r.opts.Host.QEMU.Accel),

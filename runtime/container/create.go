@@ -263,10 +263,25 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 	faultPoint("parent-before-ack")
 	actx, acancel := withTimeout(childCtx, timeouts.Ack, "sending ACK")
 	defer acancel()
-	if err := ipc.Send(actx, d.File(state.UruncSock), ipc.Ack); err != nil {
+	// ACK is answered once the child has set up the guest's network
+	// (eth0 exists only after the hooks above): OK, or ERROR with why.
+	ackConn, err := ipc.Dial(actx, d.File(state.UruncSock))
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
 	}
-	r.event(d, state.Event{Step: state.StepAckSent})
+	defer ackConn.Close()
+	if err := ackConn.Write(ipc.Ack, ""); err != nil {
+		return nil, fmt.Errorf("%w: send ACK: %v", ErrHandshake, err)
+	}
+	r.event(d, state.Event{Step: state.StepAckSent, Waiting: "network set-up", TimeoutMS: ms(timeouts.Ack)})
+	switch msg, reason, err := ackConn.Read(actx); {
+	case err != nil:
+		return nil, fmt.Errorf("%w: no answer to ACK: %v", ErrHandshake, err)
+	case msg == ipc.Error:
+		return nil, fmt.Errorf("create %s: %s", o.ID, reason)
+	case msg != ipc.OK:
+		return nil, fmt.Errorf("%w: unexpected answer to ACK: %s", ErrHandshake, msg)
+	}
 	r.event(d, state.Event{Step: state.StepCreated, Detail: fmt.Sprintf("pid %d", child.Pid)})
 	r.log.Debug("created", "id", o.ID, "pid", child.Pid)
 	return child, nil
