@@ -90,7 +90,6 @@ func runConsole(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", root, err)
 	}
-	w.Existing()
 	sampler := tui.NewSampler()
 	m := tui.New(tui.Options{
 		Root:    root,
