@@ -85,6 +85,10 @@ func Create(root, id string) (Dir, error) {
 		}
 		return Dir{}, fmt.Errorf("create state dir: %w", err)
 	}
+	if err := os.WriteFile(d.File(LockFile), nil, FileMode); err != nil {
+		os.RemoveAll(d.Path())
+		return Dir{}, fmt.Errorf("create state dir: %w", err)
+	}
 	if err := os.WriteFile(d.File(MarkerFile), nil, FileMode); err != nil {
 		os.RemoveAll(d.Path())
 		return Dir{}, fmt.Errorf("create state dir: %w", err)
@@ -137,7 +141,12 @@ func List(root string) ([]string, error) {
 // Lock takes the container's exclusive lock, waiting until ctx is done.
 // Every command that changes the container holds it.
 func (d Dir) Lock(ctx context.Context) (unlock func(), err error) {
-	f, err := os.OpenFile(d.File(LockFile), os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, FileMode)
+	// Never O_CREATE: a command waiting while another deletes the
+	// container must not put a lock file back into a directory being removed.
+	f, err := os.OpenFile(d.File(LockFile), os.O_RDWR|unix.O_CLOEXEC, FileMode)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotExist, d.ID)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open lock: %w", err)
 	}
