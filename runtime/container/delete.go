@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -18,6 +20,11 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	d, unlock, err := r.lock(ctx, id)
 	if err != nil {
 		if force && errors.Is(err, state.ErrNotExist) {
+			// A crash between mkdir and the lock file leaves a directory
+			// that cannot be locked: with --force it goes all the same.
+			if _, serr := os.Stat(filepath.Join(r.opts.Root, id, state.MarkerFile)); serr == nil {
+				return os.RemoveAll(filepath.Join(r.opts.Root, id))
+			}
 			return nil
 		}
 		return err
