@@ -25,6 +25,7 @@ test: deps
 	gofmt -l $$(git ls-files '*.go') | (! grep .) || (echo "gofmt needed" && false)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m -p 1 ./... ./testdata/unikernel/
+	$(MAKE) fuzz FUZZTIME=3s
 
 unit:
 	$(GO) test -short ./...
