@@ -2,33 +2,47 @@ package tui
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 )
 
-// Runner runs the urunc binary exactly as containerd does: global --root,
-// a JSON log, and the error reported from the log's last "error" line.
+// Runner runs the urunc binary the way containerd's shim does: global
+// --root, --log <file> --log-format json, then the command; a failure is
+// reported with the last "level":"error" line the command wrote to the
+// log (or, if it wrote none, the last line of its stderr).
 type Runner struct {
 	Bin  string // urunc executable
 	Root string // state root
-	Dir  string // where logs and created containers' stdio go
+	Dir  string // log.json and the created containers' stdio files
+	// Timeout bounds one command; default 2 minutes.
+	Timeout time.Duration
 }
+
+// Args returns the full argument list of one command.
+func (r Runner) Args(args ...string) []string {
+	return append([]string{"--root", r.Root, "--log", r.logPath(), "--log-format", "json"}, args...)
+}
+
+func (r Runner) logPath() string { return filepath.Join(r.Dir, "log.json") }
 
 // Run runs one urunc command and returns a one-line error on failure.
 func (r Runner) Run(ctx context.Context, args ...string) error {
 	return r.run(ctx, nil, args...)
 }
 
-// Create runs "create" with the container's stdio in a file under Dir.
+// Create runs "create --bundle B ID" with the container's stdio in a file
+// under Dir (a unikernel's console is serial.log; this gets what the VMM
+// itself prints).
 func (r Runner) Create(ctx context.Context, bundle, id string) error {
-	// The id is urunc's to judge: the stdio file name must not depend on it being valid.
+	// The id is urunc's to judge: the file name must not depend on it being valid.
 	safe := strings.Map(func(r rune) rune {
 		if r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
 			return r
@@ -44,67 +58,91 @@ func (r Runner) Create(ctx context.Context, bundle, id string) error {
 }
 
 func (r Runner) run(ctx context.Context, stdio *os.File, args ...string) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	logPath := filepath.Join(r.Dir, "log.json")
-	full := append([]string{"--root", r.Root, "--log", logPath, "--log-format", "json"}, args...)
-	cmd := exec.CommandContext(ctx, r.Bin, full...)
+	// Only what this command adds to the shared log is its own.
+	var logOff int64
+	if info, err := os.Stat(r.logPath()); err == nil {
+		logOff = info.Size()
+	}
+	errFile, err := os.CreateTemp(r.Dir, "stderr.*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(errFile.Name())
+	defer errFile.Close()
+	cmd := exec.CommandContext(ctx, r.Bin, r.Args(args...)...)
 	if stdio == nil {
 		devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 		if err != nil {
 			return err
 		}
 		defer devnull.Close()
+		cmd.Stdout = devnull
 		stdio = devnull
+	} else {
+		cmd.Stdout = stdio
 	}
-	// Files, not pipes: a re-exec child inheriting them must not keep us waiting.
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio, stdio, stdio
+	// Files, not pipes: a re-exec child inheriting them must not keep
+	// this call waiting for EOF.
+	cmd.Stdin, cmd.Stderr = stdio, errFile
 	if err := cmd.Run(); err != nil {
-		if msg := LastLogError(logPath); msg != "" {
-			return fmt.Errorf("%s: %s", args[0], msg)
+		if ctx.Err() != nil {
+			return fmt.Errorf("urunc %s: no answer within %s", args[0], timeout)
 		}
-		return fmt.Errorf("%s: %w", args[0], err)
+		if msg := lastLogError(r.logPath(), logOff); msg != "" {
+			return fmt.Errorf("urunc %s: %s", args[0], msg)
+		}
+		if msg := lastLine(errFile.Name()); msg != "" {
+			return fmt.Errorf("urunc %s: %s", args[0], msg)
+		}
+		return fmt.Errorf("urunc %s: %w", args[0], err)
 	}
 	return nil
 }
 
 // LastLogError returns the msg of the last "level":"error" line of a
-// runc-style JSON log.
-func LastLogError(path string) string {
+// runc-style JSON log, as one line.
+func LastLogError(path string) string { return lastLogError(path, 0) }
+
+func lastLogError(path string, off int64) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return ""
+	}
 	last := ""
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
-		var l struct{ Level, Msg string }
+		var l struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+			Error string `json:"error"`
+		}
 		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Level == "error" {
 			last = l.Msg
-		}
-	}
-	return strings.ReplaceAll(last, "\n", " ")
-}
-
-// FindBundles lists the bundles (subdirectories with a config.json, or
-// the directory itself) under dirs.
-func FindBundles(dirs []string) []string {
-	var out []string
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "config.json")); err == nil {
-			out = append(out, d)
-			continue
-		}
-		entries, _ := os.ReadDir(d)
-		for _, e := range entries {
-			p := filepath.Join(d, e.Name())
-			if _, err := os.Stat(filepath.Join(p, "config.json")); err == nil {
-				out = append(out, p)
+			if l.Error != "" && !strings.Contains(l.Msg, l.Error) {
+				last += ": " + l.Error
 			}
 		}
 	}
-	sort.Strings(out)
-	return out
+	return oneLine(last)
+}
+
+// lastLine is the last non-empty line of a small file.
+func lastLine(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+	return oneLine(string(lines[len(lines)-1]))
 }

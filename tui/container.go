@@ -1,60 +1,78 @@
 package tui
 
 import (
-	"bytes"
-	"strings"
 	"time"
 
 	"github.com/urunc-dev/urunc/runtime/state"
 )
 
-// maxSerialLines bounds the guest console kept in memory per container:
-// a huge serial.log costs no more than this.
-const maxSerialLines = 5000
+// Bounds of what the console keeps per container, whatever the size of
+// the files on disk.
+const (
+	serialRingLines = 10000 // guest console lines
+	serialMaxLine   = 2000  // runes per console line
+	maxSamples      = 300   // resource samples, one per second: 5 minutes
+)
 
-// maxSamples is the length of the resource history (one per second).
-const maxSamples = 120
-
-// container is what the console knows about one container.
+// container is what the console knows about one container. It is only
+// touched by the Bubble Tea goroutine (Update).
 type container struct {
-	ID      string
-	State   *state.State
-	Events  []state.Event
-	VMM     *state.VMMInfo
-	serial  []string // complete lines, oldest first, at most maxSerialLines
-	partial string   // the unfinished last line
-	CPU     []float64
-	RSS     []float64 // MiB
+	ID     string
+	State  *state.State
+	VMM    *state.VMMInfo
+	Events []state.Event
+	serial *lineRing
+	CPU    []float64 // % (100 = one core)
+	RSS    []float64 // MiB
 }
 
-// status is the container's current status ("" while unknown).
-func (c *container) status() string {
+func newContainer(id string) *container {
+	return &container{ID: id, serial: newLineRing(serialRingLines, serialMaxLine)}
+}
+
+// status is the container's current status ("" while state.json is
+// unreadable or not written yet).
+func (c *container) status() state.Status {
 	if c.State == nil {
 		return ""
 	}
-	return string(c.State.Status)
+	return state.Status(c.State.Status)
 }
 
-// appendSerial adds console bytes; reset replaces what was there.
-func (c *container) appendSerial(b []byte, reset bool) {
-	if reset {
-		c.serial, c.partial = nil, ""
+func (c *container) live() bool { return c.status().Live() }
+
+func (c *container) guest() string {
+	switch {
+	case c.State != nil && c.State.Guest != "":
+		return c.State.Guest
+	case c.VMM != nil:
+		return c.VMM.Guest
 	}
-	text := c.partial + string(bytes.ReplaceAll(b, []byte("\r"), nil))
-	lines := strings.Split(text, "\n")
-	c.partial = lines[len(lines)-1]
-	c.serial = append(c.serial, lines[:len(lines)-1]...)
-	if over := len(c.serial) - maxSerialLines; over > 0 {
-		c.serial = append([]string(nil), c.serial[over:]...)
-	}
+	return ""
 }
 
-// serialLines returns the console, the unfinished line included.
-func (c *container) serialLines() []string {
-	if c.partial == "" {
-		return c.serial
+func (c *container) hypervisor() string {
+	switch {
+	case c.State != nil && c.State.Hypervisor != "":
+		return c.State.Hypervisor
+	case c.VMM != nil:
+		return c.VMM.Hypervisor
 	}
-	return append(c.serial[:len(c.serial):len(c.serial)], c.partial)
+	return ""
+}
+
+func (c *container) pid() int {
+	if c.State == nil || !c.live() {
+		return 0
+	}
+	return c.State.Pid
+}
+
+func (c *container) created() time.Time {
+	if c.State == nil {
+		return time.Time{}
+	}
+	return c.State.Created
 }
 
 func (c *container) addSample(cpu, rssMiB float64) {
@@ -63,38 +81,73 @@ func (c *container) addSample(cpu, rssMiB float64) {
 }
 
 func appendBounded(s []float64, v float64) []float64 {
-	s = append(s, v)
-	if len(s) > maxSamples {
-		s = s[len(s)-maxSamples:]
+	if len(s) >= maxSamples {
+		copy(s, s[1:])
+		s = s[:len(s)-1]
 	}
-	return s
+	return append(s, v)
 }
 
-// waiting returns what the handshake waits for now and since when, from
-// the journal's last line.
-func (c *container) waiting() (what string, since time.Time, timeout time.Duration, ok bool) {
-	if len(c.Events) == 0 {
-		return "", time.Time{}, 0, false
-	}
-	last := c.Events[len(c.Events)-1]
-	if last.Waiting == "" {
-		return "", time.Time{}, 0, false
-	}
-	// A stopped container waits for nothing any more.
-	if s := c.status(); s == "stopped" {
-		return "", time.Time{}, 0, false
-	}
-	return last.Waiting, last.Time, time.Duration(last.TimeoutMS) * time.Millisecond, true
+// wait is something the handshake is waiting for, from the journal.
+type wait struct {
+	What    string        // "BOOTED", "ACK", "START", ...
+	Step    string        // the step that started waiting
+	PID     int           // the waiting process
+	Since   time.Time     // when it started
+	Timeout time.Duration // how long it waits at most (0: no limit)
 }
 
-// expectedWait is how long a wait may take before the console flags it:
-// the journal's timeout, or a second for steps without one.
-func expectedWait(timeout time.Duration, what string) time.Duration {
-	switch {
-	case what == "START":
-		return 0 // a created container may wait for start indefinitely
-	case timeout > 0:
-		return timeout / 2
+// waits returns what the container is waiting for now, oldest first. A
+// line with "waiting" opens a wait of its writer; the writer's next line
+// closes it (the parent waiting for BOOTED writes booted-received, the
+// child waiting for ACK writes acked, start waiting for the child writes
+// running; without pids every line closes the waits before it), and a stopped, failed or deleted container waits for nothing.
+func (c *container) waits() []wait {
+	if c.State != nil && !c.live() && c.status() != state.Creating {
+		return nil
 	}
-	return time.Second
+	var open []wait
+	for _, e := range c.Events {
+		switch e.Step {
+		case state.StepStopped, state.StepFailed, state.StepDelete:
+			return nil
+		}
+		kept := open[:0]
+		for _, w := range open {
+			if w.PID != e.PID {
+				kept = append(kept, w)
+			}
+		}
+		open = kept
+		if e.Waiting != "" {
+			open = append(open, wait{What: e.Waiting, Step: e.Step, PID: e.PID, Since: e.Time,
+				Timeout: time.Duration(e.TimeoutMS) * time.Millisecond})
+		}
+	}
+	return open
+}
+
+// expected is how long a wait normally takes; past it the console flags
+// the wait. Each handshake step has its own expectation (they take
+// milliseconds when all is well), bounded by the writer's own timeout.
+// A created container waits for START as long as nobody starts it: no
+// expectation (0).
+func (w wait) expected() time.Duration {
+	var e time.Duration
+	switch w.What {
+	case "START":
+		return 0
+	case "BOOTED": // re-exec of urunc, namespaces, rootfs
+		e = 2 * time.Second
+	case "ACK": // the parent writes the pid file and runs hooks
+		e = 2 * time.Second
+	case "child to exec the VMM": // network, storage, exec
+		e = 3 * time.Second
+	default:
+		e = 5 * time.Second
+	}
+	if w.Timeout > 0 && w.Timeout/2 < e {
+		e = w.Timeout / 2
+	}
+	return e
 }

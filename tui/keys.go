@@ -2,58 +2,87 @@ package tui
 
 import "github.com/charmbracelet/bubbles/key"
 
-// keyMap holds every binding; help renders from it.
+// keyMap holds every binding of the console; the key bar and the ?
+// overlay are rendered from it, so what is shown is what works.
 type keyMap struct {
-	Up, Down, Enter, Back, Filter, Sort        key.Binding
-	Start, Kill, Delete, Pause, Create         key.Binding
-	NextTab, PrevTab, Follow, Bottom, Top      key.Binding
-	PageUp, PageDown, Search, NextHit, PrevHit key.Binding
-	Help, Quit                                 key.Binding
+	// Everywhere.
+	Help, Quit, Back key.Binding
+	// List.
+	Up, Down, Enter, Filter, Sort, Tabs key.Binding
+	// Actions on the selected container (list and detail).
+	Create, Start, Kill, Delete, Pause key.Binding
+	// Detail.
+	NextTab, PrevTab key.Binding
+	// Serial tab.
+	Follow, Bottom, Top, PageUp, PageDown, Search, NextHit, PrevHit key.Binding
+	// Dialogs.
+	Confirm, Cancel, ToggleStart     key.Binding
+	SigTerm, SigKill, SigInt, SigHup key.Binding
 }
 
 func defaultKeys() keyMap {
+	b := func(keys []string, k, help string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, help))
+	}
 	return keyMap{
-		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
-		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
-		Enter:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "details")),
-		Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
-		Filter:   key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter / search")),
-		Sort:     key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sort")),
-		Start:    key.NewBinding(key.WithKeys("S"), key.WithHelp("S", "start")),
-		Kill:     key.NewBinding(key.WithKeys("K"), key.WithHelp("K", "kill")),
-		Delete:   key.NewBinding(key.WithKeys("D"), key.WithHelp("D", "delete")),
-		Pause:    key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause/resume")),
-		Create:   key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "create")),
-		NextTab:  key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next tab")),
-		PrevTab:  key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "prev tab")),
-		Follow:   key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "follow")),
-		Bottom:   key.NewBinding(key.WithKeys("G"), key.WithHelp("G", "bottom")),
-		Top:      key.NewBinding(key.WithKeys("g"), key.WithHelp("gg", "top")),
-		PageUp:   key.NewBinding(key.WithKeys("pgup", "ctrl+b"), key.WithHelp("pgup", "page up")),
-		PageDown: key.NewBinding(key.WithKeys("pgdown", "ctrl+f"), key.WithHelp("pgdn", "page down")),
-		Search:   key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "search")),
-		NextHit:  key.NewBinding(key.WithKeys("n"), key.WithHelp("n/N", "next/prev match")),
-		PrevHit:  key.NewBinding(key.WithKeys("N")),
-		Help:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
-		Quit:     key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		Help: b([]string{"?"}, "?", "help"),
+		Quit: b([]string{"q", "ctrl+c"}, "q", "quit"),
+		Back: b([]string{"esc"}, "esc", "back"),
+
+		Up:     b([]string{"up", "k"}, "↑/k", "up"),
+		Down:   b([]string{"down", "j"}, "↓/j", "down"),
+		Enter:  b([]string{"enter"}, "enter", "details"),
+		Filter: b([]string{"/"}, "/", "filter"),
+		Sort:   b([]string{"s"}, "s", "sort column"),
+		Tabs:   b([]string{"1", "2", "3", "4"}, "1-4", "tab"),
+
+		Create: b([]string{"c"}, "c", "create"),
+		Start:  b([]string{"S"}, "S", "start"),
+		Kill:   b([]string{"K"}, "K", "kill"),
+		Delete: b([]string{"D"}, "D", "delete"),
+		Pause:  b([]string{"p"}, "p", "pause/resume"),
+
+		NextTab: b([]string{"tab"}, "tab", "next tab"),
+		PrevTab: b([]string{"shift+tab"}, "shift+tab", "previous tab"),
+
+		Follow:   b([]string{"f"}, "f", "follow"),
+		Bottom:   b([]string{"G", "end"}, "G", "bottom (follow)"),
+		Top:      b([]string{"g", "home"}, "gg", "top"),
+		PageUp:   b([]string{"pgup", "ctrl+b"}, "pgup", "page up"),
+		PageDown: b([]string{"pgdown", "ctrl+f", " "}, "pgdn", "page down"),
+		Search:   b([]string{"/"}, "/", "search"),
+		NextHit:  b([]string{"n"}, "n", "next match"),
+		PrevHit:  b([]string{"N"}, "N", "previous match"),
+
+		Confirm:     b([]string{"y", "Y"}, "y", "yes"),
+		Cancel:      b([]string{"esc", "n", "N", "q"}, "esc", "cancel"),
+		ToggleStart: b([]string{"tab"}, "tab", "start after create on/off"),
+		SigTerm:     b([]string{"t", "T"}, "t", "TERM"),
+		SigKill:     b([]string{"k", "K"}, "k", "KILL"),
+		SigInt:      b([]string{"i", "I"}, "i", "INT"),
+		SigHup:      b([]string{"h", "H"}, "h", "HUP"),
 	}
 }
 
-// listHelp is the key bar of the container list.
-func (k keyMap) listHelp() []key.Binding {
+// listBar is the key bar under the container list.
+func (k keyMap) listBar() []key.Binding {
 	return []key.Binding{k.Enter, k.Create, k.Start, k.Kill, k.Delete, k.Pause, k.Filter, k.Sort, k.Help, k.Quit}
 }
 
-// detailHelp is the key bar of the detail view.
-func (k keyMap) detailHelp() []key.Binding {
-	return []key.Binding{k.Back, k.NextTab, k.Start, k.Kill, k.Delete, k.Pause, k.Follow, k.Search, k.Help, k.Quit}
+// detailBar is the key bar under a detail tab.
+func (k keyMap) detailBar(tab int) []key.Binding {
+	if tab == tabSerial {
+		return []key.Binding{k.Back, k.NextTab, k.Follow, k.Bottom, k.Top, k.Search, k.NextHit, k.PrevHit, k.Kill, k.Help, k.Quit}
+	}
+	return []key.Binding{k.Back, k.NextTab, k.Tabs, k.Start, k.Kill, k.Delete, k.Pause, k.Help, k.Quit}
 }
 
-// fullHelp is the ? overlay.
+// fullHelp is the ? overlay, one column per context.
 func (k keyMap) fullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.Up, k.Down, k.Enter, k.Back, k.Filter, k.Sort, k.Help, k.Quit},
+		{k.Up, k.Down, k.Enter, k.Filter, k.Sort, k.Back, k.Help, k.Quit},
 		{k.Create, k.Start, k.Kill, k.Delete, k.Pause},
-		{k.NextTab, k.PrevTab, k.Follow, k.Bottom, k.Top, k.PageUp, k.PageDown, k.Search, k.NextHit},
+		{k.NextTab, k.PrevTab, k.Tabs},
+		{k.Follow, k.Bottom, k.Top, k.PageUp, k.PageDown, k.Search, k.NextHit, k.PrevHit},
 	}
 }

@@ -1,42 +1,54 @@
 package tui
 
-import "github.com/charmbracelet/lipgloss"
+import (
+	"github.com/charmbracelet/lipgloss"
 
-// styles uses adaptive colours: readable on light and dark terminals.
+	"github.com/urunc-dev/urunc/runtime/state"
+)
+
+// styles is shared by every pane. Colours are adaptive: each has a light
+// and a dark variant, picked from the terminal's background, so the
+// console stays readable on both (and the selection is reverse video,
+// which works everywhere).
 type styles struct {
-	Title, Header, Selected, Dim, Error, Warn, OK, TabActive, TabInactive, Box, Match, Status lipgloss.Style
+	Title, Header, Selected, Dim, Error, Warn, OK, Accent                lipgloss.Style
+	TabActive, TabInactive, Match, CurMatch, StatusOK, StatusErr, Dialog lipgloss.Style
 }
 
 func defaultStyles() styles {
 	accent := lipgloss.AdaptiveColor{Light: "#005f87", Dark: "#5fafff"}
-	dim := lipgloss.AdaptiveColor{Light: "#6c6c6c", Dark: "#9e9e9e"}
+	dim := lipgloss.AdaptiveColor{Light: "#5f5f5f", Dark: "#9e9e9e"}
 	red := lipgloss.AdaptiveColor{Light: "#af0000", Dark: "#ff5f5f"}
 	yellow := lipgloss.AdaptiveColor{Light: "#875f00", Dark: "#ffd75f"}
 	green := lipgloss.AdaptiveColor{Light: "#005f00", Dark: "#87d787"}
+	matchBg := lipgloss.AdaptiveColor{Light: "#ffd75f", Dark: "#875f00"}
 	return styles{
 		Title:       lipgloss.NewStyle().Bold(true).Foreground(accent),
-		Header:      lipgloss.NewStyle().Bold(true).Underline(true),
+		Header:      lipgloss.NewStyle().Bold(true),
 		Selected:    lipgloss.NewStyle().Reverse(true),
 		Dim:         lipgloss.NewStyle().Foreground(dim),
 		Error:       lipgloss.NewStyle().Bold(true).Foreground(red),
 		Warn:        lipgloss.NewStyle().Bold(true).Foreground(yellow),
 		OK:          lipgloss.NewStyle().Foreground(green),
-		TabActive:   lipgloss.NewStyle().Bold(true).Reverse(true).Padding(0, 1),
-		TabInactive: lipgloss.NewStyle().Padding(0, 1),
-		Box:         lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1),
-		Match:       lipgloss.NewStyle().Reverse(true).Bold(true),
-		Status:      lipgloss.NewStyle().Bold(true),
+		Accent:      lipgloss.NewStyle().Foreground(accent),
+		TabActive:   lipgloss.NewStyle().Bold(true).Reverse(true),
+		TabInactive: lipgloss.NewStyle().Foreground(dim),
+		Match:       lipgloss.NewStyle().Background(matchBg),
+		CurMatch:    lipgloss.NewStyle().Reverse(true).Bold(true),
+		StatusOK:    lipgloss.NewStyle().Foreground(green),
+		StatusErr:   lipgloss.NewStyle().Bold(true).Foreground(red),
+		Dialog:      lipgloss.NewStyle().Bold(true).Foreground(accent),
 	}
 }
 
-// statusStyle colours a container status.
-func (s styles) statusStyle(status string) lipgloss.Style {
-	switch status {
-	case "running":
+// status colours a container status.
+func (s styles) status(st state.Status) lipgloss.Style {
+	switch st {
+	case state.Running:
 		return s.OK
-	case "stopped":
+	case state.Stopped:
 		return s.Dim
-	case "creating", "paused":
+	case state.Creating, state.Paused:
 		return s.Warn
 	}
 	return lipgloss.NewStyle()

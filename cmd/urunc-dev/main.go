@@ -95,12 +95,15 @@ func runConsole(c *cli.Context) error {
 		Root:    root,
 		Runner:  tui.Runner{Bin: bin, Root: root, Dir: work},
 		Bundles: bundles,
+		Context: ctx,
 		Sample:  sampler.Sample,
 	})
 	// Mouse reporting stays off so text can be selected and copied.
 	// 20 frames/s is ample for a status console and wakes the CPU a third
 	// as often as the default 60.
 	p := tea.NewProgram(m, tea.WithAltScreen(), tea.WithContext(ctx), tea.WithFPS(20))
+	// The relay: every change the watcher reports becomes a message; it
+	// ends when the watcher's channel closes (ctx done, after Run).
 	go func() {
 		for ev := range w.Events() {
 			p.Send(tui.WatchMsg(ev))

@@ -1,0 +1,119 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+)
+
+// The detail view's tabs.
+const (
+	tabHandshake = iota
+	tabSerial
+	tabResources
+	tabConfig
+	numTabs
+)
+
+func tabName(t int) string {
+	switch t {
+	case tabHandshake:
+		return "Handshake"
+	case tabSerial:
+		return "Serial"
+	case tabResources:
+		return "Resources"
+	case tabConfig:
+		return "Config"
+	}
+	return "?"
+}
+
+// detailPane is the detail view of one container (by id: it stays on the
+// container whatever happens to the list).
+type detailPane struct {
+	id        string
+	tab       int
+	serial    serialPane
+	configTop int // first line of the Config tab
+}
+
+func (m *Model) handleDetailKey(msg tea.KeyMsg, wasG bool) tea.Cmd {
+	k := m.keys
+	d := &m.detail
+	switch {
+	case key.Matches(msg, k.Back):
+		m.screen = screenList
+		m.list.selected = d.id
+		return nil
+	case key.Matches(msg, k.NextTab):
+		d.tab = (d.tab + 1) % numTabs
+		return nil
+	case key.Matches(msg, k.PrevTab):
+		d.tab = (d.tab + numTabs - 1) % numTabs
+		return nil
+	case key.Matches(msg, k.Tabs):
+		d.tab = int(msg.String()[0] - '1')
+		return nil
+	}
+	c := m.containers[d.id]
+	if c == nil {
+		return nil
+	}
+	switch d.tab {
+	case tabSerial:
+		return d.serial.handleKey(m, c, msg, wasG)
+	case tabConfig:
+		switch {
+		case key.Matches(msg, k.Up):
+			d.configTop = max(0, d.configTop-1)
+		case key.Matches(msg, k.Down):
+			d.configTop++
+		case key.Matches(msg, k.Top):
+			d.configTop = 0
+		}
+	}
+	return nil
+}
+
+// view renders the detail view into height lines.
+func (d *detailPane) view(m *Model, height int) string {
+	st := m.styles
+	c := m.containers[d.id]
+	if c == nil {
+		return st.Dim.Render(d.id + " is gone")
+	}
+	var tabs []string
+	for t := 0; t < numTabs; t++ {
+		name := fmt.Sprintf(" %d %s ", t+1, tabName(t))
+		if t == d.tab {
+			tabs = append(tabs, st.TabActive.Render(name))
+		} else {
+			tabs = append(tabs, st.TabInactive.Render(name))
+		}
+	}
+	title := st.Title.Render(c.ID) + "  " + st.status(c.status()).Render(string(c.status()))
+	if g, h := c.guest(), c.hypervisor(); g != "" || h != "" {
+		title += st.Dim.Render(fmt.Sprintf("  %s on %s", g, h))
+	}
+	if p := c.pid(); p > 0 {
+		title += st.Dim.Render(fmt.Sprintf("  pid %d", p))
+	}
+	bodyH := max(1, height-3)
+	var body string
+	switch d.tab {
+	case tabHandshake:
+		body = handshakeView(m, c, bodyH)
+	case tabSerial:
+		body = d.serial.view(m, c, bodyH)
+	case tabResources:
+		body = resourcesView(m, c)
+	case tabConfig:
+		lines := strings.Split(configView(m, c), "\n")
+		d.configTop = min(d.configTop, max(0, len(lines)-bodyH))
+		body = strings.Join(lines[d.configTop:], "\n")
+	}
+	return truncate(title, m.width) + "\n" + truncate(strings.Join(tabs, " "), m.width) + "\n\n" + body
+}
