@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/urunc-dev/urunc/runtime/config"
+	"github.com/urunc-dev/urunc/runtime/container"
 	"github.com/urunc-dev/urunc/runtime/state"
 )
 
@@ -53,4 +54,18 @@ func withContainer(c *cli.Context, f func(id string) error) error {
 		return delegateToRunc()
 	}
 	return f(id)
+}
+
+// containerAction is the action of every command that acts on one
+// container: runc's containers go to runc, urunc's to run.
+func containerAction(run func(c *cli.Context, rt *container.Runtime, id string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		return withContainer(c, func(id string) error {
+			rt, err := newRuntime(c)
+			if err != nil {
+				return err
+			}
+			return run(c, rt, id)
+		})
+	}
 }

@@ -1,6 +1,10 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/urunc-dev/urunc/runtime/container"
+)
 
 func deleteCommand() *cli.Command {
 	return &cli.Command{
@@ -10,14 +14,8 @@ func deleteCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill the container first if it is running"},
 		},
-		Action: func(c *cli.Context) error {
-			return withContainer(c, func(id string) error {
-				rt, err := newRuntime(c)
-				if err != nil {
-					return err
-				}
-				return rt.Delete(c.Context, id, c.Bool("force"))
-			})
-		},
+		Action: containerAction(func(c *cli.Context, rt *container.Runtime, id string) error {
+			return rt.Delete(c.Context, id, c.Bool("force"))
+		}),
 	}
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/urunc-dev/urunc/runtime/container"
 )
 
 func killCommand() *cli.Command {
@@ -17,22 +19,16 @@ func killCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "signal every process of the container"},
 		},
-		Action: func(c *cli.Context) error {
-			return withContainer(c, func(id string) error {
-				sig := unix.SIGTERM
-				if c.NArg() > 1 {
-					var err error
-					if sig, err = parseSignal(c.Args().Get(1)); err != nil {
-						return err
-					}
-				}
-				rt, err := newRuntime(c)
-				if err != nil {
+		Action: containerAction(func(c *cli.Context, rt *container.Runtime, id string) error {
+			sig := unix.SIGTERM
+			if c.NArg() > 1 {
+				var err error
+				if sig, err = parseSignal(c.Args().Get(1)); err != nil {
 					return err
 				}
-				return rt.Kill(c.Context, id, sig, c.Bool("all"))
-			})
-		},
+			}
+			return rt.Kill(c.Context, id, sig, c.Bool("all"))
+		}),
 	}
 }
 

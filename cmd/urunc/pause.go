@@ -1,21 +1,19 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/urunc-dev/urunc/runtime/container"
+)
 
 func pauseCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "pause",
 		Usage:     "pause the guest's vCPUs",
 		ArgsUsage: "<container-id>",
-		Action: func(c *cli.Context) error {
-			return withContainer(c, func(id string) error {
-				rt, err := newRuntime(c)
-				if err != nil {
-					return err
-				}
-				return rt.Pause(c.Context, id)
-			})
-		},
+		Action: containerAction(func(c *cli.Context, rt *container.Runtime, id string) error {
+			return rt.Pause(c.Context, id)
+		}),
 	}
 }
 
@@ -24,14 +22,8 @@ func resumeCommand() *cli.Command {
 		Name:      "resume",
 		Usage:     "resume a paused container",
 		ArgsUsage: "<container-id>",
-		Action: func(c *cli.Context) error {
-			return withContainer(c, func(id string) error {
-				rt, err := newRuntime(c)
-				if err != nil {
-					return err
-				}
-				return rt.Resume(c.Context, id)
-			})
-		},
+		Action: containerAction(func(c *cli.Context, rt *container.Runtime, id string) error {
+			return rt.Resume(c.Context, id)
+		}),
 	}
 }

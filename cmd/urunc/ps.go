@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/urunc-dev/urunc/runtime/container"
 )
 
 func psCommand() *cli.Command {
@@ -21,25 +23,19 @@ func psCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
 		},
-		Action: func(c *cli.Context) error {
-			return withContainer(c, func(id string) error {
-				rt, err := newRuntime(c)
-				if err != nil {
-					return err
-				}
-				pids, err := rt.Pids(id)
-				if err != nil {
-					return err
-				}
-				switch c.String("format") {
-				case "json":
-					return json.NewEncoder(os.Stdout).Encode(pids)
-				case "table":
-					return psTable(pids, c.Args().Tail())
-				}
-				return fmt.Errorf("invalid --format %q: want table or json", c.String("format"))
-			})
-		},
+		Action: containerAction(func(c *cli.Context, rt *container.Runtime, id string) error {
+			pids, err := rt.Pids(id)
+			if err != nil {
+				return err
+			}
+			switch c.String("format") {
+			case "json":
+				return json.NewEncoder(os.Stdout).Encode(pids)
+			case "table":
+				return psTable(pids, c.Args().Tail())
+			}
+			return fmt.Errorf("invalid --format %q: want table or json", c.String("format"))
+		}),
 	}
 }
 

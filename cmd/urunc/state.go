@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/urunc-dev/urunc/runtime/container"
 )
 
 func stateCommand() *cli.Command {
@@ -12,20 +14,14 @@ func stateCommand() *cli.Command {
 		Name:      "state",
 		Usage:     "print the container's OCI state as JSON",
 		ArgsUsage: "<container-id>",
-		Action: func(c *cli.Context) error {
-			return withContainer(c, func(id string) error {
-				rt, err := newRuntime(c)
-				if err != nil {
-					return err
-				}
-				st, err := rt.State(id)
-				if err != nil {
-					return err
-				}
-				enc := json.NewEncoder(os.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			})
-		},
+		Action: containerAction(func(c *cli.Context, rt *container.Runtime, id string) error {
+			st, err := rt.State(id)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
+		}),
 	}
 }

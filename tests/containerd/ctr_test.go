@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -110,26 +109,8 @@ func (c *containerd) must(args ...string) string {
 // dockerArchive builds a `docker save` style tarball: one layer with the
 // test unikernel and a base64 urunc.json, and the image's CMD.
 func dockerArchive(t *testing.T, ref, cmd string) []byte {
-	kernel, err := os.ReadFile(e2e.Unikernel())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := map[string]string{}
-	for k, v := range map[string]string{
-		"com.urunc.unikernel.unikernelType": "unikraft", "com.urunc.unikernel.hypervisor": "qemu",
-		"com.urunc.unikernel.binary": "/unikernel/app.elf", "com.urunc.vmm.machine": "microvm",
-	} {
-		cfg[k] = base64.StdEncoding.EncodeToString([]byte(v))
-	}
-	uj, _ := json.Marshal(cfg)
 	var layer bytes.Buffer
-	lw := tar.NewWriter(&layer)
-	lw.WriteHeader(&tar.Header{Name: "unikernel/", Typeflag: tar.TypeDir, Mode: 0o755})
-	lw.WriteHeader(&tar.Header{Name: "unikernel/app.elf", Mode: 0o755, Size: int64(len(kernel))})
-	lw.Write(kernel)
-	lw.WriteHeader(&tar.Header{Name: "urunc.json", Mode: 0o644, Size: int64(len(uj))})
-	lw.Write(uj)
-	lw.Close()
+	layer.Write(e2e.UnikernelRootfsTar(t))
 	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
 	layerID := sum(layer.Bytes())
 	imgCfg, _ := json.Marshal(map[string]any{

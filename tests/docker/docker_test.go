@@ -3,11 +3,8 @@
 package docker_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -108,30 +105,11 @@ func (d *dockerd) must(args ...string) string {
 // a base64 urunc.json, as upstream urunc images carry their config.
 func (d *dockerd) importImage(name, cmd string) {
 	d.t.Helper()
-	kernel, err := os.ReadFile(e2e.Unikernel())
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	cfg := map[string]string{}
-	for k, v := range map[string]string{
-		"com.urunc.unikernel.unikernelType": "unikraft", "com.urunc.unikernel.hypervisor": "qemu",
-		"com.urunc.unikernel.binary": "/unikernel/app.elf", "com.urunc.vmm.machine": "microvm",
-	} {
-		cfg[k] = base64.StdEncoding.EncodeToString([]byte(v))
-	}
-	uj, _ := json.Marshal(cfg)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "unikernel/", Typeflag: tar.TypeDir, Mode: 0o755})
-	tw.WriteHeader(&tar.Header{Name: "unikernel/app.elf", Mode: 0o755, Size: int64(len(kernel))})
-	tw.Write(kernel)
-	tw.WriteHeader(&tar.Header{Name: "urunc.json", Mode: 0o644, Size: int64(len(uj))})
-	tw.Write(uj)
-	tw.Close()
+	buf := bytes.NewReader(e2e.UnikernelRootfsTar(d.t))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := exec.CommandContext(ctx, "/usr/bin/docker", "-H", "unix://"+d.sock, "import", "--change", fmt.Sprintf(`CMD [%q]`, cmd), "-", name)
-	c.Stdin = &buf
+	c.Stdin = buf
 	if out, err := c.CombinedOutput(); err != nil {
 		d.t.Fatalf("docker import: %v %s", err, out)
 	}

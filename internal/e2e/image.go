@@ -1,0 +1,38 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"testing"
+)
+
+// UnikernelRootfsTar returns a tar of an image rootfs as upstream urunc
+// images are made: the test unikernel at /unikernel/app.elf and a base64
+// urunc.json at the root (engines pass no image annotations).
+func UnikernelRootfsTar(t testing.TB) []byte {
+	t.Helper()
+	kernel, err := os.ReadFile(Unikernel())
+	if err != nil {
+		t.Fatalf("%v (run make unikernel)", err)
+	}
+	cfg := map[string]string{}
+	for k, v := range map[string]string{
+		"com.urunc.unikernel.unikernelType": "unikraft", "com.urunc.unikernel.hypervisor": "qemu",
+		"com.urunc.unikernel.binary": "/unikernel/app.elf", "com.urunc.vmm.machine": "microvm",
+	} {
+		cfg[k] = base64.StdEncoding.EncodeToString([]byte(v))
+	}
+	uj, _ := json.Marshal(cfg)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "unikernel/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "unikernel/app.elf", Mode: 0o755, Size: int64(len(kernel))})
+	tw.Write(kernel)
+	tw.WriteHeader(&tar.Header{Name: "urunc.json", Mode: 0o644, Size: int64(len(uj))})
+	tw.Write(uj)
+	tw.Close()
+	return buf.Bytes()
+}
