@@ -1,20 +1,26 @@
 # The console (urunc-dev) and the README's main command: make dev.
+#   make build-dev   bin/urunc-dev (make build builds it too)
+#   make demo        demo bundles under build/demo/bundles, empty root build/demo/root
+#   make dev         build everything, prepare the demo, open the console on it
 DEMO := build/demo
 
+.PHONY: build-dev dev demo
 build: $(BIN)/urunc-dev
+build-dev: $(BIN)/urunc-dev
 
 $(BIN)/urunc-dev: FORCE
 	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/urunc-dev
 
-.PHONY: dev demo
-# Demo bundles of the project's test unikernel and an empty demo root.
+# Demo bundles of the project's test unikernel: hello (prints and exits)
+# and heartbeat (prints a line per second until killed).
 demo: build unikernel
 	rm -rf $(DEMO)/bundles
-	$(BIN)/urunc-dev bundle --demo --kernel build/unikernel/hello.elf --out $(DEMO)/bundles
+	$(BIN)/urunc-dev bundle --demo --kernel $(UNIKERNEL_ELF) --out $(DEMO)/bundles
 	mkdir -p $(DEMO)/root
 
 # Build everything, prepare the demo, open the console on it
-# (c: create+start a demo container, enter: details, ?: help, q: quit).
+# (c: create + start a demo container, enter: its details, ?: help, q: quit).
 dev: deps
+	$(MAKE) build unikernel
 	$(MAKE) demo
-	$(BIN)/urunc-dev --root $(abspath $(DEMO)/root) --bundles $(abspath $(DEMO)/bundles)
+	$(BIN)/urunc-dev --root $(abspath $(DEMO)/root) --bundles $(abspath $(DEMO)/bundles) --urunc $(abspath $(BIN)/urunc)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,10 +58,27 @@ func bundleCommand() *cli.Command {
 	}
 }
 
-// makeDemo writes out/hello (short-lived) and out/heartbeat (long-running).
+// demoKernel finds the project's test unikernel: build/unikernel/hello.elf
+// under the working directory, else beside bin/ of this executable.
+func demoKernel() string {
+	const rel = "build/unikernel/hello.elf"
+	if _, err := os.Stat(rel); err == nil {
+		return rel
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "..", rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return rel
+}
+
+// makeDemo writes out/hello (prints, echoes a word and exits) and
+// out/heartbeat (prints "heartbeat N" every second until killed).
 func makeDemo(out, kernel string) error {
 	if kernel == "" {
-		kernel = "build/unikernel/hello.elf"
+		kernel = demoKernel()
 	}
 	if _, err := os.Stat(kernel); err != nil {
 		return fmt.Errorf("demo kernel %s: %w (run make unikernel)", kernel, err)
@@ -111,9 +129,11 @@ func MakeBundle(o BundleOptions) error {
 	if err := os.WriteFile(filepath.Join(o.Out, "rootfs", config.URuncJSON), uj, 0o644); err != nil {
 		return err
 	}
-	var args []string
-	if o.Cmdline != "" {
-		args = strings.Fields(o.Cmdline)
+	// process.args is what an image's entrypoint would be: the guest's
+	// command line (urunc passes it to the unikernel), or the kernel path.
+	args := strings.Fields(o.Cmdline)
+	if len(args) == 0 {
+		args = []string{kernelIn}
 	}
 	spec := specs.Spec{
 		Version:     specs.Version,
@@ -131,9 +151,18 @@ func MakeBundle(o BundleOptions) error {
 }
 
 func copyFile(src, dst string) error {
-	data, err := os.ReadFile(src)
+	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(dst, data, 0o755)
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

@@ -7,33 +7,46 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/urunc-dev/urunc/internal/e2e"
+	"github.com/urunc-dev/urunc/runtime/state"
 )
 
-var buildOnce sync.Once
+// The console tests run the real bin/urunc-dev in a tmux session of
+// 160x45 cells, type with send-keys and read the screen with
+// capture-pane, as a user would see it.
 
-// tmuxConsole runs the real bin/urunc-dev in a tmux session.
+// tmuxConsole is one bin/urunc-dev running in tmux.
 type tmuxConsole struct {
 	t       *testing.T
 	session string
 }
 
-func startConsole(t *testing.T, root, bundles string) *tmuxConsole {
+// buildConsole makes bin/urunc-dev from this tree (make build-dev).
+func buildConsole(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux not found: install Debian package tmux")
 	}
-	e2e.RequireRoot(t)
-	e2e.RequireQEMU(t)
-	buildOnce.Do(func() { e2e.Make(t, "build", "unikernel") })
-	bin := filepath.Join(e2e.RepoRoot(), "bin", "urunc-dev")
-	s := fmt.Sprintf("urunc-dev-e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
-	cmd := fmt.Sprintf("%s --root %s --bundles %s", bin, root, bundles)
-	if out, err := exec.Command("tmux", "new-session", "-d", "-s", s, "-x", "160", "-y", "45", cmd).CombinedOutput(); err != nil {
+	if testing.Short() {
+		t.Skip("-short: no console end-to-end tests")
+	}
+	e2e.Make(t, "build-dev")
+	return filepath.Join(e2e.RepoRoot(), "bin", "urunc-dev")
+}
+
+// startConsole runs bin/urunc-dev with args in a new tmux session.
+func startConsole(t *testing.T, bin string, args ...string) *tmuxConsole {
+	t.Helper()
+	s := fmt.Sprintf("urunc-dev-e2e-%d-%d", os.Getpid(), time.Now().UnixNano()%1000000)
+	cmd := strings.Join(append([]string{bin}, args...), " ")
+	// TERM is fixed so the screen does not depend on the caller's terminal.
+	out, err := exec.Command("tmux", "new-session", "-d", "-s", s, "-x", "160", "-y", "45", "-e", "TERM=xterm-256color", cmd).CombinedOutput()
+	if err != nil {
 		t.Fatalf("tmux: %v %s", err, out)
 	}
 	c := &tmuxConsole{t: t, session: s}
@@ -52,113 +65,305 @@ func (c *tmuxConsole) keys(keys ...string) {
 		if out, err := exec.Command("tmux", "send-keys", "-t", c.session, k).CombinedOutput(); err != nil {
 			c.t.Fatalf("send-keys %s: %v %s", k, err, out)
 		}
-		time.Sleep(80 * time.Millisecond)
+		time.Sleep(60 * time.Millisecond)
+	}
+}
+
+// typeText types s literally.
+func (c *tmuxConsole) typeText(s string) {
+	c.t.Helper()
+	if out, err := exec.Command("tmux", "send-keys", "-t", c.session, "-l", s).CombinedOutput(); err != nil {
+		c.t.Fatalf("send-keys -l %s: %v %s", s, err, out)
+	}
+	time.Sleep(60 * time.Millisecond)
+}
+
+// until waits for cond on the screen, failing with the screen after timeout.
+func (c *tmuxConsole) until(what string, timeout time.Duration, cond func(screen string) bool) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		s := c.screen()
+		if cond(s) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("screen never showed %s within %s:\n%s", what, timeout, s)
+		case <-time.After(30 * time.Millisecond):
+		}
 	}
 }
 
 // waitScreen waits until the screen shows every string.
 func (c *tmuxConsole) waitScreen(what string, timeout time.Duration, all ...string) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		s := c.screen()
-		ok := true
+	c.until(fmt.Sprintf("%s %q", what, all), timeout, func(s string) bool {
 		for _, a := range all {
-			ok = ok && strings.Contains(s, a)
+			if !strings.Contains(s, a) {
+				return false
+			}
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("screen never showed %s (%q) within %s:\n%s", what, all, timeout, s)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return true
+	})
 }
 
-// waitRow waits until the container's row contains want ("" = row gone).
+// waitRow waits until the container's list row contains want ("" = the
+// row is gone).
 func (c *tmuxConsole) waitRow(id, want string, timeout time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		s := c.screen()
+	c.until(fmt.Sprintf("row %s with %q", id, want), timeout, func(s string) bool {
 		row := rowOf(s, id)
-		if (want == "" && row == "") || (want != "" && strings.Contains(row, want)) {
+		return (want == "" && row == "") || (want != "" && strings.Contains(row, want))
+	})
+}
+
+// waitQuit waits for the console to exit.
+func (c *tmuxConsole) waitQuit(timeout time.Duration) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for ctx.Err() == nil {
+		if exec.Command("tmux", "has-session", "-t", c.session).Run() != nil {
 			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("row of %s never showed %q within %s:\n%s", id, want, timeout, s)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	c.t.Fatalf("console did not quit:\n%s", c.screen())
 }
 
-// rowOf returns the list row of a container.
+// rowOf returns the list row of a container ("" if not listed).
 func rowOf(screen, id string) string {
 	for _, l := range strings.Split(screen, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(l), id+" ") {
+		if strings.HasPrefix(strings.TrimLeft(l, "> "), id+" ") {
 			return l
 		}
 	}
 	return ""
 }
 
+// TestConsoleFakeState follows a root written by hand through
+// runtime/state, as urunc writes it: no urunc, no qemu, no root needed.
+func TestConsoleFakeState(t *testing.T) {
+	bin := buildConsole(t)
+	root := filepath.Join(t.TempDir(), "root")
+	con := startConsole(t, bin, "--root", root, "--urunc", "/bin/false")
+	con.waitScreen("empty list", 10*time.Second, "no containers under "+root)
+
+	self := os.Getpid()
+	startTime, err := state.StartTime(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// create: the directory, the lock held by "create", the journal.
+	d, err := state.Create(root, "fake1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	unlock, err := d.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &state.State{
+		State:   specs.State{Version: specs.Version, ID: "fake1", Status: "creating", Bundle: "/bundles/fake1"},
+		Created: time.Now(), Guest: "unikraft", Hypervisor: "qemu", Owner: "root",
+	}
+	d.WriteState(st)
+	d.AppendEvent(state.Event{Step: state.StepCreate, PID: 100, Detail: "bundle /bundles/fake1"})
+	d.AppendEvent(state.Event{Step: state.StepChildSpawned, PID: 100, Waiting: "BOOTED", TimeoutMS: 10000})
+	con.waitRow("fake1", "creating", 5*time.Second)
+	con.waitRow("fake1", "waiting BOOTED", 5*time.Second)
+
+	// The stuck wait, live: flagged once past its expected 2 s.
+	con.keys("Enter")
+	con.waitScreen("the wait", 5*time.Second, "waiting for BOOTED", "gives up after 10.0s")
+	con.waitScreen("the wait flagged", 5*time.Second, "longer than expected")
+
+	// The handshake goes on: created, with the child waiting for START.
+	d.AppendEvent(state.Event{Step: state.StepBooted, PID: 101, Waiting: "ACK", TimeoutMS: 10000})
+	d.AppendEvent(state.Event{Step: state.StepBootedReceived, PID: 100})
+	d.AppendEvent(state.Event{Step: state.StepAckSent, PID: 100})
+	d.AppendEvent(state.Event{Step: state.StepAcked, PID: 101, Waiting: "START"})
+	st.Status, st.Pid, st.PidStartTime = "created", self, startTime
+	d.WriteState(st)
+	d.AppendEvent(state.Event{Step: state.StepCreated, PID: 100})
+	unlock()
+	con.waitScreen("created handshake", 5*time.Second, "booted-received", "ack-sent", "waiting for START", "S starts it")
+	con.keys("Escape")
+	con.waitRow("fake1", "created", 5*time.Second)
+
+	// start: running, the console output appears.
+	d.AppendEvent(state.Event{Step: state.StepStart, PID: 102, Waiting: "child to exec the VMM", TimeoutMS: 60000})
+	d.AppendEvent(state.Event{Step: state.StepStartReceived, PID: 101})
+	d.AppendEvent(state.Event{Step: state.StepVMMExec, PID: 101, Detail: "qemu-system-x86_64"})
+	d.WriteVMM(&state.VMMInfo{Hypervisor: "qemu", Binary: "/usr/bin/qemu-system-x86_64", PID: self,
+		Argv: []string{"qemu-system-x86_64", "-M", "microvm"}, Accel: "tcg", AccelReason: "no /dev/kvm"})
+	st.Status = "running"
+	d.WriteState(st)
+	d.AppendEvent(state.Event{Step: state.StepRunning, PID: 102})
+	serial, _ := os.OpenFile(d.File(state.SerialFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	defer serial.Close()
+	serial.WriteString("Hello from a fake guest\nheartbeat 1\n")
+	con.waitRow("fake1", "running", 5*time.Second)
+	con.keys("2")
+	con.waitScreen("serial", 5*time.Second, "2 Serial", "Hello from a fake guest", "heartbeat 1")
+	serial.WriteString("heartbeat 2\n")
+	con.waitScreen("appended serial", 5*time.Second, "heartbeat 2")
+	con.keys("4")
+	con.waitScreen("config", 5*time.Second, "tcg (no /dev/kvm)", "-M microvm")
+	con.keys("3")
+	con.waitScreen("resources", 5*time.Second, "CPU (100% = one core)")
+	con.keys("Escape")
+
+	// A burst of containers appears and goes.
+	for i := 0; i < 30; i++ {
+		bd, err := state.Create(root, fmt.Sprintf("burst%02d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bd.WriteState(&state.State{State: specs.State{ID: bd.ID, Status: "stopped"}})
+	}
+	con.waitScreen("burst", 5*time.Second, "31 containers")
+	for i := 0; i < 30; i++ {
+		(state.Dir{Root: root, ID: fmt.Sprintf("burst%02d", i)}).Remove()
+	}
+	con.waitScreen("burst gone", 5*time.Second, "1 containers")
+
+	// stopped, then deleted.
+	st.Status = "stopped"
+	d.WriteState(st)
+	d.AppendEvent(state.Event{Step: state.StepStopped, PID: 103, Detail: "exit status 0"})
+	con.waitRow("fake1", "stopped", 5*time.Second)
+	d.Remove()
+	con.waitRow("fake1", "", 5*time.Second)
+	con.waitScreen("empty again", 5*time.Second, "0 containers")
+
+	// An action whose urunc fails shows the failure on the status line.
+	d, _ = state.Create(root, "fake2")
+	d.WriteState(&state.State{State: specs.State{ID: "fake2", Status: "stopped"}})
+	con.waitRow("fake2", "stopped", 5*time.Second)
+	con.keys("S")
+	con.waitScreen("error line", 5*time.Second, "urunc start: exit status 1")
+
+	con.keys("q")
+	con.waitQuit(5 * time.Second)
+}
+
+// requireRuntime skips unless the real runtime can run the demo unikernel.
+func requireRuntime(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(e2e.URuncBin()); err != nil {
+		t.Skipf("%s not built yet: run make build", e2e.URuncBin())
+	}
+	if _, err := os.Stat(e2e.Unikernel()); err != nil {
+		t.Skipf("%s not built yet: run make unikernel", e2e.Unikernel())
+	}
+	e2e.RequireRoot(t)
+	e2e.RequireQEMU(t)
+}
+
+// demoBundles makes the demo bundles with the real CLI.
+func demoBundles(t *testing.T, bin string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "bundles")
+	out, err := exec.Command(bin, "bundle", "--demo", "--kernel", e2e.Unikernel(), "--out", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("urunc-dev bundle --demo: %v %s", err, out)
+	}
+	return dir
+}
+
+// TestConsoleFollowsContainersMadeElsewhere: bin/urunc creates, starts,
+// kills and deletes; the console shows every step as it happens.
 func TestConsoleFollowsContainersMadeElsewhere(t *testing.T) {
+	requireRuntime(t)
+	bin := buildConsole(t)
 	u := e2e.NewURunc(t)
-	bundles := t.TempDir()
+	bundles := demoBundles(t, bin)
 	os.MkdirAll(u.Root, 0o700)
-	con := startConsole(t, u.Root, bundles)
+	con := startConsole(t, bin, "--root", u.Root, "--bundles", bundles, "--urunc", u.Bin)
 	con.waitScreen("empty list", 10*time.Second, "no containers under")
 
-	bundle := e2e.NewBundle(t, e2e.Bundle{Cmdline: "heartbeat", Annotations: map[string]string{"com.urunc.vmm.machine": "microvm"}})
-	out, _ := os.Create(filepath.Join(t.TempDir(), "stdio"))
-	defer out.Close()
-	u.RunWith(t, out, "create", "-b", bundle, "hb1")
-	con.waitScreen("created", 5*time.Second, "hb1")
+	stdio, _ := os.Create(filepath.Join(t.TempDir(), "stdio"))
+	defer stdio.Close()
+	u.RunWith(t, stdio, "create", "--bundle", filepath.Join(bundles, "heartbeat"), "hb1")
 	con.waitRow("hb1", "created", 5*time.Second)
+	con.waitRow("hb1", "waiting START", 5*time.Second)
 
 	u.MustRun(t, "start", "hb1")
 	con.waitRow("hb1", "running", 5*time.Second)
 
 	con.keys("Enter")
-	con.waitScreen("handshake steps", 5*time.Second, "1 Handshake", "child-spawned", "booted", "acked", "vmm-exec", "running")
+	con.waitScreen("handshake steps", 5*time.Second, "1 Handshake", "child-spawned", "booted", "acked", "created", "start-received", "vmm-exec", "running", "took: create")
 	con.keys("2")
 	con.waitScreen("serial output", 15*time.Second, "Hello from the urunc test unikernel", "heartbeat 2")
+	con.keys("/")
+	con.typeText("heartbeat 1")
+	con.keys("Enter")
+	con.waitScreen("search", 5*time.Second, `search "heartbeat 1"`, "match at line")
+	con.keys("3")
+	con.waitScreen("resources", 10*time.Second, "CPU (100% = one core)", "RSS (MiB)")
 	con.keys("4")
-	con.waitScreen("config", 5*time.Second, "accel", "qemu-system-x86_64")
+	con.waitScreen("config", 5*time.Second, "accel", "qemu-system-x86_64", "machine        microvm")
 	con.keys("Escape")
 
 	u.MustRun(t, "kill", "hb1", "KILL")
 	con.waitRow("hb1", "stopped", 5*time.Second)
 	u.MustRun(t, "delete", "hb1")
 	con.waitRow("hb1", "", 5*time.Second)
+
+	// The short-lived demo: created, running, then stopped on its own.
+	u.RunWith(t, stdio, "create", "--bundle", filepath.Join(bundles, "hello"), "hello1")
+	con.waitRow("hello1", "created", 5*time.Second)
+	u.MustRun(t, "start", "hello1")
+	con.waitRow("hello1", "stopped", 15*time.Second)
+	con.keys("2")
+	con.waitScreen("hello's output", 5*time.Second, "echo: demo", "bye")
+	con.keys("Escape")
+	u.MustRun(t, "delete", "hello1")
+	con.waitRow("hello1", "", 5*time.Second)
 }
 
+// TestConsoleActions: create, start, kill and delete from inside the
+// console, through bin/urunc; urunc's error shown as one line; q quits.
 func TestConsoleActions(t *testing.T) {
+	requireRuntime(t)
+	bin := buildConsole(t)
 	u := e2e.NewURunc(t)
-	bundles := t.TempDir()
-	if err := MakeBundle(BundleOptions{Kernel: e2e.Unikernel(), Type: "unikraft", Hypervisor: "qemu", Cmdline: "heartbeat",
-		Out: filepath.Join(bundles, "heartbeat"), Annotations: map[string]string{"com.urunc.vmm.machine": "microvm"}}); err != nil {
-		t.Skipf("demo bundle: %v (run make unikernel)", err)
-	}
+	bundles := demoBundles(t, bin)
 	os.MkdirAll(u.Root, 0o700)
-	con := startConsole(t, u.Root, bundles)
+	con := startConsole(t, bin, "--root", u.Root, "--bundles", bundles, "--urunc", u.Bin)
 	con.waitScreen("empty list", 10*time.Second, "no containers under")
 
-	// c: pick the bundle, accept the default id, create and start.
+	// c: pick heartbeat, start after create off, accept the default id.
 	con.keys("c")
-	con.waitScreen("bundle picker", 5*time.Second, "Create a container from a bundle", "heartbeat")
+	con.waitScreen("bundle picker", 5*time.Second, "Create a container from a bundle", "heartbeat", "hello", "[x] start after create")
+	con.keys("Tab")
+	con.waitScreen("start toggled", 5*time.Second, "[ ] start after create")
 	con.keys("Enter")
-	con.waitScreen("id prompt", 5*time.Second, "id: heartbeat-1")
+	con.waitScreen("id prompt", 5*time.Second, "container id: heartbeat-1")
 	con.keys("Enter")
-	con.waitRow("heartbeat-1", "running", 15*time.Second)
-	if s := u.Status(t, "heartbeat-1"); s != "running" {
+	con.waitRow("heartbeat-1", "created", 15*time.Second)
+	if s := u.Status(t, "heartbeat-1"); s != "created" {
 		t.Fatalf("urunc says %s", s)
 	}
 
+	// S: start.
+	con.keys("S")
+	con.waitRow("heartbeat-1", "running", 15*time.Second)
+
+	// p: pause, p: resume.
+	con.keys("p")
+	con.waitRow("heartbeat-1", "paused", 10*time.Second)
+	con.keys("p")
+	con.waitRow("heartbeat-1", "running", 10*time.Second)
+
 	// K k: kill with SIGKILL.
 	con.keys("K")
-	con.waitScreen("kill dialog", 5*time.Second, "[k]ILL")
+	con.waitScreen("kill dialog", 5*time.Second, "[k] KILL")
 	con.keys("k")
 	con.waitRow("heartbeat-1", "stopped", 10*time.Second)
 
@@ -167,38 +372,62 @@ func TestConsoleActions(t *testing.T) {
 	con.waitScreen("confirmation", 5*time.Second, "delete heartbeat-1? (y/N)")
 	con.keys("y")
 	con.waitRow("heartbeat-1", "", 10*time.Second)
-	if left := u.Leftovers(); len(left) != 0 {
+
+	// c with start: hello runs and stops on its own.
+	con.keys("c", "Down")
+	con.keys("Tab") // start after create back on
+	con.waitScreen("start toggled", 5*time.Second, "[x] start after create")
+	con.keys("Enter")
+	con.waitScreen("id prompt", 5*time.Second, "container id: hello-2")
+	con.keys("Enter")
+	con.waitRow("hello-2", "stopped", 20*time.Second)
+	con.waitScreen("outcome", 5*time.Second, "urunc create + start hello-2: ok")
+
+	// A live container deleted from the console is forced.
+	con.keys("c", "Up", "Enter", "Enter")
+	con.waitRow("heartbeat-3", "running", 15*time.Second)
+	con.keys("/")
+	con.typeText("heartbeat-3")
+	con.keys("Enter", "D")
+	con.waitScreen("forced delete", 5*time.Second, "the VMM will be killed (--force)")
+	con.keys("y")
+	con.waitRow("heartbeat-3", "", 15*time.Second)
+	con.keys("Escape")
+	if left := u.Leftovers(); len(left) != 1 { // hello-2
 		t.Fatalf("left under root: %v", left)
 	}
 
-	// An error from urunc shows as one readable line.
-	con.keys("c", "Enter", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace", "BSpace")
-	con.keys("b", "a", "d", "/", "i", "d", "Enter")
-	con.waitScreen("error line", 10*time.Second, "invalid container id")
-
-	// q quits.
-	con.keys("q")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for ctx.Err() == nil {
-		if exec.Command("tmux", "has-session", "-t", con.session).Run() != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+	// urunc's own error shows as one readable line.
+	con.keys("c", "Enter")
+	con.waitScreen("id prompt", 5*time.Second, "container id: heartbeat-4")
+	for range "heartbeat-4" {
+		con.keys("BSpace")
 	}
-	t.Fatal("console did not quit on q")
+	con.typeText("bad/id")
+	con.keys("Enter")
+	con.waitScreen("error line", 10*time.Second, "urunc create", "invalid container id")
+
+	con.keys("q")
+	con.waitQuit(5 * time.Second)
 }
 
 func TestBundleCommand(t *testing.T) {
 	kernel := filepath.Join(t.TempDir(), "k.elf")
 	os.WriteFile(kernel, []byte("kernel"), 0o644)
+	initrd := filepath.Join(t.TempDir(), "initrd.img")
+	os.WriteFile(initrd, []byte("initrd"), 0o644)
 	out := filepath.Join(t.TempDir(), "b")
-	if err := MakeBundle(BundleOptions{Kernel: kernel, Type: "hermit", Hypervisor: "qemu", Cmdline: "a b", Out: out,
+	if err := MakeBundle(BundleOptions{Kernel: kernel, Type: "hermit", Hypervisor: "qemu", Cmdline: "a b", Initrd: initrd, Out: out,
 		Annotations: map[string]string{"x": "y"}}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := e2e.ReadFile(filepath.Join(out, "config.json"))
-	for _, want := range []string{`"com.urunc.unikernel.unikernelType": "hermit"`, `"com.urunc.unikernel.binary": "/unikernel/k.elf"`, `"x": "y"`, `"a"`} {
+	for _, want := range []string{
+		`"com.urunc.unikernel.unikernelType": "hermit"`, `"com.urunc.unikernel.hypervisor": "qemu"`,
+		`"com.urunc.unikernel.binary": "/unikernel/k.elf"`, `"com.urunc.unikernel.cmdline": "a b"`,
+		`"com.urunc.unikernel.initrd": "/unikernel/initrd.img"`, `"x": "y"`, `"path": "rootfs"`,
+		"\"args\": [\n      \"a\",\n      \"b\"\n    ]",
+	} {
 		if !strings.Contains(cfg, want) {
 			t.Fatalf("config.json lacks %s:\n%s", want, cfg)
 		}
@@ -207,7 +436,28 @@ func TestBundleCommand(t *testing.T) {
 	if !strings.Contains(uj, `"aGVybWl0"`) { // base64("hermit")
 		t.Fatalf("urunc.json: %s", uj)
 	}
-	if e2e.ReadFile(filepath.Join(out, "rootfs", "unikernel", "k.elf")) != "kernel" {
-		t.Fatal("kernel not copied")
+	if e2e.ReadFile(filepath.Join(out, "rootfs", "unikernel", "k.elf")) != "kernel" ||
+		e2e.ReadFile(filepath.Join(out, "rootfs", "unikernel", "initrd.img")) != "initrd" {
+		t.Fatal("kernel or initrd not copied")
+	}
+}
+
+func TestDemoBundles(t *testing.T) {
+	kernel := filepath.Join(t.TempDir(), "hello.elf")
+	os.WriteFile(kernel, []byte("kernel"), 0o644)
+	out := t.TempDir()
+	if err := makeDemo(out, kernel); err != nil {
+		t.Fatal(err)
+	}
+	for name, cmdline := range map[string]string{"hello": "echo=demo", "heartbeat": "heartbeat"} {
+		cfg := e2e.ReadFile(filepath.Join(out, name, "config.json"))
+		for _, want := range []string{`"com.urunc.unikernel.cmdline": "` + cmdline + `"`, `"com.urunc.vmm.machine": "microvm"`, `"com.urunc.unikernel.unikernelType": "unikraft"`} {
+			if !strings.Contains(cfg, want) {
+				t.Fatalf("%s lacks %s:\n%s", name, want, cfg)
+			}
+		}
+	}
+	if err := makeDemo(out, filepath.Join(t.TempDir(), "missing.elf")); err == nil || !strings.Contains(err.Error(), "make unikernel") {
+		t.Fatalf("missing kernel: %v", err)
 	}
 }
