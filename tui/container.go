@@ -22,8 +22,11 @@ type container struct {
 	VMM    *state.VMMInfo
 	Events []state.Event
 	serial *lineRing
-	CPU    []float64 // % (100 = one core)
-	RSS    []float64 // MiB
+	// serialSkipped: the watcher skipped part of serial.log (a huge log is
+	// read from its last MiB; a truncated one starts over).
+	serialSkipped bool
+	CPU           []float64 // % (100 = one core)
+	RSS           []float64 // MiB
 }
 
 func newContainer(id string) *container {

@@ -250,6 +250,7 @@ func (m *Model) applyWatch(ev watch.Event) {
 		c := m.get(ev.ID)
 		if ev.Reset {
 			c.serial.reset()
+			c.serialSkipped = true
 		}
 		c.serial.write(ev.Serial)
 	}

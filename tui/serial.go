@@ -123,7 +123,7 @@ func (p *serialPane) jump(m *Model, c *container, dir int) {
 		if len(matchIndexes(c.serial.line(j), p.search, ci)) > 0 {
 			p.hit, p.follow = j, false
 			p.top = p.clampTop(c, j-page/2, page)
-			m.status.set(fmt.Sprintf("match at line %d (n: next, N: previous)", j+1), false)
+			m.status.set(fmt.Sprintf("match at line %d of %d (n: next, N: previous)", j-first+1, n), false)
 			return
 		}
 	}
@@ -137,16 +137,17 @@ func (p *serialPane) view(m *Model, c *container, height int) string {
 	top := p.visibleTop(c, page)
 	first, end := c.serial.first(), c.serial.end()
 	var mode string
+	kept := end - first
 	switch {
-	case end == first:
+	case kept == 0:
 		mode = "no console output yet (serial.log)"
 	case p.follow:
-		mode = fmt.Sprintf("following the tail: %d lines (f: stop, / search)", end)
+		mode = fmt.Sprintf("following the tail: %d lines (f: stop, / search)", kept)
 	default:
-		mode = fmt.Sprintf("lines %d-%d of %d (f or G: follow, gg: top)", top+1, min(end, top+page), end)
+		mode = fmt.Sprintf("lines %d-%d of %d (f or G: follow, gg: top)", top-first+1, min(end, top+page)-first, kept)
 	}
-	if first > 0 {
-		mode += fmt.Sprintf(", the %d before not kept", first)
+	if c.serialSkipped || first > 0 {
+		mode += "; older output is only in serial.log"
 	}
 	if p.search != "" {
 		mode += fmt.Sprintf("  search %q (n/N)", p.search)
