@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -56,12 +58,7 @@ func (r *Runtime) prepareLinux(ctx context.Context, d state.Dir, spec *specs.Spe
 	}); err != nil {
 		return "", fmt.Errorf("linux guest initrd: %w", err)
 	}
-	tctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	tsc, err := linuxboot.HostTSCKHz(tctx)
-	if err != nil {
-		tsc = 0 // the kernel calibrates itself where it can
-	}
+	tsc := r.hostTSCKHz(ctx)
 	args, err := linuxboot.QemuArgs(linuxboot.QemuOptions{
 		Machine:   req.Machine,
 		MemoryMiB: int(req.MemoryMB),
@@ -92,4 +89,29 @@ func withoutDebugExit(args []string) []string {
 		}
 	}
 	return out
+}
+
+// hostTSCKHz measures the TSC frequency the guest kernel needs on microvm
+// (about 20 ms) once per host boot and keeps it in the cache directory.
+// 0 means unknown: the kernel then calibrates itself where it can.
+func (r *Runtime) hostTSCKHz(ctx context.Context) int {
+	bootID, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	cache := filepath.Join(r.opts.Host.CacheDir, "tsc-khz")
+	if data, err := os.ReadFile(cache); err == nil {
+		if id, khz, ok := strings.Cut(strings.TrimSpace(string(data)), " "); ok && id == strings.TrimSpace(string(bootID)) {
+			if n, err := strconv.Atoi(khz); err == nil && n > 0 {
+				return n
+			}
+		}
+	}
+	tctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	khz, err := linuxboot.HostTSCKHz(tctx)
+	if err != nil {
+		return 0
+	}
+	if os.MkdirAll(r.opts.Host.CacheDir, 0o755) == nil {
+		state.WriteFileAtomic(cache, []byte(fmt.Sprintf("%s %d\n", strings.TrimSpace(string(bootID)), khz)), 0o644)
+	}
+	return khz
 }
