@@ -104,7 +104,8 @@ type wait struct {
 // line with "waiting" opens a wait of its writer; the writer's next line
 // closes it (the parent waiting for BOOTED writes booted-received, the
 // child waiting for ACK writes acked, start waiting for the child writes
-// running; without pids every line closes the waits before it), and a stopped, failed or deleted container waits for nothing.
+// running; without pids, every line closes the waits before it). A
+// stopped, failed or deleted container waits for nothing.
 func (c *container) waits() []wait {
 	if c.State != nil && !c.live() && c.status() != state.Creating {
 		return nil

@@ -12,6 +12,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
@@ -363,7 +364,7 @@ func (m *Model) openDetail(id string, tab int) {
 // actionMsg (and the change itself through the watcher).
 func (m *Model) run(args ...string) tea.Cmd {
 	r, ctx := m.opts.Runner, m.opts.Context
-	what := "urunc " + joinArgs(args)
+	what := "urunc " + strings.Join(args, " ")
 	m.status.set(what+" ...", false)
 	return func() tea.Msg {
 		return actionMsg{what: what, err: r.Run(ctx, args...)}
@@ -392,14 +393,3 @@ type statusBar struct {
 }
 
 func (s *statusBar) set(text string, isErr bool) { s.text, s.isErr = text, isErr }
-
-func joinArgs(args []string) string {
-	out := ""
-	for i, a := range args {
-		if i > 0 {
-			out += " "
-		}
-		out += a
-	}
-	return out
-}
