@@ -1,8 +1,11 @@
 # Reliability: the long soak and short fuzz runs (docs/reliability.md).
 .PHONY: soak fuzz
-# 50 create/start/kill/delete lifecycles, 10 at a time, with leak checks.
+# 50 create/start/kill/delete lifecycles, 10 at a time, with leak checks
+# (state dirs, sockets, processes, mounts, links/taps, qdiscs, cgroups).
+SOAK_N ?= 50
+SOAK_PAR ?= 10
 soak: build unikernel
-	URUNC_SOAK=50 $(GO) test -count=1 -run 'TestSoakSmall' -v ./cmd/urunc/
+	URUNC_SOAK=$(SOAK_N) URUNC_SOAK_PAR=$(SOAK_PAR) $(GO) test -count=1 -timeout 20m -run '^TestSoak$$' -v ./tests/reliability/
 
 FUZZTIME ?= 10s
 fuzz:
