@@ -7,9 +7,11 @@ SOAK_PAR ?= 10
 soak: build unikernel
 	URUNC_SOAK=$(SOAK_N) URUNC_SOAK_PAR=$(SOAK_PAR) $(GO) test -count=1 -timeout 20m -run '^TestSoak$$' -v ./tests/reliability/
 
+# Every fuzz target for FUZZTIME (seed corpora: <pkg>/testdata/fuzz/).
 FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseMessage -fuzztime $(FUZZTIME) ./runtime/ipc
+	$(GO) test -run '^$$' -fuzz FuzzConnRead -fuzztime $(FUZZTIME) ./runtime/ipc
 	$(GO) test -run '^$$' -fuzz FuzzReadState -fuzztime $(FUZZTIME) ./runtime/state
 	$(GO) test -run '^$$' -fuzz FuzzParseURuncJSON -fuzztime $(FUZZTIME) ./runtime/config
 	$(GO) test -run '^$$' -fuzz FuzzAnnotations -fuzztime $(FUZZTIME) ./runtime/config
