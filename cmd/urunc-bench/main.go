@@ -444,7 +444,8 @@ func (b *bench) console(n int) {
 		for time.Since(t) < 2*time.Second {
 			row := ""
 			for _, l := range strings.Split(capture(), "\n") {
-				if strings.HasPrefix(l, "dense0 ") {
+				// Rows may carry a selection marker ("> ") before the id.
+				if f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(l), ">")); len(f) > 0 && f[0] == "dense0" {
 					row = l
 				}
 			}
