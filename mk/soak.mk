@@ -15,3 +15,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReadState -fuzztime $(FUZZTIME) ./runtime/state
 	$(GO) test -run '^$$' -fuzz FuzzParseURuncJSON -fuzztime $(FUZZTIME) ./runtime/config
 	$(GO) test -run '^$$' -fuzz FuzzAnnotations -fuzztime $(FUZZTIME) ./runtime/config
+	$(GO) test -run '^$$' -fuzz FuzzBuildQemu -fuzztime $(FUZZTIME) ./runtime/vm
