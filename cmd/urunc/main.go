@@ -52,7 +52,7 @@ func fail(err error) {
 var logToFile bool
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "urunc",
 		Usage:   "OCI runtime for unikernels and tiny Linux microVMs",
 		Version: version,
@@ -75,6 +75,12 @@ func newApp() *cli.App {
 			resumeCommand(), specCommand(), versionCommand(), execCommand(), updateCommand(),
 		},
 	}
+	// No "help"/"h" subcommand: "h" and "help" are valid container ids
+	// (`urunc delete h` printed usage and exited 0). --help still works.
+	for _, c := range app.Commands {
+		c.HideHelpCommand = true
+	}
+	return app
 }
 
 func setupLogging(c *cli.Context) error {
