@@ -189,4 +189,3 @@ func TestConcurrentCreateSameID(t *testing.T) {
 	u.MustRun(t, "delete", "--force", "same")
 	clean(t, u)
 }
-
