@@ -229,3 +229,23 @@ func TestCreatingWithoutCreatorIsStopped(t *testing.T) {
 		t.Fatalf("abandoned creating container: %s", st.Status)
 	}
 }
+
+// A created container whose pid already runs the VMM (start died after
+// the child exec'd it) reads as running; the waiting child still reads
+// as created.
+func TestCreatedRunningVMMIsRunning(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep binary:", err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	d, _ := Create(t.TempDir(), "c")
+	start, _ := StartTime(cmd.Process.Pid)
+	d.WriteState(&State{State: specs.State{ID: "c", Status: specs.ContainerState(Created), Pid: cmd.Process.Pid}, PidStartTime: start})
+	for binary, want := range map[string]Status{"": Created, "/usr/bin/qemu-system-x86_64": Created, "/bin/sleep": Running} {
+		d.WriteVMM(&VMMInfo{Binary: binary})
+		if st, err := d.ReadState(); err != nil || st.StatusOf() != want {
+			t.Errorf("vmm binary %q: status %v %v, want %s", binary, st.StatusOf(), err, want)
+		}
+	}
+}

@@ -2,6 +2,9 @@ package state
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -44,8 +47,31 @@ func (d Dir) ReadState() (*State, error) {
 		// create holds the lock until it finishes or fails cleanly; a
 		// creating container nobody holds is what a crashed create left.
 		st.Status = specs.ContainerState(Stopped)
+	case Status(st.Status) == Created && d.runsVMM(st.Pid):
+		// The child exec'd the VMM but start died before recording it:
+		// the guest runs.
+		st.Status = specs.ContainerState(Running)
 	}
 	return &st, nil
+}
+
+// runsVMM reports whether pid now executes the VMM binary named in
+// vmm.json (its comm is the binary's name, cut to 15 bytes as the kernel
+// does), not the urunc child waiting for START.
+func (d Dir) runsVMM(pid int) bool {
+	v, err := d.ReadVMM()
+	if err != nil || v.Binary == "" || pid <= 0 {
+		return false
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return false
+	}
+	want := filepath.Base(v.Binary)
+	if len(want) > 15 {
+		want = want[:15]
+	}
+	return strings.TrimSuffix(string(comm), "\n") == want
 }
 
 // WriteState replaces state.json atomically. Hold the lock while calling it.
