@@ -25,7 +25,7 @@ test: deps
 	gofmt -l $$(git ls-files '*.go') | (! grep .) || (echo "gofmt needed" && false)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m -p 1 ./... ./testdata/unikernel/
-	$(MAKE) fuzz FUZZTIME=3s
+	$(MAKE) fuzz FUZZTIME=2000x
 
 unit:
 	$(GO) test -short ./...
