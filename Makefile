@@ -1,4 +1,6 @@
 # urunc — top-level Makefile. Component makefiles live in mk/*.mk.
+# Debian's machines here have Go at /usr/local/go, not always on PATH.
+export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin
 export GOFLAGS ?= -mod=mod
