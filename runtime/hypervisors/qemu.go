@@ -38,13 +38,22 @@ func (q QEMU) Build(path string, req vmtypes.Request, boot *guests.Boot) (*vmtyp
 	if err := checkNetwork("qemu", req.Network); err != nil {
 		return nil, err
 	}
-	for _, v := range []struct{ what, val string }{{"machine", req.Machine}, {"accel", req.Accel}, {"cpu", req.CPU}, {"kernel", req.Kernel}} {
-		if err := plain("qemu", v.what, v.val); err != nil {
-			return nil, err
-		}
+	if err := plain("qemu", "kernel", req.Kernel); err != nil {
+		return nil, err
 	}
 	if req.Machine == "" {
 		return nil, fmt.Errorf("%w: qemu: no machine type", vmtypes.ErrInvalidValue)
+	}
+	if err := checkMachine(req.Machine); err != nil {
+		return nil, err
+	}
+	if err := checkCPU(req.CPU); err != nil {
+		return nil, err
+	}
+	switch req.Accel {
+	case "", "kvm", "tcg":
+	default:
+		return nil, invalid("qemu", "accel", req.Accel, "want kvm or tcg")
 	}
 	if req.Kernel == "" {
 		return nil, fmt.Errorf("%w: qemu: no kernel", vmtypes.ErrInvalidValue)
@@ -188,4 +197,75 @@ func hasDevice(args []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// machineProps are the -M properties a machine value may set: switches of
+// the emulated chipset. Everything else is refused, because the machine
+// and CPU can come from a per-container annotation and several machine
+// properties name host files (kernel=, initrd=, firmware=, dtb=,
+// dumpdtb= writes one) or memory backends. The host's own configuration
+// can add anything through ExtraArgs.
+func machineProps() map[string]bool {
+	return map[string]bool{
+		// microvm
+		"acpi": true, "auto-kernel-cmdline": true, "ioapic2": true, "isa-serial": true, "pcie": true,
+		"pic": true, "pit": true, "rtc": true, "x-option-roms": true,
+		// pc, q35
+		"hpet": true, "i8042": true, "sata": true, "smbus": true, "smm": true, "vmport": true,
+		"max-ram-below-4g": true, "default-bus-bypass-iommu": true,
+		// every machine
+		"usb": true, "mem-merge": true, "graphics": true, "dump-guest-core": true, "suppress-vmdesc": true,
+	}
+}
+
+// safeToken reports whether s is non-empty and only has letters, digits,
+// '.', '_' and '-' (no separators, paths or quotes).
+func safeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// checkMachine accepts "TYPE[,PROP=VALUE...]" with a plain machine type
+// (pc, q35, microvm, pc-i440fx-7.2, ...) and only the properties of
+// machineProps with plain values.
+func checkMachine(m string) error {
+	parts := strings.Split(m, ",")
+	if !safeToken(parts[0]) || strings.Contains(parts[0], "=") {
+		return invalid("qemu", "machine", m, "the machine type must be a plain name such as pc, q35 or microvm")
+	}
+	allowed := machineProps()
+	for _, p := range parts[1:] {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || !allowed[k] || !safeToken(v) {
+			return invalid("qemu", "machine", m, fmt.Sprintf("property %q is not one of the chipset switches urunc passes (configure others as extra qemu arguments)", p))
+		}
+	}
+	return nil
+}
+
+// checkCPU accepts "MODEL[,[+-]FEATURE[=VALUE]...]" with plain names.
+func checkCPU(c string) error {
+	if c == "" {
+		return nil
+	}
+	parts := strings.Split(c, ",")
+	if !safeToken(parts[0]) {
+		return invalid("qemu", "cpu", c, "the CPU model must be a plain name such as host or max")
+	}
+	for _, p := range parts[1:] {
+		k, v, hasValue := strings.Cut(strings.TrimLeft(p, "+-"), "=")
+		if !safeToken(k) || (hasValue && !safeToken(v)) {
+			return invalid("qemu", "cpu", c, fmt.Sprintf("feature %q is not [+-]NAME or NAME=VALUE", p))
+		}
+	}
+	return nil
 }

@@ -378,6 +378,18 @@ func TestRefusals(t *testing.T) {
 		{"rumprun relative mount point", func() Request { r := withBlock(baseRequest("rumprun", "spt")); r.BlockMountPoint = "data"; return r }(), ErrInvalidValue, "mount point"},
 		{"firecracker without state dir", func() Request { r := baseRequest("unikraft", "firecracker"); r.StateDir = ""; return r }(), ErrInvalidValue, "state directory"},
 		{"no memory", func() Request { r := baseRequest("unikraft", "qemu"); r.MemoryMB = 0; return r }(), ErrInvalidValue, "memory"},
+		{"machine loads a host file", func() Request {
+			r := baseRequest("unikraft", "qemu")
+			r.Machine = "microvm,kernel=/etc/shadow"
+			return r
+		}(), ErrInvalidValue, "kernel=/etc/shadow"},
+		{"machine writes a host file", func() Request { r := baseRequest("linux", "qemu"); r.Machine = "pc,dumpdtb=/etc/x"; return r }(), ErrInvalidValue, "dumpdtb"},
+		{"machine memory backend", func() Request { r := baseRequest("linux", "qemu"); r.Machine = "pc,memory-backend=m"; return r }(), ErrInvalidValue, "memory-backend"},
+		{"machine type with path", func() Request { r := baseRequest("mirage", "qemu"); r.Machine = "/x"; return r }(), ErrInvalidValue, "machine"},
+		{"machine escaped comma", func() Request { r := baseRequest("mirage", "qemu"); r.Machine = "microvm,pit=off,,kernel=x"; return r }(), ErrInvalidValue, "machine"},
+		{"cpu with path", func() Request { r := baseRequest("mirage", "qemu"); r.CPU = "host,x=/dev/mem"; return r }(), ErrInvalidValue, "cpu"},
+		{"cpu blank", func() Request { r := baseRequest("mirage", "qemu"); r.CPU = "host -x"; return r }(), ErrInvalidValue, "cpu"},
+		{"accel with options", func() Request { r := baseRequest("mirage", "qemu"); r.Accel = "tcg,thread=multi"; return r }(), ErrInvalidValue, "accel"},
 		{"shared fs on firecracker", func() Request {
 			r := baseRequest("linux", "firecracker")
 			r.SharedFS = &SharedFS{Kind: "9p", HostPath: "/r", Tag: "t"}
@@ -397,6 +409,35 @@ func TestDefaultMachine(t *testing.T) {
 	for g, m := range want {
 		if got := DefaultMachine(g); got != m {
 			t.Errorf("%s: %s, want %s", g, got, m)
+		}
+	}
+}
+
+// Machine and CPU values that only switch chipset parts or CPU features
+// pass; the prefix of the argv is exactly what was asked for.
+func TestQEMUMachineAndCPUAccepted(t *testing.T) {
+	fakePath(t, allBinaries()...)
+	for _, c := range []struct{ machine, cpu string }{
+		{"microvm", ""},
+		{"microvm,pit=off,pic=off,rtc=off,isa-serial=on", "host,-arch-capabilities"},
+		{"microvm,pcie=on,acpi=off,x-option-roms=off", "max"},
+		{"pc", "qemu64,+ssse3,-x2apic,level=13"},
+		{"q35,smm=off,hpet=off,usb=off", "Haswell-noTSX-IBRS"},
+		{"pc-i440fx-7.2,vmport=off,max-ram-below-4g=2G", ""},
+	} {
+		r := baseRequest("linux", "qemu")
+		r.Machine, r.CPU = c.machine, c.cpu
+		p, err := Build(withBlock(r))
+		if err != nil {
+			t.Errorf("%q %q: %v", c.machine, c.cpu, err)
+			continue
+		}
+		want := []string{"qemu-system-x86_64", "-M", c.machine, "-accel", "kvm"}
+		if c.cpu != "" {
+			want = append(want, "-cpu", c.cpu)
+		}
+		if got := p.Argv[:len(want)]; strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+			t.Errorf("%q %q: argv starts %q", c.machine, c.cpu, got)
 		}
 	}
 }

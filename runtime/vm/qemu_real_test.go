@@ -2,8 +2,10 @@ package vm
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -46,6 +48,26 @@ func TestRealQEMUQMPQuit(t *testing.T) {
 	qmpQuit(t, req, nil)
 }
 
+// Machine properties and CPU features that checkMachine / checkCPU let
+// through are accepted by the real qemu (pc, q35 and microvm).
+func TestRealQEMUMachineProperties(t *testing.T) {
+	kernel := realQEMU(t)
+	for _, c := range []struct{ machine, cpu string }{
+		{"microvm,pit=off,pic=off,rtc=off,isa-serial=on", "qemu64,+ssse3,-x2apic"},
+		{"microvm,pcie=on,acpi=off,x-option-roms=off,ioapic2=off,auto-kernel-cmdline=off", "max"},
+		{"q35,smm=off,hpet=off,usb=off,sata=off,smbus=off,i8042=off", ""},
+		{"pc,vmport=off,max-ram-below-4g=2G,mem-merge=off,graphics=off,dump-guest-core=off,suppress-vmdesc=on", "qemu64,level=13"},
+	} {
+		t.Run(c.machine, func(t *testing.T) {
+			dir := t.TempDir()
+			req := Request{Guest: "linux", Hypervisor: "qemu", Kernel: kernel, Process: Process{Args: []string{"/init"}},
+				MemoryMB: 64, VCPUs: 1, Accel: "tcg", CPU: c.cpu, Machine: c.machine,
+				StateDir: dir, SerialLog: filepath.Join(dir, "serial.log")}
+			qmpQuit(t, req, nil)
+		})
+	}
+}
+
 // Every qemu guest's generated argv, with block, initrd and shared
 // filesystem devices on both machine types (and a NIC in a private network
 // namespace when unshare is available), is accepted by the real qemu.
@@ -68,7 +90,7 @@ func TestRealQEMUAcceptsEveryGuestArgv(t *testing.T) {
 		if !slices.Contains(hvs, "qemu") {
 			continue
 		}
-		for _, machine := range []string{"pc", "microvm"} {
+		for _, machine := range []string{"pc", "microvm", "microvm,pcie=on"} {
 			for _, v := range []string{"block", "initrd", "9p", "net"} {
 				req := Request{Guest: g, Hypervisor: "qemu", Kernel: kernel, Process: Process{Args: []string{"a", "b c"}},
 					MemoryMB: 64, VCPUs: 1, Accel: "tcg", Machine: machine,
@@ -125,7 +147,9 @@ func qmpQuit(t *testing.T, req Request, wrap []string) {
 		t.Fatal(err)
 	}
 	argv := append(append(wrap, plan.Path), append(plan.Argv[1:], "-S")...)
-	cmd := exec.Command(argv[0], argv[1:]...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.ExtraFiles = []*os.File{lf} // fd 3
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -184,8 +208,8 @@ func qmpQuit(t *testing.T, req Request, wrap []string) {
 			}
 			t.Fatal(err)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("qemu did not quit; stderr %q", stderr.String())
+	case <-ctx.Done():
+		t.Fatalf("qemu did not quit within the test's deadline; stderr %q", stderr.String())
 	}
 }
 
@@ -202,9 +226,16 @@ func TestRealQEMUGuestCmdline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(plan.Path, plan.Argv[1:]...)
-	cmd.Stdin = nil
-	out, err := runTimeout(cmd, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, plan.Path, plan.Argv[1:]...)
+	var buf strings.Builder
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	err = cmd.Run()
+	out := buf.String()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("timed out: %w", ctx.Err())
+	}
 	if err != nil {
 		t.Fatalf("qemu: %v; output %q", err, out)
 	}
@@ -215,24 +246,6 @@ func TestRealQEMUGuestCmdline(t *testing.T) {
 	want := "cmdline: " + plan.GuestCmdline
 	if !strings.Contains(string(log), want) || !strings.Contains(string(log), "echo: real") {
 		t.Fatalf("serial log lacks %q:\n%s", want, log)
-	}
-}
-
-func runTimeout(cmd *exec.Cmd, d time.Duration) (string, error) {
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return out.String(), err
-	case <-time.After(d):
-		cmd.Process.Kill()
-		<-done
-		return out.String(), errors.New("timed out")
 	}
 }
 
