@@ -59,8 +59,25 @@ func (l Linux) Boot(req vmtypes.Request) (*Boot, error) {
 		}
 		return &Boot{Cmdline: req.Cmdline, Prepared: true, GracefulStop: "acpi"}, nil
 	}
-	if err := network(name, req.Network); err != nil {
+	cmdline, err := LinuxCmdline(req)
+	if err != nil {
 		return nil, err
+	}
+	return &Boot{Cmdline: cmdline, GracefulStop: "acpi"}, nil
+}
+
+// LinuxCmdline is the kernel command line of a Linux guest that is not
+// prepared by runtime/guests/linuxboot (upstream urunc's format):
+//
+//	panic=-1 console=ttyS0 ROOT [ip=IP::GW:MASK:HOSTNAME:eth0:off] [K=V ...] init=ARGV0 [-- ARGS]
+//
+// This is the one place to change when a custom init takes over (init=
+// would then name it and the program move behind it). Every value is
+// checked: none can add kernel parameters.
+func LinuxCmdline(req vmtypes.Request) (string, error) {
+	const name = "linux"
+	if err := network(name, req.Network); err != nil {
+		return "", err
 	}
 	words := []string{"panic=-1", "console=ttyS0"}
 	initParam := "init="
@@ -69,10 +86,10 @@ func (l Linux) Boot(req vmtypes.Request) (*Boot, error) {
 		words = append(words, "root=/dev/vda", "rw")
 	case fs != nil:
 		if req.Hypervisor != QEMU {
-			return nil, fmt.Errorf("%w: a shared root filesystem needs qemu, not %s", vmtypes.ErrUnsupportedPair, req.Hypervisor)
+			return "", fmt.Errorf("%w: a shared root filesystem needs qemu, not %s", vmtypes.ErrUnsupportedPair, req.Hypervisor)
 		}
 		if fs.Tag == "" || strings.ContainsAny(fs.Tag, " \t\"',") || hasControl(fs.Tag) {
-			return nil, invalid(name, "shared filesystem tag", fs.Tag, "empty or contains blanks, quotes or commas")
+			return "", invalid(name, "shared filesystem tag", fs.Tag, "empty or contains blanks, quotes or commas")
 		}
 		switch fs.Kind {
 		case "9p":
@@ -80,7 +97,7 @@ func (l Linux) Boot(req vmtypes.Request) (*Boot, error) {
 		case "virtiofs":
 			words = append(words, "root="+fs.Tag, "rootfstype=virtiofs", "rw")
 		default:
-			return nil, invalid(name, "shared filesystem kind", fs.Kind, "want 9p or virtiofs")
+			return "", invalid(name, "shared filesystem kind", fs.Kind, "want 9p or virtiofs")
 		}
 	case req.Initrd != "":
 		words = append(words, "root=/dev/ram0", "rw")
@@ -89,21 +106,26 @@ func (l Linux) Boot(req vmtypes.Request) (*Boot, error) {
 	if n := req.Network; n != nil {
 		words = append(words, fmt.Sprintf("ip=%s::%s:%s:%s:eth0:off", n.IP, n.Gateway, mask(n), n.Hostname))
 	}
+	for _, e := range req.Process.Env {
+		if k, _, _ := strings.Cut(e, "="); kernelParam(k) {
+			return "", invalid(name, "environment variable", e, "the kernel would take it as its own "+k+"= parameter, not pass it to init")
+		}
+	}
 	env, err := envWords(name, req.Process.Env, quoteDouble)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	words = append(words, env...)
 	argv := req.Process.Args
 	if len(argv) == 0 {
 		if strings.ContainsAny(req.Cmdline, "\n\r\x00") {
-			return nil, invalid(name, "cmdline", req.Cmdline, "contains a newline or NUL")
+			return "", invalid(name, "cmdline", req.Cmdline, "contains a newline or NUL")
 		}
 		argv = strings.Fields(req.Cmdline)
 	}
 	if len(argv) > 0 {
 		if argv[0] == "" || strings.ContainsAny(argv[0], " \t\"'") || hasControl(argv[0]) {
-			return nil, invalid(name, "program", argv[0], "empty or contains blanks or quotes")
+			return "", invalid(name, "program", argv[0], "empty or contains blanks or quotes")
 		}
 		words = append(words, initParam+argv[0])
 		if len(argv) > 1 {
@@ -111,11 +133,25 @@ func (l Linux) Boot(req vmtypes.Request) (*Boot, error) {
 			for _, a := range argv[1:] {
 				q, ok := quoteDouble(a)
 				if !ok {
-					return nil, invalid(name, "argument", a, "cannot be carried on the kernel command line")
+					return "", invalid(name, "argument", a, "cannot be carried on the kernel command line")
 				}
 				words = append(words, q)
 			}
 		}
 	}
-	return &Boot{Cmdline: strings.Join(words, " "), GracefulStop: "acpi"}, nil
+	return strings.Join(words, " "), nil
+}
+
+// kernelParam reports whether an environment variable name would be
+// consumed by the kernel as one of the parameters LinuxCmdline sets (the
+// last occurrence wins, so it could replace the root device, the init
+// program, the console or the network setup) or as a module parameter
+// (a name with a dot), instead of reaching init's environment.
+func kernelParam(k string) bool {
+	switch k {
+	case "panic", "console", "root", "rootfstype", "rootflags", "rootwait", "ro", "rw",
+		"ip", "nfsroot", "init", "rdinit":
+		return true
+	}
+	return strings.Contains(k, ".")
 }

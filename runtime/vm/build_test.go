@@ -352,6 +352,16 @@ func TestRefusals(t *testing.T) {
 			r.Process.Args = []string{"/bin/sh x"}
 			return r
 		}(), ErrInvalidValue, "program"},
+		{"linux env replaces root", func() Request {
+			r := withBlock(baseRequest("linux", "qemu"))
+			r.Process.Env = []string{"root=/dev/vdb"}
+			return r
+		}(), ErrInvalidValue, "root="},
+		{"linux env module param", func() Request {
+			r := withInitrd(baseRequest("linux", "firecracker"))
+			r.Process.Env = []string{"virtio_net.x=1"}
+			return r
+		}(), ErrInvalidValue, "virtio_net.x"},
 		{"bad env", func() Request { r := baseRequest("linux", "qemu"); r.Process.Env = []string{"NOVALUE"}; return r }(), ErrInvalidValue, "NOVALUE"},
 		{"hostname smuggling", func() Request {
 			r := withNet(baseRequest("linux", "qemu"))
