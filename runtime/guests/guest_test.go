@@ -140,3 +140,22 @@ func TestLinuxPreparedNeedsDevices(t *testing.T) {
 		t.Fatal("not prepared with a vhost-user-fs device")
 	}
 }
+
+func TestRumprunOnLinkPrefix(t *testing.T) {
+	for _, c := range []struct {
+		ip, gw string
+		prefix int
+		want   int
+	}{
+		{"10.4.0.2", "10.4.0.1", 24, 24},
+		{"10.4.0.2", "", 24, 24},
+		{"10.1.2.3", "10.1.3.1", 24, 23},
+		{"10.1.2.3", "169.254.1.1", 32, 0},
+		{"192.168.1.2", "192.168.1.1", 32, 30},
+	} {
+		n := &vmtypes.Network{IP: c.ip, Gateway: c.gw, PrefixLen: c.prefix}
+		if got := onLinkPrefix(n); got != c.want {
+			t.Errorf("%s gw %s /%d: /%d, want /%d", c.ip, c.gw, c.prefix, got, c.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package guests
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"path"
 	"strconv"
 
@@ -69,7 +70,7 @@ func (r Rumprun) Boot(req vmtypes.Request) (*Boot, error) {
 	if n := req.Network; n != nil {
 		b.WriteString(`,"net":`)
 		writeJSON(&b, rumprunNet{If: "ukvmif0", Cloner: "True", Type: "inet", Method: "static",
-			Addr: n.IP, Mask: strconv.Itoa(n.PrefixLen), Gateway: n.Gateway})
+			Addr: n.IP, Mask: strconv.Itoa(onLinkPrefix(n)), Gateway: n.Gateway})
 	}
 	if req.Block != "" {
 		mp := req.BlockMountPoint
@@ -96,4 +97,20 @@ func writeJSON(b *bytes.Buffer, v any) {
 		panic(err) // strings and flat structs of strings always encode
 	}
 	b.Write(bytes.TrimSuffix(tmp.Bytes(), []byte("\n")))
+}
+
+// onLinkPrefix is n's prefix length, shortened just enough for the gateway
+// to be on the guest's link: rumprun only accepts an on-link gateway, and
+// some CNI plugins give the container a gateway outside its subnet
+// (upstream urunc works around it with a fixed /1 mask).
+func onLinkPrefix(n *vmtypes.Network) int {
+	p := n.PrefixLen
+	ip, gw := net.ParseIP(n.IP).To4(), net.ParseIP(n.Gateway).To4()
+	if ip == nil || gw == nil {
+		return p
+	}
+	for p > 0 && !ip.Mask(net.CIDRMask(p, 32)).Equal(gw.Mask(net.CIDRMask(p, 32))) {
+		p--
+	}
+	return p
 }
