@@ -41,6 +41,14 @@ func (u Unikraft) Boot(req vmtypes.Request) (*Boot, error) {
 	n := req.Network
 	if current {
 		if len(req.Process.Env) > 0 {
+			// uklibparam ends a [ ... ] list at the first word whose
+			// last character is ']' (after unquoting): such a value
+			// would turn the following variables into libparams.
+			for _, e := range req.Process.Env {
+				if strings.HasSuffix(e, "]") {
+					return nil, invalid(name, "environment variable", e, "ends with ']', which would end unikraft's env.vars list early")
+				}
+			}
 			env, err := envWords(name, req.Process.Env, quoteWord)
 			if err != nil {
 				return nil, err

@@ -352,6 +352,11 @@ func TestRefusals(t *testing.T) {
 			r.Process.Args = []string{"/bin/sh x"}
 			return r
 		}(), ErrInvalidValue, "program"},
+		{"unikraft env closes the list", func() Request {
+			r := baseRequest("unikraft", "qemu")
+			r.Process.Env = []string{"A=x]", "netdev.ip=1.2.3.4/8"}
+			return r
+		}(), ErrInvalidValue, "env.vars"},
 		{"linux env replaces root", func() Request {
 			r := withBlock(baseRequest("linux", "qemu"))
 			r.Process.Env = []string{"root=/dev/vdb"}
