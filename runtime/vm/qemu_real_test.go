@@ -38,10 +38,18 @@ func realQEMU(t *testing.T) string {
 
 // The generated argv of a unikraft guest on microvm starts a real qemu
 // (paused with -S) that answers QMP on the inherited listening socket and
-// exits 0 on "quit".
+// exits 0 on "quit". The kernel's path holds a comma and an '=' (-kernel
+// takes its value verbatim).
 func TestRealQEMUQMPQuit(t *testing.T) {
-	kernel := realQEMU(t)
+	data, err := os.ReadFile(realQEMU(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
+	kernel := filepath.Join(dir, "hello,id=x.elf")
+	if err := os.WriteFile(kernel, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	req := Request{Guest: "unikraft", Hypervisor: "qemu", Kernel: kernel, Cmdline: "echo=qmp",
 		MemoryMB: 64, VCPUs: 1, Accel: "tcg", Machine: "microvm",
 		StateDir: dir, SerialLog: filepath.Join(dir, "serial.log")}
