@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 
 	"github.com/urfave/cli/v2"
 
@@ -48,24 +47,4 @@ func takesValue(flag string) bool {
 		return true
 	}
 	return false
-}
-
-func updateCommand() *cli.Command {
-	return &cli.Command{
-		Name:            "update",
-		Usage:           "update resource limits (runc containers; ignored for unikernels)",
-		SkipFlagParsing: true,
-		Action: func(c *cli.Context) error {
-			args := c.Args().Slice()
-			if len(args) == 0 {
-				return fmt.Errorf("update: missing container id")
-			}
-			id := args[len(args)-1]
-			if isRuncContainer(c, id) {
-				return delegateToRunc()
-			}
-			slog.Warn("update is not applied to a running unikernel: the VM keeps its size", "id", id)
-			return nil
-		},
-	}
 }

@@ -61,7 +61,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log", Usage: "log file (default: stderr)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
-			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility"},
+			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "linux.cgroupsPath is systemd-style (slice:prefix:name), as in runc"},
 			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for runc compatibility"},
 			&cli.StringFlag{Name: "criu", Hidden: true},
 		},
@@ -143,12 +143,16 @@ func newRuntime(c *cli.Context) (*container.Runtime, error) {
 	if c.Bool("debug") {
 		global = append(global, "--debug")
 	}
+	if c.Bool("systemd-cgroup") {
+		global = append(global, "--systemd-cgroup")
+	}
 	return container.New(container.Options{
-		Root:       root,
-		Host:       host,
-		Log:        slog.Default(),
-		SelfExe:    "/proc/self/exe",
-		GlobalArgs: global,
+		Root:          root,
+		SystemdCgroup: c.Bool("systemd-cgroup"),
+		Host:          host,
+		Log:           slog.Default(),
+		SelfExe:       "/proc/self/exe",
+		GlobalArgs:    global,
 	}), nil
 }
 

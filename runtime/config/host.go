@@ -66,7 +66,12 @@ type Host struct {
 	QEMU     VMMDefaults `json:"qemu"`
 	MemoryMB uint64      `json:"defaultMemoryMB"` // when the spec sets no memory limit
 	VCPUs    int         `json:"defaultVCPUs"`    // when the spec sets no CPU limit
-	RuncPath string      `json:"runc"`            // runtime for non-unikernel bundles
+	// VMMOverheadMB is what the VMM itself needs besides the guest's RAM.
+	// The spec's memory limit bounds the whole cgroup (VMM + guest), so
+	// the guest gets the limit minus this; otherwise a guest using all its
+	// memory would get the VMM OOM-killed.
+	VMMOverheadMB uint64 `json:"vmmMemoryOverheadMB"`
+	RuncPath      string `json:"runc"` // runtime for non-unikernel bundles
 	// CacheDir keeps reusable artefacts (the static part of Linux guest
 	// initrds); never under the state root, which must be empty when no
 	// container exists.
@@ -86,11 +91,12 @@ func DefaultHost() *Host {
 			StopGrace:  Duration(3 * time.Second),
 			Kill:       Duration(10 * time.Second),
 		},
-		QEMU:     VMMDefaults{Accel: "auto"},
-		MemoryMB: 256,
-		VCPUs:    1,
-		RuncPath: "runc",
-		CacheDir: "/var/cache/urunc",
+		QEMU:          VMMDefaults{Accel: "auto"},
+		MemoryMB:      256,
+		VMMOverheadMB: 64,
+		VCPUs:         1,
+		RuncPath:      "runc",
+		CacheDir:      "/var/cache/urunc",
 	}
 }
 

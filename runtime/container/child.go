@@ -189,6 +189,10 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		return nil, vm.Request{}, err
 	}
 
+	memMB, err := memoryMB(spec, r.opts.Host.MemoryMB, r.opts.Host.VMMOverheadMB)
+	if err != nil {
+		return nil, vm.Request{}, err
+	}
 	req := vm.Request{
 		Guest:           cfg.Type,
 		Version:         cfg.Version,
@@ -198,7 +202,7 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		Block:           block,
 		BlockMountPoint: cfg.BlkMntPoint,
 		Cmdline:         cfg.Cmdline,
-		MemoryMB:        memoryMB(spec, r.opts.Host.MemoryMB),
+		MemoryMB:        memMB,
 		VCPUs:           vcpus(spec, r.opts.Host.VCPUs),
 		StateDir:        d.Path(),
 		SerialLog:       d.File(state.SerialFile),
@@ -291,18 +295,25 @@ func firstSet(vals ...string) string {
 	return ""
 }
 
-// memoryMB sizes the VM from the spec's memory limit.
-func memoryMB(spec *specs.Spec, def uint64) uint64 {
-	if spec.Linux != nil && spec.Linux.Resources != nil && spec.Linux.Resources.Memory != nil {
-		if l := spec.Linux.Resources.Memory.Limit; l != nil && *l > 0 {
-			mb := uint64(*l) / (1 << 20)
-			if mb >= 8 {
-				return mb
-			}
-			return 8
-		}
+// minGuestMB is the smallest guest RAM urunc gives a VM.
+const minGuestMB = 8
+
+// memoryMB sizes the VM from the spec's memory limit: the limit bounds
+// the VMM's cgroup, so the guest gets what the VMM's own overhead leaves.
+func memoryMB(spec *specs.Spec, def, overheadMB uint64) (uint64, error) {
+	if spec.Linux == nil || spec.Linux.Resources == nil || spec.Linux.Resources.Memory == nil {
+		return def, nil
 	}
-	return def
+	l := spec.Linux.Resources.Memory.Limit
+	if l == nil || *l <= 0 {
+		return def, nil
+	}
+	limitMB := uint64(*l) >> 20
+	if limitMB < overheadMB+minGuestMB {
+		return 0, fmt.Errorf("%w: memory limit %d MiB is too small for a VM: the VMM needs about %d MiB itself (vmmMemoryOverheadMB in urunc's config) and the guest at least %d MiB",
+			ErrBadBundle, limitMB, overheadMB, minGuestMB)
+	}
+	return limitMB - overheadMB, nil
 }
 
 // vcpus sizes the VM from the spec's CPU quota or cpuset.

@@ -40,6 +40,9 @@ type Options struct {
 	// child: SelfExe GlobalArgs... create --reexec --bundle B ID.
 	SelfExe    string
 	GlobalArgs []string
+	// SystemdCgroup is runc's --systemd-cgroup: cgroupsPath is
+	// "slice:prefix:name".
+	SystemdCgroup bool
 }
 
 // Runtime runs unikernel containers under one root.

@@ -36,15 +36,25 @@ func TestVCPUs(t *testing.T) {
 func TestMemoryMB(t *testing.T) {
 	l := func(v int64) *int64 { return &v }
 	tests := []struct {
-		limit *int64
-		want  uint64
+		limit   *int64
+		want    uint64
+		wantErr bool
 	}{
-		{nil, 256}, {l(512 << 20), 512}, {l(1 << 20), 8}, {l(-1), 256},
+		{limit: nil, want: 256},
+		{limit: l(-1), want: 256},
+		{limit: l(512 << 20), want: 448},
+		{limit: l(72 << 20), want: 8},
+		{limit: l(71 << 20), wantErr: true},
+		{limit: l(1 << 20), wantErr: true},
 	}
 	for _, tt := range tests {
 		spec := &specs.Spec{Linux: &specs.Linux{Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: tt.limit}}}}
-		if got := memoryMB(spec, 256); got != tt.want {
-			t.Errorf("limit %v: %d, want %d", tt.limit, got, tt.want)
+		got, err := memoryMB(spec, 256, 64)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("limit %v: %d, %v; want %d (error %v)", tt.limit, got, err, tt.want, tt.wantErr)
+		}
+		if err != nil && !errors.Is(err, ErrBadBundle) {
+			t.Errorf("limit %v: %v is not ErrBadBundle", tt.limit, err)
 		}
 	}
 }

@@ -104,6 +104,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 			return nil, err
 		}
 	}
+	if _, err := memoryMB(spec, r.opts.Host.MemoryMB, r.opts.Host.VMMOverheadMB); err != nil {
+		return nil, err
+	}
 	cloneFlags, join, err := namespacePlan(spec)
 	if err != nil {
 		return nil, err
@@ -171,6 +174,20 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 	defer parentR.Close()
 	rollback.add(func() { parentW.Close() })
 
+	// The cgroup exists, limits set, before the child does: the VMM it
+	// becomes never runs unaccounted or unlimited.
+	cgroup, err := r.createCgroup(d, spec, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	if cgroup != nil {
+		rollback.add(func() { cgroup.Destroy() })
+		st.CgroupPaths, st.CgroupDriver = cgroup.Paths, cgroup.Driver
+		if err := d.WriteState(st); err != nil {
+			return nil, err
+		}
+	}
+
 	args := append([]string{"urunc"}, r.opts.GlobalArgs...)
 	args = append(args, "create", "--reexec", "--bundle", bundle, o.ID)
 	cmd := &exec.Cmd{
@@ -212,6 +229,11 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 		cmd.Process.Kill()
 		<-child.done
 	})
+	if cgroup != nil {
+		if err := cgroup.Join(child.Pid); err != nil {
+			return nil, err
+		}
+	}
 	faultPoint("parent-after-spawn")
 	timeouts := r.opts.Host.Timeouts
 	r.event(d, state.Event{Step: state.StepChildSpawned, Detail: fmt.Sprintf("init child pid %d", cmd.Process.Pid),

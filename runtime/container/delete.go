@@ -60,6 +60,20 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 			}
 		}
 	}
+	if cg := containerCgroup(st); cg != nil {
+		// The VMM is gone; anything it left (e.g. a virtiofsd) goes too,
+		// as runc's destroy does.
+		if pids, err := cg.Pids(); err == nil && len(pids) > 0 {
+			for _, pid := range pids {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+		// A cgroup that cannot go (shared with another container, or
+		// gone already) must not make the container undeletable.
+		if err := cg.Destroy(); err != nil {
+			r.log.Warn("cgroup not removed", "id", id, "error", err)
+		}
+	}
 	if err := d.Remove(); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}

@@ -79,6 +79,7 @@ func ParseEvents(r interface{ Read([]byte) (int, error) }) ([]Event, error) {
 // docs/state-dir.md lists who writes each and what it waits for.
 const (
 	StepCreate         = "create"          // create began (parent)
+	StepCgroup         = "cgroup"          // VMM cgroup made with the spec's limits (detail: path)
 	StepChildSpawned   = "child-spawned"   // re-exec child started; waiting BOOTED
 	StepBooted         = "booted"          // child said BOOTED (child writes)
 	StepBootedReceived = "booted-received" // parent got BOOTED

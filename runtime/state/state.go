@@ -24,6 +24,11 @@ type State struct {
 	// tools can show them without reading the bundle.
 	Guest      string `json:"unikernelType,omitempty"`
 	Hypervisor string `json:"hypervisor,omitempty"`
+	// CgroupPaths is where the VMM's cgroup is (runc's cgroup_paths: one
+	// directory per v1 controller, or "" for v2) and CgroupDriver which
+	// manager made it; delete and update find it here.
+	CgroupPaths  map[string]string `json:"cgroup_paths,omitempty"`
+	CgroupDriver string            `json:"cgroupDriver,omitempty"`
 }
 
 // StatusOf returns the status as a typed value.

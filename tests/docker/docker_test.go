@@ -142,7 +142,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 func TestDockerRunDetachedLogsStopRm(t *testing.T) {
 	d := startDockerd(t)
 	d.importImage("urunc-heartbeat:test", "heartbeat")
-	id := strings.TrimSpace(d.must("run", "-d", "--runtime", "urunc", "--network", "none", "--memory", "128m", "urunc-heartbeat:test"))
+	id := strings.TrimSpace(d.must("run", "-d", "--runtime", "urunc", "--network", "none", "--memory", "128m", "--cpus", "0.5", "urunc-heartbeat:test"))
 	waitFor(t, 30*time.Second, "heartbeat in docker logs", func() bool {
 		return strings.Contains(d.run("logs", id).out, "heartbeat 2")
 	})
@@ -150,8 +150,16 @@ func TestDockerRunDetachedLogsStopRm(t *testing.T) {
 		t.Fatalf("logs: %s", d.run("logs", id).out)
 	}
 	vmm, err := os.ReadFile(filepath.Join(d.runtimeRoot(), id, "vmm.json"))
-	if err != nil || !strings.Contains(string(vmm), `"memoryMB":128`) {
-		t.Fatalf("vmm.json (memory from --memory): %s %v", vmm, err)
+	if err != nil || !strings.Contains(string(vmm), `"memoryMB":64`) || !strings.Contains(string(vmm), `"vcpus":1`) {
+		t.Fatalf("vmm.json (guest memory = --memory 128m - 64 MiB VMM overhead): %s %v", vmm, err)
+	}
+	// The VMM is in the container's cgroup, so the engine accounts for it.
+	cgroupDir := filepath.Join("/sys/fs/cgroup/memory/docker", id)
+	if got := strings.TrimSpace(d.must("stats", "--no-stream", "--format", "{{.MemUsage}}", id)); !strings.HasSuffix(got, "/ 128MiB") || strings.HasPrefix(got, "0B") {
+		t.Fatalf("docker stats memory %q: want the VMM's usage against the 128MiB limit", got)
+	}
+	if quota, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/cpu/docker", id, "cpu.cfs_quota_us")); err != nil || strings.TrimSpace(string(quota)) != "50000" {
+		t.Fatalf("--cpus 0.5 quota: %q %v", quota, err)
 	}
 	if r := d.run("exec", id, "ls"); r.code == 0 || !strings.Contains(r.out, "not supported for unikernel") {
 		t.Fatalf("docker exec: %d %s", r.code, r.out)
@@ -168,6 +176,9 @@ func TestDockerRunDetachedLogsStopRm(t *testing.T) {
 	}
 	if out, _ := exec.Command("sh", "-c", "ps -eo args | grep -c '[q]emu-system.*"+id[:12]+"' || true").Output(); strings.TrimSpace(string(out)) != "0" {
 		t.Fatalf("qemu left running")
+	}
+	if _, err := os.Stat(cgroupDir); err == nil {
+		t.Fatalf("cgroup %s left after docker rm", cgroupDir)
 	}
 }
 
