@@ -257,11 +257,13 @@ func (m *Model) applyWatch(ev watch.Event) {
 	}
 }
 
-// sampleCmd samples the live VMMs off the UI goroutine.
+// sampleCmd samples the live VMMs off the UI goroutine. A created
+// container has no VMM yet (its pid is urunc's child waiting for START),
+// so there is nothing to measure: an idle root costs no sampling.
 func (m *Model) sampleCmd() tea.Cmd {
 	var pids []int
 	for _, c := range m.containers {
-		if p := c.pid(); p > 0 {
+		if p := c.pid(); p > 0 && c.status() != state.Created {
 			pids = append(pids, p)
 		}
 	}
@@ -275,7 +277,7 @@ func (m *Model) sampleCmd() tea.Cmd {
 func (m *Model) applySamples(s sampleMsg) {
 	for _, c := range m.containers {
 		pid := c.pid()
-		if pid == 0 {
+		if pid == 0 || c.status() == state.Created {
 			continue
 		}
 		v, ok := s[pid]

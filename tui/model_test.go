@@ -644,6 +644,10 @@ func TestMessages(t *testing.T) {
 			if c := m.containers["alpha"]; len(c.CPU) != 1 || c.CPU[0] != 12.5 {
 				t.Fatalf("samples %v", c.CPU)
 			}
+			// beta is created: its pid is urunc's child, not a VMM.
+			if c := m.containers["beta"]; c.status() != state.Created || len(c.CPU) != 0 {
+				t.Fatalf("beta (%s) sampled: %v", c.status(), c.CPU)
+			}
 		}},
 		{"samples fill the list and the graphs", func(t *testing.T, m *Model, _ fix) tea.Cmd {
 			for i := 0; i < 10; i++ {

@@ -15,7 +15,12 @@ type Sampler struct {
 }
 
 // NewSampler returns an empty sampler.
-func NewSampler() *Sampler { return &Sampler{procs: map[int]*process.Process{}} }
+func NewSampler() *Sampler {
+	// gopsutil re-reads /proc/stat for the boot time on every sample of
+	// every pid unless told to keep it: the boot time does not change.
+	process.EnableBootTimeCache(true)
+	return &Sampler{procs: map[int]*process.Process{}}
+}
 
 // Sample returns CPU% and RSS (MiB) of each live pid.
 func (s *Sampler) Sample(pids []int) map[int][2]float64 {
