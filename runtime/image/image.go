@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -236,8 +237,16 @@ func check(o Options) (*plan, error) {
 	for k, v := range cfg {
 		p.labels[k] = v
 	}
+	for k, v := range cfg {
+		// The runtime refuses control characters, and a base64 value that
+		// decodes to unprintable text is taken as plain text.
+		if i := strings.IndexFunc(v, func(r rune) bool { return unicode.IsControl(r) && r != '\t' }); i >= 0 {
+			return nil, invalid("%s %q contains control character %U", k, v, []rune(v[i:])[0])
+		}
+	}
 	// What the runtime reads back must be what was asked for: unknown keys
-	// and control characters are refused here rather than at run time.
+	// and anything else it would read differently are refused here rather
+	// than at run time.
 	decoded, err := config.ParseURuncJSON(encodeURuncJSON(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
