@@ -28,7 +28,7 @@ func main() {
 			&cli.StringFlag{Name: "urunc", Usage: "urunc binary (default: beside urunc-dev, else PATH)"},
 		},
 		Action:   runConsole,
-		Commands: []*cli.Command{bundleCommand()},
+		Commands: []*cli.Command{bundleCommand(), imageCommand()},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "urunc-dev:", err)

@@ -3,10 +3,14 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
 // UnikernelRootfsTar returns a tar of an image rootfs as upstream urunc
@@ -35,4 +39,19 @@ func UnikernelRootfsTar(t testing.TB) []byte {
 	tw.Write(uj)
 	tw.Close()
 	return buf.Bytes()
+}
+
+// URuncDevImage runs `bin/urunc-dev image` with args (built by make build)
+// and returns the path of the image tarball it wrote in a temp dir.
+func URuncDevImage(t testing.TB, args ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "image.tar")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bin := filepath.Join(RepoRoot(), "bin", "urunc-dev")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"image", "-o", out}, args...)...)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("urunc-dev image %v: %v\n%s", args, err, msg)
+	}
+	return out
 }
