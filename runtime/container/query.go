@@ -46,5 +46,11 @@ func (r *Runtime) Pids(id string) ([]int, error) {
 	if !state.Status(st.Status).Live() {
 		return []int{}, nil
 	}
+	// The cgroup holds the VMM and anything it started (virtiofsd).
+	if cg := containerCgroup(st); cg != nil {
+		if pids, err := cg.Pids(); err == nil && len(pids) > 0 {
+			return pids, nil
+		}
+	}
 	return []int{st.Pid}, nil
 }

@@ -21,13 +21,17 @@ import (
 type dockerd struct {
 	t       *testing.T
 	sock    string
+	base    string
 	execDir string
-	cancel  context.CancelFunc
+	extra   []string
+	cmd     *exec.Cmd
+	logf    *os.File
 }
 
 // startDockerd runs dockerd with its own data/exec roots and socket, no
-// bridge and no iptables, and urunc as runtime "urunc".
-func startDockerd(t *testing.T) *dockerd {
+// bridge and no iptables, and urunc as runtime "urunc"; extra are more
+// dockerd flags.
+func startDockerd(t *testing.T, extra ...string) *dockerd {
 	t.Helper()
 	e2e.RequireRoot(t)
 	e2e.RequireQEMU(t)
@@ -40,37 +44,56 @@ func startDockerd(t *testing.T) *dockerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &dockerd{t: t, sock: filepath.Join(base, "d.sock"), execDir: filepath.Join(base, "x")}
-	ctx, cancel := context.WithCancel(context.Background())
-	d.cancel = cancel
-	cmd := exec.CommandContext(ctx, "dockerd",
-		"--data-root", filepath.Join(base, "data"), "--exec-root", d.execDir,
-		"--pidfile", filepath.Join(base, "d.pid"), "-H", "unix://"+d.sock,
-		"--bridge", "none", "--iptables=false", "--ip-masq=false",
-		"--add-runtime", "urunc="+e2e.URuncBin())
-	logf, _ := os.Create(filepath.Join(base, "dockerd.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 20 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	d := &dockerd{t: t, sock: filepath.Join(base, "d.sock"), base: base, execDir: filepath.Join(base, "x"), extra: extra}
 	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		logf.Close()
+		d.stop()
 		exec.Command("umount", "-R", base).Run()
 		os.RemoveAll(base)
 	})
+	d.start()
+	return d
+}
+
+// start runs dockerd and waits until it answers.
+func (d *dockerd) start() {
+	d.t.Helper()
+	args := append([]string{
+		"--data-root", filepath.Join(d.base, "data"), "--exec-root", d.execDir,
+		"--pidfile", filepath.Join(d.base, "d.pid"), "-H", "unix://" + d.sock,
+		"--bridge", "none", "--iptables=false", "--ip-masq=false",
+		"--add-runtime", "urunc=" + e2e.URuncBin()}, d.extra...)
+	d.cmd = exec.Command("dockerd", args...)
+	d.logf, _ = os.OpenFile(filepath.Join(d.base, "dockerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	d.cmd.Stdout, d.cmd.Stderr = d.logf, d.logf
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for d.run("version").code != 0 {
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(base, "dockerd.log"))
-			t.Fatalf("dockerd did not come up:\n%s", log)
+			log, _ := os.ReadFile(filepath.Join(d.base, "dockerd.log"))
+			d.t.Fatalf("dockerd did not come up:\n%s", log)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return d
+}
+
+// stop ends dockerd (SIGINT, as systemd's stop does) and waits for it.
+func (d *dockerd) stop() {
+	if d.cmd == nil {
+		return
+	}
+	d.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+	}
+	d.logf.Close()
+	d.cmd = nil
 }
 
 type result struct {
