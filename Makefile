@@ -14,8 +14,10 @@ deps:
 
 build: $(BIN)/urunc
 
+# urfave_cli_no_docs drops the man-page generator (blackfriday): ~0.4 ms
+# less start-up for every one of a lifecycle's urunc processes.
 $(BIN)/urunc: FORCE
-	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/urunc
+	CGO_ENABLED=0 $(GO) build -tags urfave_cli_no_docs -o $@ ./cmd/urunc
 
 FORCE:
 
