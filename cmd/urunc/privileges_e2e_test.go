@@ -171,3 +171,66 @@ func TestVMMUserRefused(t *testing.T) {
 		t.Fatalf("left under root: %v", left)
 	}
 }
+
+// fakeSolo5 is a stand-in solo5-hvt (solo5 is not packaged here): a shell
+// script, so that what runs after the runtime's execve is a real program
+// under the real filter. It spins a while (the test reads its
+// /proc/PID/status meanwhile), then tries a fork. Shell builtins only:
+// dash's redirections need dup2, which the filter refuses.
+const fakeSolo5 = `#!/bin/sh
+echo "fake-solo5 args: $*"
+i=0
+while [ $i -lt 300000 ]; do i=$((i+1)); done
+/bin/true && echo "fake-solo5 fork allowed"
+`
+
+// TestSolo5SeccompThroughChild runs a rumprun/hvt container whose
+// "solo5-hvt" is fakeSolo5: the child installs the solo5-hvt filter and
+// execs it through the pointer-matched execve; inside, the filter is
+// active (Seccomp: 2) and a fork is refused. Without a seccomp section in
+// the spec (seccomp=unconfined) no filter is installed.
+func TestSolo5SeccompThroughChild(t *testing.T) {
+	for _, withSeccomp := range []bool{true, false} {
+		t.Run(fmt.Sprintf("seccomp=%v", withSeccomp), func(t *testing.T) {
+			u := setup(t)
+			binDir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(binDir, "solo5-hvt"), []byte(fakeSolo5), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			u.Env = append(u.Env, "PATH="+binDir+":"+os.Getenv("PATH"))
+			bundle := e2e.NewBundle(t, e2e.Bundle{Type: "rumprun", Hypervisor: "hvt", Cmdline: "hello"})
+			editSpec(t, bundle, func(s *specs.Spec) {
+				if withSeccomp {
+					s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
+				}
+			})
+			out := outFile(t)
+			if r := u.RunWith(t, out, "create", "-b", bundle, "s1"); r.Code != 0 {
+				t.Fatalf("create: %s; log: %s", r, u.LastError())
+			}
+			if r := u.Run(t, "start", "s1"); r.Code != 0 {
+				t.Fatalf("start: %s; log: %s", r, u.LastError())
+			}
+			e2e.WaitFor(t, 10*time.Second, "the fake monitor", func() bool { return e2e.FileContains(out.Name(), "fake-solo5 args") })
+			pid := int(u.State(t, "s1")["pid"].(float64))
+			st := procStatus(t, pid)
+			wantSeccomp, wantNNP := "0", "0"
+			if withSeccomp {
+				wantSeccomp, wantNNP = "2", "1"
+			}
+			if st["Seccomp"] != wantSeccomp || st["NoNewPrivs"] != wantNNP {
+				t.Errorf("monitor Seccomp %q NoNewPrivs %q, want %s %s", st["Seccomp"], st["NoNewPrivs"], wantSeccomp, wantNNP)
+			}
+			e2e.WaitFor(t, 20*time.Second, "stopped", func() bool { return u.Status(t, "s1") == "stopped" })
+			got := e2e.ReadFile(out.Name())
+			t.Logf("monitor output:\n%s", got)
+			if forked := strings.Contains(got, "fork allowed"); forked == withSeccomp {
+				t.Errorf("fork allowed: %v, with the filter: %v", forked, withSeccomp)
+			}
+			if withSeccomp && !strings.Contains(got, "Cannot fork") {
+				t.Error("the monitor's fork was not refused")
+			}
+			u.MustRun(t, "delete", "s1")
+		})
+	}
+}
