@@ -153,13 +153,21 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		conn.Write(ipc.Error, err.Error())
 		return err
 	}
+	creds, unknownCaps := vmmCredsFor(spec, plan)
+	if len(unknownCaps) > 0 {
+		r.log.Warn("capabilities unknown to this build are left out", "id", id, "caps", unknownCaps)
+	}
 	if hasNewNamespace(spec, specs.MountNamespace) {
-		if err := confine(d.Path(), confineMounts(plan, &req)); err != nil {
+		if err := confine(d.Path(), confineMounts(plan, &req), creds.deviceOwner()); err != nil {
 			conn.Write(ipc.Error, err.Error())
 			return err
 		}
 	} else {
 		r.log.Warn("no private mount namespace: the VMM sees the host's filesystem", "id", id)
+	}
+	if err := prepareVMMAccess(d.Path(), plan, &req, creds); err != nil {
+		conn.Write(ipc.Error, err.Error())
+		return err
 	}
 	faultPoint("child-before-exec")
 	r.event(d, state.Event{Step: state.StepVMMExec, Detail: strings.Join(plan.Argv, " ")})
@@ -167,9 +175,11 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		return fmt.Errorf("answer START: %w", err)
 	}
 	env := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, plan.Env...)
-	err = unix.Exec(plan.Path, plan.Argv, env)
-	conn.Write(ipc.Error, "exec "+plan.Path+": "+err.Error())
-	return fmt.Errorf("exec %s: %w", plan.Path, err)
+	// Drops to the spec's user and capabilities, installs the seccomp
+	// filter and execs; returns only on failure.
+	err = execVMM(plan, env, creds)
+	conn.Write(ipc.Error, err.Error())
+	return err
 }
 
 // prepareVMM prepares storage and builds the VMM command line for the

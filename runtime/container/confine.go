@@ -25,9 +25,10 @@ var vmmDevices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", 
 // fresh tmpfs holding read-only binds of /usr (the VMM and its libraries
 // and firmware), the files of the plan (kernel, initrd, block image, the
 // shared rootfs) at their own paths, the container's state directory, and
-// a handful of device nodes. The host's /etc, /home, /root, /var and /run
+// a handful of device nodes (private copies owned by owner when it is
+// set, see makeDevices). The host's /etc, /home, /root, /var and /run
 // are gone for it. Must run after everything that needs the host's view.
-func confine(stateDir string, mounts []confineMount) error {
+func confine(stateDir string, mounts []confineMount, owner *devOwner) error {
 	newRoot := filepath.Join(stateDir, "vmmroot")
 	if err := os.MkdirAll(newRoot, 0o700); err != nil {
 		return err
@@ -44,7 +45,14 @@ func confine(stateDir string, mounts []confineMount) error {
 		}
 	}
 	mounts = append(mounts, confineMount{path: "/usr", readOnly: true})
-	for _, dev := range vmmDevices {
+	devs := vmmDevices
+	if owner != nil {
+		var err error
+		if devs, err = makeDevices(newRoot, vmmDevices, owner); err != nil {
+			return err
+		}
+	}
+	for _, dev := range devs {
 		if _, err := os.Stat(dev); err == nil {
 			mounts = append(mounts, confineMount{path: dev})
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/urunc-dev/urunc/runtime/guests"
+	"github.com/urunc-dev/urunc/runtime/seccomp"
 	"github.com/urunc-dev/urunc/runtime/vm/vmtypes"
 )
 
@@ -85,5 +86,30 @@ func TestSolo5NeedsDeviceNames(t *testing.T) {
 	req.Kernel = "-flag"
 	if _, err := (SPT{}).Build("/s", req, &guests.Boot{Solo5Block: "b"}); !errors.Is(err, vmtypes.ErrInvalidValue) {
 		t.Fatal(err)
+	}
+}
+
+// The solo5 tenders ask for the runtime's filter, by a profile that
+// runtime/seccomp knows; the other monitors do not.
+func TestSeccompProfiles(t *testing.T) {
+	req := vmtypes.Request{Guest: "x", Kernel: "/k", MemoryMB: 64}
+	for _, h := range []Hypervisor{HVT{}, SPT{}} {
+		p, err := h.Build("/m", req, &guests.Boot{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Seccomp || p.SeccompProfile != "solo5-"+h.Name() {
+			t.Errorf("%s: Seccomp %v profile %q", h.Name(), p.Seccomp, p.SeccompProfile)
+		}
+		if _, err := seccomp.Rules(p.SeccompProfile); err != nil {
+			t.Errorf("%s: %v", h.Name(), err)
+		}
+	}
+	p, err := (QEMU{}).Build("/q", vmtypes.Request{Guest: "unikraft", Hypervisor: "qemu", Kernel: "/k", MemoryMB: 64, Accel: "tcg", Machine: "microvm"}, &guests.Boot{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Seccomp || p.SeccompProfile != "" {
+		t.Errorf("qemu gets the solo5 filter: %v %q", p.Seccomp, p.SeccompProfile)
 	}
 }

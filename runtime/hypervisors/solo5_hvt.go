@@ -2,11 +2,12 @@ package hypervisors
 
 import (
 	"github.com/urunc-dev/urunc/runtime/guests"
+	"github.com/urunc-dev/urunc/runtime/seccomp"
 	"github.com/urunc-dev/urunc/runtime/vm/vmtypes"
 )
 
 // HVT is solo5-hvt (a KVM tender). The runtime applies a seccomp filter
-// before exec (Plan.Seccomp).
+// before exec (Plan.Seccomp, profile solo5-hvt of runtime/seccomp).
 type HVT struct{}
 
 func (HVT) Name() string   { return guests.HVT }
@@ -17,6 +18,6 @@ func (h HVT) Build(path string, req vmtypes.Request, boot *guests.Boot) (*vmtype
 	if err != nil {
 		return nil, err
 	}
-	p.Seccomp = true
+	p.Seccomp, p.SeccompProfile = true, seccomp.HVT
 	return p, nil
 }

@@ -95,7 +95,9 @@ type Plan struct {
 	Argv    []string // full argv, Argv[0] is the program name
 	Env     []string // extra environment for the monitor; usually nil
 	Files   []File   // files to write first (e.g. firecracker's JSON config)
-	Seccomp bool     // the runtime applies a seccomp filter before exec (solo5 hvt)
+	Seccomp bool     // the runtime applies a seccomp filter before exec (solo5 hvt and spt)
+	// SeccompProfile names the filter (runtime/seccomp): "solo5-hvt" or "solo5-spt".
+	SeccompProfile string
 	// GracefulStop says how SIGTERM is delivered: "acpi" (QMP system_powerdown,
 	// then SIGKILL after a grace period) or "signal" (forward the signal to the monitor).
 	GracefulStop string
