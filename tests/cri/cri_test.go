@@ -671,7 +671,26 @@ func TestCRIUnikernelPod(t *testing.T) {
 	c.waitLogs(side, 10*time.Second, "side-ok")
 	c.checkRuncOwned(side)
 
-	// CRI's NamespaceMode: POD = 0, CONTAINER = 1.
+	wantIP := fmt.Sprintf("netdev.ip=%s/24:%s", podIP, ipAdd(c.subnet.IP, 1))
+
+	// A guest that exits by itself: its status reaches the CRI (the test
+	// unikernel's exit=5 leaves qemu with (5<<1)|1, as with ctr). The
+	// exited container is kept, as the kubelet keeps it when it restarts a
+	// container: the next unikernel must get the pod network all the same.
+	exited := c.must("create", pod, c.containerConfig("app-exit", appImage, []string{"exit=5"}, nil, nil), podCfg)
+	c.must("start", exited)
+	m := c.waitState(exited, "CONTAINER_EXITED", 60*time.Second)
+	if code, _ := field(m, "status", "exitCode").(float64); code != 11 {
+		t.Errorf("app-exit: exit code %v, want 11; logs:\n%s", field(m, "status", "exitCode"), c.logs(exited))
+	}
+	if logs := c.waitLogs(exited, 5*time.Second, "bye"); !strings.Contains(logs, wantIP) {
+		t.Errorf("app-exit: guest cmdline lacks the pod IP (%s):\n%s", wantIP, logs)
+	}
+
+	// CRI's NamespaceMode: POD = 0 (crictl's default), CONTAINER = 1 (the
+	// kubelet's). The first is stopped and removed with crictl; the second
+	// is left running for the pod's stop.
+	var last string
 	for i, pidMode := range []string{"POD", "CONTAINER"} {
 		name := fmt.Sprintf("app%d", i)
 		word := "from-cri-" + strings.ToLower(pidMode)
@@ -683,14 +702,16 @@ func TestCRIUnikernelPod(t *testing.T) {
 		if got := nsPath(m, "pid") != ""; got != (pidMode == "POD") {
 			t.Errorf("%s: pid namespace path %q with mode %s", name, nsPath(m, "pid"), pidMode)
 		}
-		wantIP := fmt.Sprintf("netdev.ip=%s/24:%s", podIP, ipAdd(c.subnet.IP, 1))
 		logs := c.waitLogs(ctr, 60*time.Second, "echo: "+word, "heartbeat 2")
 		if !strings.Contains(logs, wantIP) {
 			t.Errorf("%s: guest cmdline lacks the pod IP (%s):\n%s", name, wantIP, logs)
 		}
 		t.Logf("%s (pid namespace %s): running and logging after %s", name, pidMode, time.Since(t0).Round(time.Millisecond))
 		c.checkUnikernel(ctr, m, netns, podIP, wantIP)
-
+		if i == 1 {
+			last = ctr
+			break
+		}
 		c.must("stop", "--timeout", "10", ctr)
 		m = c.waitState(ctr, "CONTAINER_EXITED", 30*time.Second)
 		t.Logf("%s: exit code %v, reason %v", name, field(m, "status", "exitCode"), field(m, "status", "reason"))
@@ -700,20 +721,18 @@ func TestCRIUnikernelPod(t *testing.T) {
 		}
 	}
 
-	// A guest that exits by itself: its status reaches the CRI (the test
-	// unikernel's exit=5 leaves qemu with (5<<1)|1, as with ctr).
-	ctr := c.must("create", pod, c.containerConfig("app-exit", appImage, []string{"exit=5"}, nil, nil), podCfg)
-	c.must("start", ctr)
-	m := c.waitState(ctr, "CONTAINER_EXITED", 60*time.Second)
-	if code, _ := field(m, "status", "exitCode").(float64); code != 11 {
-		t.Errorf("app-exit: exit code %v, want 11; logs:\n%s", field(m, "status", "exitCode"), c.logs(ctr))
+	// exec is refused for a unikernel, with urunc's reason.
+	if r := c.run("exec", last, "/bin/sh", "-c", "true"); r.code == 0 || !strings.Contains(r.out+r.stderr, "not supported for unikernel") {
+		t.Errorf("crictl exec into a unikernel: exit %d: %s%s", r.code, r.out, r.stderr)
 	}
-	c.waitLogs(ctr, 5*time.Second, "bye")
-	c.must("rm", ctr)
 
-	c.must("stop", "--timeout", "10", side)
-	c.must("rm", side)
+	// Stopping the pod stops its running containers (unikernel and runc).
 	c.must("stopp", pod)
+	for _, id := range []string{last, side} {
+		if s := str(c.inspect("inspect", id), "status", "state"); s != "CONTAINER_EXITED" {
+			t.Errorf("%s after stopp: %s", id, s)
+		}
+	}
 	c.must("rmp", pod)
 	if out := c.must("pods", "-q"); out != "" {
 		t.Errorf("pods left: %s", out)
