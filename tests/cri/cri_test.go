@@ -162,6 +162,8 @@ state = %[2]q
         Root = %[5]q
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.urunc]
       runtime_type = "io.containerd.runc.v2"
+      pod_annotations = ["com.urunc.*"]
+      container_annotations = ["com.urunc.*"]
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.urunc.options]
         BinaryName = %[6]q
         Root = %[7]q
@@ -431,8 +433,9 @@ func (c *cri) writeJSON(name string, v any) string {
 }
 
 // podConfig writes a pod sandbox config; logs go under the temp dir.
-func (c *cri) podConfig(name string) string {
+func (c *cri) podConfig(name string, annotations map[string]string) string {
 	return c.writeJSON(name+"-pod.json", map[string]any{
+		"annotations":   annotations,
 		"metadata":      map[string]any{"name": name, "namespace": "default", "uid": randHex(8), "attempt": 0},
 		"hostname":      name,
 		"log_directory": filepath.Join(c.base, "pods", name),
@@ -641,7 +644,10 @@ func TestCRIUnikernelPod(t *testing.T) {
 	c := startCRI(t)
 	start := time.Now()
 
-	podCfg := c.podConfig("uk")
+	// A urunc annotation on the pod reaches every container of it
+	// (pod_annotations), the sandbox included: urunc must still hand the
+	// sandbox, which has no unikernel configuration, to runc.
+	podCfg := c.podConfig("uk", map[string]string{"com.urunc.vmm.accel": "tcg"})
 	pod := c.runp("--runtime", "urunc", podCfg)
 	p := c.inspect("inspectp", pod)
 	if s := str(p, "status", "state"); s != "SANDBOX_READY" {
@@ -774,12 +780,15 @@ func (c *cri) checkUnikernel(ctr string, m map[string]any, netns string, podIP n
 	// Not checked: the VMM in the spec's cgroupsPath. urunc does not place
 	// it there yet (docs/kubernetes.md, docs/docker.md).
 	var info struct {
-		Hypervisor, GuestCmdline, Network, TapName string
+		Hypervisor, GuestCmdline, Network, TapName, Accel, AccelReason string
 	}
 	data, err := os.ReadFile(filepath.Join(c.uruncRoot, ctr, "vmm.json"))
 	if err := errors.Join(err, json.Unmarshal(data, &info)); err != nil {
 		t.Errorf("vmm.json: %v", err)
 		return
+	}
+	if info.Accel != "tcg" || info.AccelReason != "requested by configuration" {
+		t.Errorf("vmm.json accel %q (%s): want tcg from the pod annotation", info.Accel, info.AccelReason)
 	}
 	if !strings.Contains(info.GuestCmdline, wantIP) {
 		t.Errorf("vmm.json guestCmdline %q lacks %s", info.GuestCmdline, wantIP)
@@ -831,7 +840,7 @@ func ipAdd(ip net.IP, n byte) net.IP {
 // runc) runs a pod of the pause image: the setup itself works.
 func TestCRIRuncPodBaseline(t *testing.T) {
 	c := startCRI(t)
-	pod := c.runp(c.podConfig("rc"))
+	pod := c.runp(c.podConfig("rc", nil))
 	c.must("stopp", pod)
 	c.must("rmp", pod)
 	c.checkLeftovers("")
