@@ -54,6 +54,8 @@ type cri struct {
 	cgroup    string   // cgroup parent of every pod: /urunc-cri-<id>
 	netnses   []string // pod netns paths seen, removed on cleanup if left
 	pods      []string // sandbox ids created (for CNI's loopback result cache)
+
+	stopDaemon func() // nil when containerd is not running
 }
 
 func requireTools(t *testing.T) {
@@ -176,40 +178,58 @@ state = %[2]q
 	mustWrite(t, filepath.Join(base, "config.toml"), []byte(cfg))
 	mustWrite(t, c.cfg, []byte(fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 60\ndebug: false\npull-image-on-create: false\n", c.sock, c.sock)))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "containerd", "--config", filepath.Join(base, "config.toml"))
-	logf, _ := os.Create(filepath.Join(base, "containerd.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 20 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c.startDaemon()
 	t.Cleanup(func() {
 		// Whatever the test left: pods (and their containers) first, while
 		// containerd still runs, then containerd itself.
-		if r := c.run("rmp", "--force", "--all"); r.code != 0 || strings.TrimSpace(r.out) != "" {
-			t.Logf("cleanup: crictl rmp -fa: %s%s", r.out, r.stderr)
+		if c.stopDaemon != nil {
+			if r := c.run("rmp", "--force", "--all"); r.code != 0 || strings.TrimSpace(r.out) != "" {
+				t.Logf("cleanup: crictl rmp -fa: %s%s", r.out, r.stderr)
+			}
+			c.stopDaemon()
 		}
-		cancel()
-		cmd.Wait()
-		logf.Close()
 		if t.Failed() || os.Getenv("URUNC_CRI_LOG") != "" {
 			log, _ := os.ReadFile(filepath.Join(base, "containerd.log"))
 			t.Logf("containerd log:\n%s", lastLines(string(log), 60))
 		}
 	})
+	c.importImage(pauseArchive(t))
+	c.importImage(unikernelArchive(t, appImage, "heartbeat"))
+	return c
+}
+
+// startDaemon starts containerd on the test's config and waits for its
+// CRI service; stopDaemon stops it (SIGINT; shims and containers stay).
+func (c *cri) startDaemon() {
+	t := c.t
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "containerd", "--config", filepath.Join(c.base, "config.toml"))
+	logf, err := os.OpenFile(filepath.Join(c.base, "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 20 * time.Second
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	c.stopDaemon = func() {
+		cancel()
+		cmd.Wait()
+		logf.Close()
+		c.stopDaemon = nil
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for c.run("version").code != 0 {
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(base, "containerd.log"))
+			log, _ := os.ReadFile(filepath.Join(c.base, "containerd.log"))
 			t.Fatalf("containerd's CRI did not come up:\n%s", log)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	c.importImage(pauseArchive(t))
-	c.importImage(unikernelArchive(t, appImage, "heartbeat"))
-	return c
 }
 
 func mustWrite(t *testing.T, path string, data []byte) {
@@ -851,4 +871,45 @@ func TestCRIRuncPodBaseline(t *testing.T) {
 func (c *cri) logs(id string) string {
 	r := c.run("logs", id)
 	return r.out + r.stderr
+}
+
+// TestCRIContainerdRestart: containerd restarts while a unikernel pod
+// runs (the kubelet's node keeps running pods across containerd upgrades):
+// the container is still running afterwards, its log continues, and it
+// stops and is removed as usual.
+func TestCRIContainerdRestart(t *testing.T) {
+	c := startCRI(t)
+	podCfg := c.podConfig("rs", nil)
+	pod := c.runp("--runtime", "urunc", podCfg)
+	netns := podNetns(c.inspect("inspectp", pod))
+	ctr := c.must("create", pod, c.containerConfig("app", appImage, []string{"heartbeat"}, nil, nil), podCfg)
+	c.must("start", ctr)
+	c.waitState(ctr, "CONTAINER_RUNNING", 30*time.Second)
+	c.waitLogs(ctr, 60*time.Second, "heartbeat 1")
+	pid := field(c.inspect("inspect", ctr), "info", "pid")
+
+	t0 := time.Now()
+	c.stopDaemon()
+	time.Sleep(2 * time.Second) // the guest goes on meanwhile
+	c.startDaemon()
+	t.Logf("containerd restarted in %s", time.Since(t0).Round(time.Millisecond))
+
+	m := c.waitState(ctr, "CONTAINER_RUNNING", 10*time.Second)
+	if got := field(m, "info", "pid"); got != pid {
+		t.Errorf("pid %v after the restart, %v before", got, pid)
+	}
+	if s := str(c.inspect("inspectp", pod), "status", "state"); s != "SANDBOX_READY" {
+		t.Errorf("pod %s after the restart", s)
+	}
+	// The log goes on: a heartbeat later than any before the restart.
+	n := strings.Count(c.logs(ctr), "heartbeat ")
+	c.waitLogs(ctr, 30*time.Second, fmt.Sprintf("heartbeat %d", n+2))
+
+	c.must("stop", "--timeout", "10", ctr)
+	c.waitState(ctr, "CONTAINER_EXITED", 30*time.Second)
+	c.must("rm", ctr)
+	c.must("stopp", pod)
+	c.must("rmp", pod)
+	c.checkLeftovers(netns)
+	c.checkNoErrors()
 }
