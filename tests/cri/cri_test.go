@@ -687,6 +687,7 @@ func TestCRIUnikernelPod(t *testing.T) {
 	// The sandbox is runc's: urunc handed it over unchanged, so its state
 	// is runc's (no urunc marker) under the handler's root.
 	c.checkRuncOwned(pod)
+	pausePid, _ := field(p, "info", "pid").(float64)
 	t.Logf("pod ready %s after runp", time.Since(start).Round(time.Millisecond))
 
 	// An ordinary container in the urunc pod: runc runs it.
@@ -727,6 +728,15 @@ func TestCRIUnikernelPod(t *testing.T) {
 		m := c.waitState(ctr, "CONTAINER_RUNNING", 30*time.Second)
 		if got := nsPath(m, "pid") != ""; got != (pidMode == "POD") {
 			t.Errorf("%s: pid namespace path %q with mode %s", name, nsPath(m, "pid"), pidMode)
+		}
+		// The VMM is in the pod's network, IPC and UTS namespaces, and in
+		// its pid namespace only with POD.
+		vmmPid, _ := field(m, "info", "pid").(float64)
+		for _, ns := range []string{"net", "ipc", "uts", "pid"} {
+			same := nsOf(int(pausePid), ns) == nsOf(int(vmmPid), ns)
+			if want := ns != "pid" || pidMode == "POD"; same != want || nsOf(int(vmmPid), ns) == "" {
+				t.Errorf("%s: %s namespace %s, pause's %s", name, ns, nsOf(int(vmmPid), ns), nsOf(int(pausePid), ns))
+			}
 		}
 		logs := c.waitLogs(ctr, 60*time.Second, "echo: "+word, "heartbeat 2")
 		if !strings.Contains(logs, wantIP) {
@@ -833,6 +843,12 @@ func (c *cri) checkNoErrors() {
 			c.t.Errorf("containerd logged an error: %s", l)
 		}
 	}
+}
+
+// nsOf returns a process's namespace of a type, e.g. "net:[4026532177]".
+func nsOf(pid int, typ string) string {
+	l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, typ))
+	return l
 }
 
 // podNetns returns the pod's network namespace path from crictl inspectp.
