@@ -54,6 +54,7 @@ type cri struct {
 	cgroup    string   // cgroup parent of every pod: /urunc-cri-<id>
 	netnses   []string // pod netns paths seen, removed on cleanup if left
 	pods      []string // sandbox ids created (for CNI's loopback result cache)
+	taps      []string // tap names from vmm.json
 
 	stopDaemon func() // nil when containerd is not running
 }
@@ -620,10 +621,11 @@ func (c *cri) checkLeftovers(netns string) {
 	e2e.WaitFor(c.t, 10*time.Second, "shims and VMMs of the test to exit", func() bool {
 		return len(c.processesUsingBase()) == 0
 	})
-	out, _ := exec.Command("ip", "-o", "link", "show", "type", "tun").CombinedOutput()
-	if strings.Contains(string(out), "tap") {
+	for _, tap := range c.taps {
 		// Taps live in the pod netns; one in the host netns is a leak.
-		c.t.Errorf("tap device in the host network namespace: %s", out)
+		if out, err := exec.Command("ip", "-o", "link", "show", tap).CombinedOutput(); err == nil {
+			c.t.Errorf("tap %s in the host network namespace: %s", tap, out)
+		}
 	}
 	if out, _ := exec.Command("ip", "-o", "link", "show", "master", c.bridge).CombinedOutput(); strings.TrimSpace(string(out)) != "" {
 		c.t.Errorf("veths left on bridge %s: %s", c.bridge, out)
@@ -827,6 +829,7 @@ func (c *cri) checkUnikernel(ctr string, m map[string]any, netns string, podIP n
 		t.Errorf("vmm.json network %q tap %q: want the pod IP %s on a tap", info.Network, info.TapName, podIP)
 		return
 	}
+	c.taps = append(c.taps, info.TapName)
 	// The VMM runs in the pod's network namespace: the tap is there.
 	if out, err := exec.Command("nsenter", "--net="+netns, "ip", "-o", "link", "show", info.TapName).CombinedOutput(); err != nil {
 		t.Errorf("tap %s not in the pod netns %s: %v: %s", info.TapName, netns, err, out)
