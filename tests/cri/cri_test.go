@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -73,8 +74,16 @@ func requireTools(t *testing.T) {
 			t.Skipf("CNI plugin %s/%s not found: install Debian package containernetworking-plugins (make deps)", cniBinDir, p)
 		}
 	}
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		t.Skip("/bin/busybox not found: install Debian package busybox-static (make deps)")
+	// The pause image is /bin/busybox alone: it must be the static one.
+	f, err := elf.Open("/bin/busybox")
+	if err != nil {
+		t.Skipf("/bin/busybox: %v: install Debian package busybox-static (make deps)", err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Skip("/bin/busybox is dynamically linked: install Debian package busybox-static (make deps)")
+		}
 	}
 }
 
