@@ -24,7 +24,7 @@ FORCE:
 # The test command of the README and CI: installs what is missing, builds
 # everything the end-to-end tests use, then runs every test.
 test: deps
-	$(MAKE) build unikernel
+	$(MAKE) build unikernel crictl
 	$(MAKE) linux-kernel
 	gofmt -l $$(git ls-files '*.go') | (! grep .) || (echo "gofmt needed" && false)
 	$(GO) vet ./...

@@ -18,6 +18,8 @@ want make make
 want cpio cpio
 want ps procps
 want dockerd docker.io
+want containerd containerd
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 [ -x /usr/lib/qemu/virtiofsd ] || need+=(qemu-system-common)
 
 if [ ${#need[@]} -gt 0 ]; then

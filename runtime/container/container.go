@@ -23,8 +23,11 @@ import (
 
 // Sentinel errors of the lifecycle.
 var (
-	ErrBadBundle   = errors.New("invalid bundle")
-	ErrNotRunning  = errors.New("container is not running")
+	ErrBadBundle = errors.New("invalid bundle")
+	// runc's wording: containerd's shim (pkg/process checkKillError)
+	// matches "container not running" to treat a kill of an exited
+	// container as NotFound; other wording makes CRI StopContainer fail.
+	ErrNotRunning  = errors.New("container not running")
 	ErrNotStopped  = errors.New("container is not stopped")
 	ErrNotCreated  = errors.New("container is not in the created state")
 	ErrUnsupported = errors.New("not supported for unikernel containers")

@@ -28,6 +28,12 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig unix.Signal, all bool
 		return err
 	}
 	status := state.Status(st.Status)
+	if status == state.Stopped && all {
+		// As runc 1.1: nothing is left to signal. containerd's shim sends
+		// `kill --all <id> KILL` after every exit of a container that does
+		// not own its pid namespace, and logged an error each time.
+		return nil
+	}
 	if !status.Live() {
 		return fmt.Errorf("%w: %s is %s", ErrNotRunning, id, status)
 	}
