@@ -755,6 +755,7 @@ func TestCRIUnikernelPod(t *testing.T) {
 		}
 		t.Logf("%s (pid namespace %s): running and logging after %s", name, pidMode, time.Since(t0).Round(time.Millisecond))
 		c.checkUnikernel(ctr, m, netns, podIP, wantIP)
+		c.checkAccounted(ctr, int(vmmPid))
 		if i == 1 {
 			last = ctr
 			break
@@ -790,6 +791,42 @@ func TestCRIUnikernelPod(t *testing.T) {
 }
 
 // checkRuncOwned: id's state dir under the urunc handler's root is runc's.
+// checkAccounted: the VMM is in the container's cgroup under the pod's
+// cgroup parent, so crictl stats reports the VM (not the host's root
+// cgroup, which is what the shim would read with the VMM outside it).
+func (c *cri) checkAccounted(id string, vmmPid int) {
+	c.t.Helper()
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", vmmPid))
+	var memCg string
+	for _, line := range strings.Split(string(data), "\n") {
+		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && (parts[1] == "memory" || parts[1] == "") {
+			memCg = parts[2]
+		}
+	}
+	if !strings.HasPrefix(memCg, c.cgroup+"/") {
+		c.t.Errorf("%s: VMM pid %d in memory cgroup %q, not under the pod's %s", id, vmmPid, memCg, c.cgroup)
+	}
+	var stats struct {
+		Stats []struct {
+			Memory struct {
+				WorkingSetBytes struct {
+					Value string `json:"value"`
+				} `json:"workingSetBytes"`
+			} `json:"memory"`
+		} `json:"stats"`
+	}
+	out := c.must("stats", "-o", "json", "--id", id)
+	if err := json.Unmarshal([]byte(out), &stats); err != nil || len(stats.Stats) != 1 {
+		c.t.Errorf("%s: crictl stats: %v %s", id, err, out)
+		return
+	}
+	var ws int64
+	fmt.Sscan(stats.Stats[0].Memory.WorkingSetBytes.Value, &ws)
+	if ws < 1<<20 || ws > 256<<20 {
+		c.t.Errorf("%s: crictl stats working set %d bytes: not the VMM's (~40 MiB)", id, ws)
+	}
+}
+
 func (c *cri) checkRuncOwned(id string) {
 	c.t.Helper()
 	dir := filepath.Join(c.uruncRoot, id)
