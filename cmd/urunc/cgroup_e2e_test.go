@@ -110,6 +110,22 @@ func TestCgroupLimits(t *testing.T) {
 	if got := procCgroup(t, pid, "memory"); got != path {
 		t.Fatalf("VMM's memory cgroup = %q", got)
 	}
+	// Every thread of the VMM (qemu starts several) is in it: the child
+	// moved only its leader thread, which exec'd.
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	if len(tasks) < 2 {
+		t.Fatalf("VMM has %d threads", len(tasks))
+	}
+	for _, task := range tasks {
+		tid := 0
+		fmt.Sscan(filepath.Base(task), &tid)
+		if got := procCgroup(t, tid, "memory"); got != path {
+			t.Fatalf("VMM thread %d in memory cgroup %q", tid, got)
+		}
+	}
+	if procs := strings.Fields(e2e.ReadFile("/sys/fs/cgroup/memory/urunc-e2e/" + id + "/cgroup.procs")); len(procs) != 1 || procs[0] != fmt.Sprint(pid) {
+		t.Fatalf("cgroup.procs %v, want only the VMM %d", procs, pid)
+	}
 	var usage int64
 	fmt.Sscan(e2e.ReadFile("/sys/fs/cgroup/memory/urunc-e2e/"+id+"/memory.usage_in_bytes"), &usage)
 	if usage < 8<<20 {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -18,6 +19,15 @@ import (
 	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/container"
 )
+
+func init() {
+	// The re-exec child moves its main thread into the container's cgroup
+	// and later execs the VMM from it (runtime/container Init): main must
+	// stay on the process's leader thread.
+	if os.Getenv("URUNC_REEXEC") == "1" {
+		runtime.LockOSThread()
+	}
+}
 
 // Set with -ldflags "-X main.version=... -X main.commit=...".
 var (

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 
+	"golang.org/x/sys/unix"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/urunc-dev/urunc/runtime/cgroups"
@@ -41,4 +43,23 @@ func (r *Runtime) createCgroup(d state.Dir, spec *specs.Spec, id string) (*cgrou
 // containerCgroup is the placement recorded in the state, or nil.
 func containerCgroup(st *state.State) *cgroups.Placement {
 	return cgroups.FromState(st.CgroupPaths, st.CgroupDriver)
+}
+
+// joinCgroup puts the re-exec child in its container's cgroup (v1: create
+// made it but did not move the child; v2: the child was cloned into it).
+// On its leader thread, which later execs the VMM, moving only that
+// thread avoids the kernel's RCU wait of a whole-process move; elsewhere
+// (a caller that did not keep main on the leader thread) the process moves.
+func joinCgroup(st *state.State) error {
+	cg := containerCgroup(st)
+	if cg == nil {
+		return nil
+	}
+	if _, ok := cg.OnlyUnified(); ok {
+		return nil
+	}
+	if unix.Gettid() == unix.Getpid() {
+		return cg.JoinThread()
+	}
+	return cg.Join(os.Getpid())
 }

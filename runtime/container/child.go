@@ -45,6 +45,9 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := joinCgroup(st); err != nil {
+		return err
+	}
 	spec, err := LoadSpec(st.Bundle)
 	if err != nil {
 		return err

@@ -220,6 +220,19 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 			return nil, err
 		}
 	}
+	// The child enters the cgroup without a migration: cloned into it on
+	// cgroup v2; on v1 it moves its own leader thread before BOOTED
+	// (Init). Moving a whole process would wait for an RCU grace period.
+	if cgroup != nil {
+		if dir, ok := cgroup.OnlyUnified(); ok {
+			fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return nil, fmt.Errorf("open cgroup %s: %w", dir, err)
+			}
+			defer unix.Close(fd)
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+		}
+	}
 	if err := startIn(cmd, join); err != nil {
 		return nil, fmt.Errorf("start init child: %w", err)
 	}
@@ -229,11 +242,6 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 		cmd.Process.Kill()
 		<-child.done
 	})
-	if cgroup != nil {
-		if err := cgroup.Join(child.Pid); err != nil {
-			return nil, err
-		}
-	}
 	faultPoint("parent-after-spawn")
 	timeouts := r.opts.Host.Timeouts
 	r.event(d, state.Event{Step: state.StepChildSpawned, Detail: fmt.Sprintf("init child pid %d", cmd.Process.Pid),
