@@ -797,11 +797,20 @@ func TestCRIUnikernelPod(t *testing.T) {
 func (c *cri) checkAccounted(id string, vmmPid int) {
 	c.t.Helper()
 	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", vmmPid))
-	var memCg string
+	// The memory controller's line; on a pure v2 host the unified one.
+	var memCg, unified string
 	for _, line := range strings.Split(string(data), "\n") {
-		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 && (parts[1] == "memory" || parts[1] == "") {
-			memCg = parts[2]
+		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 {
+			switch parts[1] {
+			case "memory":
+				memCg = parts[2]
+			case "":
+				unified = parts[2]
+			}
 		}
+	}
+	if memCg == "" {
+		memCg = unified
 	}
 	if !strings.HasPrefix(memCg, c.cgroup+"/") {
 		c.t.Errorf("%s: VMM pid %d in memory cgroup %q, not under the pod's %s", id, vmmPid, memCg, c.cgroup)
