@@ -71,6 +71,11 @@ type Host struct {
 	// initrds); never under the state root, which must be empty when no
 	// container exists.
 	CacheDir string `json:"cacheDir"`
+	// SharedFS is how a Linux guest gets the container rootfs unless the
+	// container says otherwise (KeySharedFS): "9p" or "virtiofs".
+	SharedFS string `json:"sharedFS"`
+	// Virtiofsd is the virtio-fs daemon (the C one qemu 7.2 ships).
+	Virtiofsd string `json:"virtiofsd"`
 }
 
 // DefaultHost returns the built-in configuration.
@@ -86,11 +91,13 @@ func DefaultHost() *Host {
 			StopGrace:  Duration(3 * time.Second),
 			Kill:       Duration(10 * time.Second),
 		},
-		QEMU:     VMMDefaults{Accel: "auto"},
-		MemoryMB: 256,
-		VCPUs:    1,
-		RuncPath: "runc",
-		CacheDir: "/var/cache/urunc",
+		QEMU:      VMMDefaults{Accel: "auto"},
+		MemoryMB:  256,
+		VCPUs:     1,
+		RuncPath:  "runc",
+		CacheDir:  "/var/cache/urunc",
+		SharedFS:  SharedFS9P,
+		Virtiofsd: "/usr/lib/qemu/virtiofsd",
 	}
 }
 
@@ -111,6 +118,9 @@ func LoadHost(path string) (*Host, error) {
 	case "", "auto", "kvm", "tcg":
 	default:
 		return nil, fmt.Errorf("urunc config %s: qemu.accel must be kvm, tcg or auto, got %q", path, h.QEMU.Accel)
+	}
+	if err := CheckSharedFS(h.SharedFS); err != nil {
+		return nil, fmt.Errorf("urunc config %s: sharedFS: %w", path, err)
 	}
 	if h.MemoryMB < 8 || h.VCPUs < 1 {
 		return nil, fmt.Errorf("urunc config %s: defaultMemoryMB must be >= 8 and defaultVCPUs >= 1", path)
