@@ -234,6 +234,8 @@ func ModulesFor(cfg Config) []string {
 	switch cfg.Root.Type {
 	case RootVirtiofs:
 		mods = append(mods, "virtiofs")
+	case RootBlock:
+		mods = append(mods, "virtio_blk", cfg.Root.FSType)
 	case Root9P, "":
 		mods = append(mods, "9pnet_virtio", "9p")
 	}
