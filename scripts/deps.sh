@@ -18,6 +18,9 @@ want make make
 want cpio cpio
 want ps procps
 want dockerd docker.io
+want dmsetup dmsetup
+want mkfs.ext4 e2fsprogs
+want losetup mount
 [ -x /usr/lib/qemu/virtiofsd ] || need+=(qemu-system-common)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -19,7 +19,7 @@ OUT=${1:-build/linux}
 CACHE=$OUT/cache
 GO=${GO:-go}
 # Roots; dependencies are added from each .ko's modinfo.
-MODULES=${LINUX_MODULES:-"virtio_mmio virtio_pci button evdev 9pnet_virtio 9p virtiofs virtio_net virtio_blk ext4"}
+MODULES=${LINUX_MODULES:-"virtio_mmio virtio_pci button evdev 9pnet_virtio 9p virtiofs virtio_net virtio_blk ext4 crc32c_generic"}
 
 log() { echo "linux-kernel: $*" >&2; }
 die() { log "$*"; exit 1; }

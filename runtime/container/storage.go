@@ -19,6 +19,12 @@ import (
 	"github.com/urunc-dev/urunc/runtime/vm"
 )
 
+// TestBlockRootLoopEnv, set to 1, makes a loop device count as a devmapper
+// snapshot, so the block rootfs hand-off can be tested end to end on a
+// host whose kernel has no device-mapper (cmd/urunc's
+// TestLinuxGuestLoopRootfs). Like URUNC_FAULT it exists for tests only.
+const TestBlockRootLoopEnv = "URUNC_TEST_BLOCKROOT_LOOP"
+
 // storageSetup is what prepareStorage did besides filling in the request.
 type storageSetup struct {
 	detail    string
@@ -94,9 +100,13 @@ func (r *Runtime) handOffBlockRootfs(d state.Dir, cfg *config.Unikernel, rootfs 
 	if err != nil {
 		return nil, fmt.Errorf("reading the mount table: %w", err)
 	}
-	plan := storage.PlanRootfs(storage.Input{
+	in := storage.Input{
 		Mounts: mounts, Rootfs: rootfs, Guest: cfg.Type, UseDMBlock: cfg.UseDMBlock, Block: req.Block, DevName: sysfsDevName,
-	})
+	}
+	if os.Getenv(TestBlockRootLoopEnv) == "1" {
+		in.DevicePrefixes = []string{"dm-", "loop"}
+	}
+	plan := storage.PlanRootfs(in)
 	if plan.Block == nil {
 		r.log.Debug("rootfs stays a directory", "id", d.ID, "reason", plan.Reason)
 		return nil, nil

@@ -36,6 +36,10 @@ type Input struct {
 	// DevName returns the kernel name of block device major:minor (the
 	// DEVNAME of /sys/dev/block/M:m/uevent, e.g. "dm-3"), "" if unknown.
 	DevName func(major, minor int) string
+	// DevicePrefixes are the kernel device names taken as devmapper
+	// snapshots; nil means {"dm-"}. (Tests on hosts without device-mapper
+	// add "loop", see container.TestBlockRootLoopEnv.)
+	DevicePrefixes []string
 }
 
 // Plan says whether to hand the rootfs over as a block device.
@@ -82,7 +86,15 @@ func PlanRootfs(in Input) Plan {
 	if in.DevName != nil {
 		name = in.DevName(m.Major, m.Minor)
 	}
-	if !strings.HasPrefix(name, "dm-") || strings.ContainsAny(name, "/ ") {
+	prefixes := in.DevicePrefixes
+	if prefixes == nil {
+		prefixes = []string{"dm-"}
+	}
+	known := false
+	for _, p := range prefixes {
+		known = known || strings.HasPrefix(name, p)
+	}
+	if !known || strings.ContainsAny(name, "/ ") {
 		return Plan{Reason: fmt.Sprintf("the rootfs device %d:%d (%s) is not a device-mapper device", m.Major, m.Minor, m.Source)}
 	}
 	if !BlockRootGuests[in.Guest] {

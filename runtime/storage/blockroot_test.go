@@ -60,6 +60,7 @@ func TestPlanRootfs(t *testing.T) {
 		{name: "not device-mapper", in: Input{Rootfs: "/bundles/sda/rootfs", Guest: "linux"}, reason: "not a device-mapper"},
 		{name: "something mounted on top", in: Input{Rootfs: "/bundles/stacked/rootfs", Guest: "linux"}, reason: "tmpfs"},
 		{name: "device name unknown", in: Input{Rootfs: "/run/containerd/snap/7/rootfs", Guest: "linux", DevName: func(int, int) string { return "" }}, reason: "253:3"},
+		{name: "loop only when asked", in: Input{Rootfs: "/bundles/sda/rootfs", Guest: "linux", DevicePrefixes: []string{"dm-", "sd"}}, wantDevice: "/dev/sda1", wantFS: "ext4"},
 		{name: "hostile device name", in: Input{Rootfs: "/run/containerd/snap/7/rootfs", Guest: "linux", DevName: func(int, int) string { return "dm-1/../sda" }}, reason: "not a device-mapper"},
 	}
 	for _, tt := range tests {

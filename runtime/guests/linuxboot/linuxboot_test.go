@@ -136,6 +136,7 @@ func testModules() []Module {
 		{Name: "virtio_net", Depends: []string{"virtio_ring", "virtio", "net_failover"}},
 		{Name: "virtio_blk", Depends: []string{"virtio", "virtio_ring"}},
 		{Name: "crc16"},
+		{Name: "crc32c_generic"},
 		{Name: "mbcache"},
 		{Name: "jbd2"},
 		{Name: "ext4", Depends: []string{"mbcache", "jbd2", "crc16"}},
@@ -168,7 +169,7 @@ func TestModulesDepRoundTripAndClosure(t *testing.T) {
 	}{
 		{Config{Root: Root{Type: Root9P}}, "virtio_ring virtio virtio_mmio virtio_pci 9pnet 9pnet_virtio netfs fscache 9p"},
 		{Config{Root: Root{Type: RootVirtiofs}, Network: &Network{}}, "virtio_ring virtio virtio_mmio virtio_pci fuse virtiofs failover net_failover virtio_net"},
-		{Config{Root: Root{Type: RootBlock, FSType: "ext4"}}, "virtio_ring virtio virtio_mmio virtio_pci virtio_blk crc16 mbcache jbd2 ext4"},
+		{Config{Root: Root{Type: RootBlock, FSType: "ext4"}}, "virtio_ring virtio virtio_mmio virtio_pci virtio_blk crc16 crc32c_generic mbcache jbd2 ext4"},
 		// Unknown wanted modules are taken as built in.
 		{Config{Root: Root{Type: RootVirtiofs}, Modules: []string{"virtio-rng"}}, "virtio_ring virtio virtio_mmio virtio_pci fuse virtiofs"},
 	} {

@@ -235,7 +235,9 @@ func ModulesFor(cfg Config) []string {
 	case RootVirtiofs:
 		mods = append(mods, "virtiofs")
 	case RootBlock:
-		mods = append(mods, "virtio_blk", cfg.Root.FSType)
+		// ext4 asks for the crc32c algorithm by name (a softdep, not in
+		// depends=): without crc32c_generic it refuses to mount.
+		mods = append(mods, "virtio_blk", "crc32c_generic", cfg.Root.FSType)
 	case Root9P, "":
 		mods = append(mods, "9pnet_virtio", "9p")
 	}
