@@ -220,6 +220,11 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		req.Process = vm.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.User.UID, GID: p.User.GID}
 	}
 
+	if netw != nil && netw.DNS == "" {
+		var src string
+		netw.DNS, src = guestDNS(spec, rootfs)
+		r.log.Debug("guest nameserver", "id", d.ID, "dns", netw.DNS, "from", src)
+	}
 	req.Network = netw
 
 	choice := accel.Decide(accel.Probe(), accel.Request{
