@@ -20,6 +20,9 @@ want ps procps
 want dockerd docker.io
 want containerd containerd
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+want dmsetup dmsetup
+want mkfs.ext4 e2fsprogs
+want losetup mount
 [ -x /usr/lib/qemu/virtiofsd ] || need+=(qemu-system-common)
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -4,7 +4,8 @@
 #   vmlinux    uncompressed kernel extracted from the bzImage (PVH entry, for
 #              qemu -M microvm -kernel)
 #   modules/   the few modules the guest init loads (9p, virtio-fs, virtio
-#              transports, net, blk, ACPI power button + evdev) plus their
+#              transports, net, blk, ext4 for a block rootfs, ACPI power
+#              button + evdev) plus their
 #              dependencies, and modules.dep
 #              with their load order
 #   version    the package and kernel release used
@@ -18,7 +19,7 @@ OUT=${1:-build/linux}
 CACHE=$OUT/cache
 GO=${GO:-go}
 # Roots; dependencies are added from each .ko's modinfo.
-MODULES=${LINUX_MODULES:-"virtio_mmio virtio_pci button evdev 9pnet_virtio 9p virtiofs virtio_net virtio_blk"}
+MODULES=${LINUX_MODULES:-"virtio_mmio virtio_pci button evdev 9pnet_virtio 9p virtiofs virtio_net virtio_blk ext4 crc32c_generic"}
 
 log() { echo "linux-kernel: $*" >&2; }
 die() { log "$*"; exit 1; }

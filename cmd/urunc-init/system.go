@@ -111,7 +111,7 @@ func mountRoot(log logger, cfg linuxboot.Config) error {
 	if cfg.Root.ReadOnly {
 		flags |= unix.MS_RDONLY
 	}
-	fstype := cfg.RootType()
+	fstype := cfg.MountFSType()
 	opts := cfg.MountOptions()
 	if err := os.MkdirAll(newRoot, 0o755); err != nil {
 		return fmt.Errorf("mounting the rootfs: %w", err)
@@ -125,7 +125,7 @@ func mountRoot(log logger, cfg linuxboot.Config) error {
 			log.printf("mounted %s %s (%s)", fstype, cfg.Root.Tag, opts)
 			return nil
 		}
-		if !(errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV)) || time.Now().After(deadline) {
+		if !(errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENXIO)) || time.Now().After(deadline) {
 			return fmt.Errorf("mounting the rootfs (mount -t %s -o %q %s): %w (does the VMM export tag %q?)", fstype, opts, cfg.Root.Tag, err, cfg.Root.Tag)
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -20,13 +20,10 @@ import (
 func cgroupBundle(t *testing.T, path string, res *specs.LinuxResources) string {
 	t.Helper()
 	bundle := e2e.NewBundle(t, e2e.Bundle{Cmdline: "heartbeat", Annotations: microvm(nil)})
-	var spec specs.Spec
-	if err := json.Unmarshal([]byte(e2e.ReadFile(filepath.Join(bundle, "config.json"))), &spec); err != nil {
-		t.Fatal(err)
-	}
-	spec.Linux.CgroupsPath = path
-	spec.Linux.Resources = res
-	e2e.WriteSpec(t, bundle, &spec)
+	editSpec(t, bundle, func(spec *specs.Spec) {
+		spec.Linux.CgroupsPath = path
+		spec.Linux.Resources = res
+	})
 	return bundle
 }
 

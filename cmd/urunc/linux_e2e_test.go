@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -115,4 +117,134 @@ func TestLinuxGuestLifecycleAndGracefulStop(t *testing.T) {
 	e2e.WaitFor(t, 20*time.Second, "stopped after TERM", func() bool { return u.Status(t, "linux3") == "stopped" })
 	t.Logf("TERM to stopped: %v", time.Since(start).Round(time.Millisecond))
 	u.MustRun(t, "delete", "linux3")
+}
+
+// editSpec rewrites the bundle's config.json through f.
+func editSpec(t *testing.T, bundle string, f func(*specs.Spec)) {
+	t.Helper()
+	var spec specs.Spec
+	if err := json.Unmarshal([]byte(e2e.ReadFile(filepath.Join(bundle, "config.json"))), &spec); err != nil {
+		t.Fatal(err)
+	}
+	f(&spec)
+	e2e.WriteSpec(t, bundle, &spec)
+}
+
+func requireVirtiofsd(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/usr/lib/qemu/virtiofsd"); err != nil {
+		t.Skip("/usr/lib/qemu/virtiofsd missing: apt-get install qemu-system-common")
+	}
+}
+
+func readVMM(t *testing.T, u *e2e.URunc, id string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(e2e.ReadFile(filepath.Join(u.Root, id, "vmm.json"))), &m); err != nil {
+		t.Fatalf("vmm.json: %v", err)
+	}
+	return m
+}
+
+// procAlive reports whether pid runs and is not a zombie.
+func procAlive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z' && s[i+2] != 'X'
+}
+
+// The rootfs reaches the guest over virtio-fs when the container asks:
+// virtiofsd serves it, qemu gets vhost-user-fs on a shared memfd, the
+// guest init mounts virtiofs, and virtiofsd is gone with the VM.
+func TestLinuxGuestVirtiofs(t *testing.T) {
+	u := setup(t)
+	requireVirtiofsd(t)
+	bundle := busyboxLinuxBundle(t,
+		[]string{"sh", "-c", `echo "greeting=$GREETING"; cat /etc/hello; grep -o 'urunc-root / virtiofs' /proc/mounts; echo done`},
+		[]string{"PATH=/bin", "GREETING=over virtio-fs"})
+	editSpec(t, bundle, func(s *specs.Spec) { s.Annotations["com.urunc.unikernel.sharedfs"] = "virtiofs" })
+	out := outFile(t)
+	if r := u.RunWith(t, out, "create", "-b", bundle, "vfs1"); r.Code != 0 {
+		t.Fatalf("create: %s; log %q", r, u.LastError())
+	}
+	u.MustRun(t, "start", "vfs1")
+	e2e.WaitFor(t, 60*time.Second, "guest output", func() bool { return e2e.FileContains(out.Name(), "done") })
+	output := e2e.ReadFile(out.Name())
+	for _, want := range []string{"greeting=over virtio-fs", "hello from the rootfs", "urunc-root / virtiofs"} {
+		if !strings.Contains(output, want) {
+			t.Fatalf("output lacks %q:\n%s", want, output)
+		}
+	}
+	vmm := readVMM(t, u, "vfs1")
+	argv := fmt.Sprint(vmm["argv"])
+	for _, want := range []string{"vhost-user-fs-device,chardev=urunc-vfs,tag=urunc-root", "share=on", filepath.Join(u.Root, "vfs1", "virtiofs.sock")} {
+		if !strings.Contains(argv, want) {
+			t.Fatalf("qemu argv lacks %q: %s", want, argv)
+		}
+	}
+	if strings.Contains(argv, "virtio-9p") {
+		t.Fatalf("9p device with virtio-fs: %s", argv)
+	}
+	pid, _ := vmm["virtiofsdPid"].(float64)
+	if pid <= 0 {
+		t.Fatalf("vmm.json records no virtiofsd pid: %v", vmm)
+	}
+	e2e.WaitFor(t, 20*time.Second, "stopped", func() bool { return u.Status(t, "vfs1") == "stopped" })
+	e2e.WaitFor(t, 5*time.Second, "virtiofsd exit", func() bool { return !procAlive(int(pid)) })
+	u.MustRun(t, "delete", "vfs1")
+	if left := u.Leftovers(); len(left) != 0 {
+		t.Fatalf("left under root: %v", left)
+	}
+}
+
+// A virtiofsd whose VMM never came (the child died just before exec, and
+// without a pid namespace nothing else kills it) is killed by delete.
+func TestLinuxGuestVirtiofsdKilledByDelete(t *testing.T) {
+	u := setup(t)
+	requireVirtiofsd(t)
+	bundle := busyboxLinuxBundle(t, []string{"sh", "-c", "echo never"}, []string{"PATH=/bin"})
+	editSpec(t, bundle, func(s *specs.Spec) {
+		s.Annotations["com.urunc.unikernel.sharedfs"] = "virtiofs"
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.PIDNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+	})
+	u.Env = []string{"URUNC_FAULT=child-before-exec:kill"}
+	if r := u.RunWith(t, outFile(t), "create", "-b", bundle, "vfs2"); r.Code != 0 {
+		t.Fatalf("create: %s; log %q", r, u.LastError())
+	}
+	if r := u.Run(t, "start", "vfs2"); r.Code == 0 {
+		t.Fatal("start succeeded although the child died before exec")
+	}
+	pid, _ := readVMM(t, u, "vfs2")["virtiofsdPid"].(float64)
+	if pid <= 0 || !procAlive(int(pid)) {
+		t.Fatalf("virtiofsd pid %v not running after the child died: the test cannot check delete", pid)
+	}
+	u.MustRun(t, "delete", "--force", "vfs2")
+	e2e.WaitFor(t, 5*time.Second, "virtiofsd killed by delete", func() bool { return !procAlive(int(pid)) })
+	if left := u.Leftovers(); len(left) != 0 {
+		t.Fatalf("left under root: %v", left)
+	}
+}
+
+// An unknown shared filesystem kind fails create and leaves nothing.
+func TestLinuxGuestUnknownSharedFS(t *testing.T) {
+	u := setup(t)
+	bundle := busyboxLinuxBundle(t, []string{"true"}, nil)
+	editSpec(t, bundle, func(s *specs.Spec) { s.Annotations["com.urunc.unikernel.sharedfs"] = "nfs" })
+	r := u.RunWith(t, outFile(t), "create", "-b", bundle, "vfs3")
+	if r.Code == 0 || !strings.Contains(u.LastError(), `unknown shared filesystem kind "nfs"`) {
+		t.Fatalf("create: %s; log %q", r, u.LastError())
+	}
+	if left := u.Leftovers(); len(left) != 0 {
+		t.Fatalf("left under root: %v", left)
+	}
 }

@@ -17,16 +17,6 @@ import (
 )
 
 // editSpec rewrites a bundle's config.json through edit.
-func editSpec(t *testing.T, bundle string, edit func(*specs.Spec)) {
-	t.Helper()
-	var spec specs.Spec
-	if err := json.Unmarshal([]byte(e2e.ReadFile(filepath.Join(bundle, "config.json"))), &spec); err != nil {
-		t.Fatal(err)
-	}
-	edit(&spec)
-	e2e.WriteSpec(t, bundle, &spec)
-}
-
 // procStatus returns the "Key:" lines of /proc/pid/status.
 func procStatus(t *testing.T, pid int) map[string]string {
 	t.Helper()

@@ -76,6 +76,11 @@ type Host struct {
 	// initrds); never under the state root, which must be empty when no
 	// container exists.
 	CacheDir string `json:"cacheDir"`
+	// SharedFS is how a Linux guest gets the container rootfs unless the
+	// container says otherwise (KeySharedFS): "9p" or "virtiofs".
+	SharedFS string `json:"sharedFS"`
+	// Virtiofsd is the virtio-fs daemon (the C one qemu 7.2 ships).
+	Virtiofsd string `json:"virtiofsd"`
 }
 
 // DefaultHost returns the built-in configuration.
@@ -97,6 +102,8 @@ func DefaultHost() *Host {
 		VCPUs:         1,
 		RuncPath:      "runc",
 		CacheDir:      "/var/cache/urunc",
+		SharedFS:      SharedFS9P,
+		Virtiofsd:     "/usr/lib/qemu/virtiofsd",
 	}
 }
 
@@ -117,6 +124,9 @@ func LoadHost(path string) (*Host, error) {
 	case "", "auto", "kvm", "tcg":
 	default:
 		return nil, fmt.Errorf("urunc config %s: qemu.accel must be kvm, tcg or auto, got %q", path, h.QEMU.Accel)
+	}
+	if err := CheckSharedFS(h.SharedFS); err != nil {
+		return nil, fmt.Errorf("urunc config %s: sharedFS: %w", path, err)
 	}
 	if h.MemoryMB < 8 || h.VCPUs < 1 {
 		return nil, fmt.Errorf("urunc config %s: defaultMemoryMB must be >= 8 and defaultVCPUs >= 1", path)

@@ -33,6 +33,11 @@ const (
 	KeyBlkMntPoint = Prefix + "blkMntPoint"
 	KeyUseDMBlock  = Prefix + "useDMBlock"
 	KeyMountRootfs = Prefix + "mountRootfs"
+	// KeySharedFS chooses how a Linux guest gets the container rootfs when
+	// it is shared rather than handed over as a block device: "9p"
+	// (default) or "virtiofs". urunc's addition; the host configuration's
+	// sharedFS is the default.
+	KeySharedFS = Prefix + "sharedfs"
 
 	VMMPrefix      = "com.urunc.vmm."
 	KeyAccel       = VMMPrefix + "accel"      // kvm | tcg | auto
@@ -65,6 +70,7 @@ type Unikernel struct {
 	BlkMntPoint string `json:"com.urunc.unikernel.blkMntPoint,omitempty"`
 	UseDMBlock  string `json:"com.urunc.unikernel.useDMBlock,omitempty"`
 	MountRootfs string `json:"com.urunc.unikernel.mountRootfs,omitempty"`
+	SharedFS    string `json:"com.urunc.unikernel.sharedfs,omitempty"`
 
 	Accel       string `json:"com.urunc.vmm.accel,omitempty"`
 	CPU         string `json:"com.urunc.vmm.cpu,omitempty"`
@@ -81,7 +87,7 @@ func (u *Unikernel) fields() map[string]*string {
 		KeyType: &u.Type, KeyCmdline: &u.Cmdline, KeyBinary: &u.Binary,
 		KeyHypervisor: &u.Hypervisor, KeyVersion: &u.Version, KeyInitrd: &u.Initrd,
 		KeyBlock: &u.Block, KeyBlkMntPoint: &u.BlkMntPoint, KeyUseDMBlock: &u.UseDMBlock,
-		KeyMountRootfs: &u.MountRootfs, KeyAccel: &u.Accel, KeyCPU: &u.CPU,
+		KeyMountRootfs: &u.MountRootfs, KeySharedFS: &u.SharedFS, KeyAccel: &u.Accel, KeyCPU: &u.CPU,
 		KeyMachine: &u.Machine, KeyNetworkMode: &u.NetworkMode,
 	}
 }
@@ -110,7 +116,7 @@ func IsConfigKey(k string) bool {
 func Load(bundle string, spec *specs.Spec) (*Unikernel, error) {
 	hasUnikernelAnnotation := false
 	for k := range spec.Annotations {
-		if strings.HasPrefix(k, Prefix) {
+		if strings.HasPrefix(k, Prefix) && !overrideKey(k) {
 			hasUnikernelAnnotation = true
 			break
 		}
@@ -154,7 +160,7 @@ func Load(bundle string, spec *specs.Spec) (*Unikernel, error) {
 	}
 	u.Source = path
 	// Per-container overrides of VMM choices may still come as annotations.
-	for _, k := range []string{KeyAccel, KeyCPU, KeyMachine, KeyNetworkMode} {
+	for _, k := range overrideKeys {
 		if v, ok := spec.Annotations[k]; ok {
 			dv, err := decodeAnnotation(v)
 			if err != nil {
@@ -164,6 +170,19 @@ func Load(bundle string, spec *specs.Spec) (*Unikernel, error) {
 		}
 	}
 	return u, u.validate()
+}
+
+// overrideKeys are per-container choices an annotation may make on top of
+// urunc.json; alone they do not make a bundle a unikernel.
+var overrideKeys = []string{KeyAccel, KeyCPU, KeyMachine, KeyNetworkMode, KeySharedFS}
+
+func overrideKey(k string) bool {
+	for _, o := range overrideKeys {
+		if k == o {
+			return true
+		}
+	}
+	return false
 }
 
 // ParseURuncJSON decodes urunc.json: a flat JSON object of string values,
@@ -297,6 +316,9 @@ func (u *Unikernel) validate() error {
 			return fmt.Errorf("%w: %s must be true or false, got %q", ErrInvalidConfig, b.key, b.v)
 		}
 	}
+	if err := CheckSharedFS(u.SharedFS); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, KeySharedFS, err)
+	}
 	switch u.Accel {
 	case "", "auto", "kvm", "tcg":
 	default:
@@ -308,4 +330,23 @@ func (u *Unikernel) validate() error {
 		return fmt.Errorf("%w: %s must be dynamic, static or none, got %q", ErrInvalidConfig, KeyNetworkMode, u.NetworkMode)
 	}
 	return nil
+}
+
+// Shared root filesystem kinds (KeySharedFS, Host.SharedFS).
+const (
+	SharedFS9P       = "9p"
+	SharedFSVirtiofs = "virtiofs"
+)
+
+// ErrUnknownSharedFS is wrapped when a shared filesystem kind is neither
+// 9p nor virtiofs.
+var ErrUnknownSharedFS = errors.New("unknown shared filesystem kind")
+
+// CheckSharedFS accepts "", "9p" and "virtiofs".
+func CheckSharedFS(v string) error {
+	switch v {
+	case "", SharedFS9P, SharedFSVirtiofs:
+		return nil
+	}
+	return fmt.Errorf("%w %q (want %s or %s)", ErrUnknownSharedFS, v, SharedFS9P, SharedFSVirtiofs)
 }

@@ -54,6 +54,12 @@ func TestLoadFromAnnotations(t *testing.T) {
 			ann:  map[string]string{KeyType: "linux", KeyHypervisor: "qemu", KeyBinary: "/k", KeyAccel: "tcg", KeyMachine: "microvm"},
 			want: Unikernel{Type: "linux", Hypervisor: "qemu", Binary: "/k", Accel: "tcg", Machine: "microvm", Source: "annotations"},
 		},
+		{
+			name: "virtiofs",
+			ann:  map[string]string{KeyType: "linux", KeyHypervisor: "qemu", KeyBinary: "/k", KeySharedFS: "virtiofs"},
+			want: Unikernel{Type: "linux", Hypervisor: "qemu", Binary: "/k", SharedFS: "virtiofs", Source: "annotations"},
+		},
+		{name: "unknown sharedfs", ann: map[string]string{KeyType: "linux", KeyHypervisor: "qemu", KeyBinary: "/k", KeySharedFS: "nfs"}, wantErr: ErrUnknownSharedFS, errText: `"nfs"`},
 		{name: "bad b64", ann: map[string]string{KeyType: "b64:!!!", KeyHypervisor: "qemu", KeyBinary: "/k"}, wantErr: ErrInvalidConfig, errText: "malformed base64"},
 		{name: "missing binary", ann: map[string]string{KeyType: "unikraft", KeyHypervisor: "qemu"}, wantErr: ErrInvalidConfig, errText: KeyBinary},
 		{name: "unknown key", ann: map[string]string{KeyType: "unikraft", KeyHypervisor: "qemu", KeyBinary: "/k", Prefix + "bogus": "1"}, wantErr: ErrInvalidConfig, errText: "bogus"},
@@ -101,6 +107,11 @@ func TestLoadFromURuncJSON(t *testing.T) {
 			want: Unikernel{Type: "unikraft", Hypervisor: "qemu", Binary: "/k"}},
 		{name: "annotation overrides vmm", rootPath: "rootfs", json: full, ann: map[string]string{KeyMachine: "microvm"},
 			want: Unikernel{Type: "unikraft", Hypervisor: "qemu", Binary: "/unikernel/app.elf", Cmdline: "hello world", Machine: "microvm"}},
+		{name: "annotation overrides sharedfs", rootPath: "rootfs", json: full, ann: map[string]string{KeySharedFS: "virtiofs"},
+			want: Unikernel{Type: "unikraft", Hypervisor: "qemu", Binary: "/unikernel/app.elf", Cmdline: "hello world", SharedFS: "virtiofs"}},
+		{name: "sharedfs in urunc.json", rootPath: "rootfs", json: `{"com.urunc.unikernel.unikernelType":"linux","com.urunc.unikernel.hypervisor":"qemu","com.urunc.unikernel.binary":"/k","com.urunc.unikernel.sharedfs":"` + b64("virtiofs") + `"}`,
+			want: Unikernel{Type: "linux", Hypervisor: "qemu", Binary: "/k", SharedFS: "virtiofs"}},
+		{name: "bad sharedfs in urunc.json", rootPath: "rootfs", json: `{"com.urunc.unikernel.unikernelType":"linux","com.urunc.unikernel.hypervisor":"qemu","com.urunc.unikernel.binary":"/k","com.urunc.unikernel.sharedfs":"smb"}`, wantErr: ErrUnknownSharedFS},
 		{name: "no config", rootPath: "rootfs", wantErr: ErrNoConfig},
 		{name: "not json", rootPath: "rootfs", json: "{", wantErr: ErrInvalidConfig},
 		{name: "array", rootPath: "rootfs", json: "[]", wantErr: ErrInvalidConfig},
@@ -181,7 +192,7 @@ func TestResolveInRootfs(t *testing.T) {
 func TestLoadHost(t *testing.T) {
 	dir := t.TempDir()
 	h, err := LoadHost(filepath.Join(dir, "missing.json"))
-	if err != nil || h.Timeouts.Booted.D() == 0 || h.MemoryMB != 256 {
+	if err != nil || h.Timeouts.Booted.D() == 0 || h.MemoryMB != 256 || h.SharedFS != SharedFS9P {
 		t.Fatalf("defaults: %+v %v", h, err)
 	}
 	p := filepath.Join(dir, "c.json")
@@ -190,7 +201,11 @@ func TestLoadHost(t *testing.T) {
 	if err != nil || h.Timeouts.Booted.D().Seconds() != 2 || h.QEMU.Accel != "tcg" || h.Timeouts.Ack.D() == 0 {
 		t.Fatalf("override: %+v %v", h, err)
 	}
-	for _, bad := range []string{`{"qemu":{"accel":"xen"}}`, `{"timeouts":{"booted":5}}`, `{"timeouts":{"booted":"-1s"}}`, `nope`} {
+	os.WriteFile(p, []byte(`{"sharedFS":"virtiofs"}`), 0o644)
+	if h, err = LoadHost(p); err != nil || h.SharedFS != SharedFSVirtiofs {
+		t.Fatalf("sharedFS: %+v %v", h, err)
+	}
+	for _, bad := range []string{`{"sharedFS":"nfs"}`, `{"qemu":{"accel":"xen"}}`, `{"timeouts":{"booted":5}}`, `{"timeouts":{"booted":"-1s"}}`, `nope`} {
 		os.WriteFile(p, []byte(bad), 0o644)
 		if _, err := LoadHost(p); err == nil {
 			t.Errorf("%s: want error", bad)

@@ -148,7 +148,14 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		return err
 	}
 
-	plan, req, err := r.prepareVMM(ctx, d, st, spec, cfg, netw, netDetail)
+	plan, req, undoStorage, err := r.prepareVMM(ctx, d, st, spec, cfg, netw, netDetail)
+	if undoStorage != nil {
+		defer func() {
+			if err != nil {
+				undoStorage() // e.g. kill virtiofsd: no VMM will connect
+			}
+		}()
+	}
 	if err == nil {
 		err = r.runHooks(ctx, d, hooks.StartContainer, spec, st)
 	}
@@ -187,24 +194,28 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 
 // prepareVMM prepares storage and builds the VMM command line for the
 // network set up at ACK time.
-func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, spec *specs.Spec, cfg *config.Unikernel, netw *vm.Network, netDetail string) (*vm.Plan, vm.Request, error) {
+//
+// The returned function undoes the storage set-up (virtiofsd, devmapper
+// hand-off) when the VMM is not exec'd after all; prepareVMM undoes it
+// itself when it fails.
+func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, spec *specs.Spec, cfg *config.Unikernel, netw *vm.Network, netDetail string) (_ *vm.Plan, _ vm.Request, _ func(), err error) {
 	rootfs := st.Rootfs
 	kernel, err := config.ResolveInRootfs(rootfs, config.KeyBinary, cfg.Binary)
 	if err != nil {
-		return nil, vm.Request{}, err
+		return nil, vm.Request{}, nil, err
 	}
 	initrd, err := config.ResolveInRootfs(rootfs, config.KeyInitrd, cfg.Initrd)
 	if err != nil {
-		return nil, vm.Request{}, err
+		return nil, vm.Request{}, nil, err
 	}
 	block, err := config.ResolveInRootfs(rootfs, config.KeyBlock, cfg.Block)
 	if err != nil {
-		return nil, vm.Request{}, err
+		return nil, vm.Request{}, nil, err
 	}
 
 	memMB, err := memoryMB(spec, r.opts.Host.MemoryMB, r.opts.Host.VMMOverheadMB)
 	if err != nil {
-		return nil, vm.Request{}, err
+		return nil, vm.Request{}, nil, err
 	}
 	req := vm.Request{
 		Guest:           cfg.Type,
@@ -226,6 +237,11 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		req.Process = vm.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.User.UID, GID: p.User.GID}
 	}
 
+	if netw != nil && netw.DNS == "" {
+		var src string
+		netw.DNS, src = guestDNS(spec, rootfs)
+		r.log.Debug("guest nameserver", "id", d.ID, "dns", netw.DNS, "from", src)
+	}
 	req.Network = netw
 
 	choice := accel.Decide(accel.Probe(), accel.Request{
@@ -237,24 +253,29 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 	})
 	req.Accel, req.CPU, req.Machine = choice.Accel, choice.CPU, choice.Machine
 
-	storageDetail, err := r.prepareStorage(ctx, d, spec, cfg, rootfs, &req)
+	stor, err := r.prepareStorage(ctx, d, spec, cfg, rootfs, &req)
 	if err != nil {
-		return nil, vm.Request{}, err
+		return nil, vm.Request{}, nil, err
 	}
-	r.event(d, state.Event{Step: state.StepStorage, Detail: storageDetail})
+	defer func() {
+		if err != nil {
+			stor.cleanup()
+		}
+	}()
+	r.event(d, state.Event{Step: state.StepStorage, Detail: stor.detail})
 
 	if cfg.Hypervisor == "qemu" {
 		qmpLn, err := ipc.Listen(d.File(state.QMPSock))
 		if err != nil {
-			return nil, vm.Request{}, err
+			return nil, vm.Request{}, nil, err
 		}
 		f, err := qmpLn.File()
 		if err != nil {
-			return nil, vm.Request{}, err
+			return nil, vm.Request{}, nil, err
 		}
 		// The VMM inherits the listening socket across exec.
 		if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFD, 0); err != nil {
-			return nil, vm.Request{}, fmt.Errorf("qmp socket: %w", err)
+			return nil, vm.Request{}, nil, fmt.Errorf("qmp socket: %w", err)
 		}
 		req.QMPFD = int(f.Fd())
 	}
@@ -266,11 +287,11 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 	}
 	plan, err := vm.Build(req)
 	if err != nil {
-		return nil, vm.Request{}, err
+		return nil, vm.Request{}, nil, err
 	}
 	for _, f := range plan.Files {
 		if err := state.WriteFileAtomic(f.Path, f.Data, os.FileMode(f.Mode)); err != nil {
-			return nil, vm.Request{}, fmt.Errorf("write %s: %w", filepath.Base(f.Path), err)
+			return nil, vm.Request{}, nil, fmt.Errorf("write %s: %w", filepath.Base(f.Path), err)
 		}
 	}
 	info := &state.VMMInfo{
@@ -289,14 +310,18 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		VCPUs:         req.VCPUs,
 		Network:       netDetail,
 		GracefulStop:  plan.GracefulStop,
+		Storage:       stor.detail,
+	}
+	if v := stor.virtiofsd; v != nil {
+		info.VirtiofsdPID, info.VirtiofsdStartTime = v.hostPID, v.startTime
 	}
 	if netw != nil {
 		info.TapName = netw.TapName
 	}
 	if err := d.WriteVMM(info); err != nil {
-		return nil, vm.Request{}, err
+		return nil, vm.Request{}, nil, err
 	}
-	return plan, req, nil
+	return plan, req, stor.cleanup, nil
 }
 
 func firstSet(vals ...string) string {
@@ -377,7 +402,9 @@ func confineMounts(plan *vm.Plan, req *vm.Request) []confineMount {
 	if req.Block != "" {
 		m = append(m, confineMount{path: req.Block})
 	}
-	if fs := req.SharedFS; fs != nil && fs.HostPath != "" {
+	// virtio-fs: virtiofsd serves the rootfs, the VMM only needs its
+	// socket (in the state directory).
+	if fs := req.SharedFS; fs != nil && fs.HostPath != "" && fs.Kind != "virtiofs" {
 		m = append(m, confineMount{path: fs.HostPath})
 	}
 	if filepath.IsAbs(plan.Path) && !strings.HasPrefix(plan.Path, "/usr/") {

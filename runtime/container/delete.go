@@ -53,8 +53,11 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	}
 	r.event(d, state.Event{Step: state.StepDelete})
 	spec, specErr := LoadSpec(st.Bundle)
-	if specErr == nil {
-		if info, err := d.ReadVMM(); err == nil {
+	if info, err := d.ReadVMM(); err == nil {
+		if err := killVirtiofsd(info); err != nil {
+			r.log.Warn("virtiofsd cleanup", "id", id, "error", err)
+		}
+		if specErr == nil {
 			if err := r.teardownNetwork(spec, info); err != nil {
 				r.log.Warn("network cleanup", "id", id, "error", err)
 			}

@@ -11,6 +11,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/guests/linuxboot"
 	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/runtime/vm"
@@ -22,16 +23,18 @@ const linuxRootTag = "urunc-root"
 // prepareLinux makes an ordinary container rootfs bootable as a Linux
 // microVM: an initrd with urunc's guest init, the kernel modules it needs
 // and the container's process (args, env, cwd, user), a kernel command line,
-// and the qemu devices sharing the rootfs over 9p. Everything besides the
-// kernel comes from the urunc installation, not from the image.
-func (r *Runtime) prepareLinux(ctx context.Context, d state.Dir, spec *specs.Spec, rootfs string, req *vm.Request) (string, error) {
+// and the qemu devices of the root filesystem: the rootfs shared over 9p or
+// virtio-fs (kind, "9p" or "virtiofs"; virtio-fs starts virtiofsd), or the
+// block device in req.Block (kind "block", fstype given). Everything
+// besides the kernel comes from the urunc installation, not from the image.
+func (r *Runtime) prepareLinux(ctx context.Context, d state.Dir, spec *specs.Spec, rootfs, kind, fstype string, req *vm.Request, st *storageSetup) error {
 	exe, err := os.Executable()
 	if err != nil {
-		return "", err
+		return err
 	}
 	assets, err := linuxboot.FindAssets(exe)
 	if err != nil {
-		return "", err
+		return err
 	}
 	cfg := linuxboot.Config{
 		Args:     req.Process.Args,
@@ -41,7 +44,16 @@ func (r *Runtime) prepareLinux(ctx context.Context, d state.Dir, spec *specs.Spe
 		GID:      req.Process.GID,
 		Hostname: spec.Hostname,
 		Terminal: spec.Process != nil && spec.Process.Terminal,
-		Root:     linuxboot.Root{Type: linuxboot.Root9P, Tag: linuxRootTag},
+	}
+	switch kind {
+	case config.SharedFS9P:
+		cfg.Root = linuxboot.Root{Type: linuxboot.Root9P, Tag: linuxRootTag}
+	case config.SharedFSVirtiofs:
+		cfg.Root = linuxboot.Root{Type: linuxboot.RootVirtiofs, Tag: linuxRootTag}
+	case linuxboot.RootBlock:
+		cfg.Root = linuxboot.Root{Type: linuxboot.RootBlock, Tag: linuxboot.BlockRootDevice, FSType: fstype}
+	default:
+		return fmt.Errorf("%w: linux guest root %q", config.ErrUnknownSharedFS, kind)
 	}
 	if spec.Process != nil {
 		cfg.AdditionalGIDs = spec.Process.User.AdditionalGids
@@ -56,23 +68,40 @@ func (r *Runtime) prepareLinux(ctx context.Context, d state.Dir, spec *specs.Spe
 		ModulesDir: assets.ModulesDir,
 		CacheDir:   filepath.Join(r.opts.Host.CacheDir, "linux"),
 	}); err != nil {
-		return "", fmt.Errorf("linux guest initrd: %w", err)
+		return fmt.Errorf("linux guest initrd: %w", err)
 	}
 	tsc := r.hostTSCKHz(ctx)
 	args, err := linuxboot.QemuArgs(linuxboot.QemuOptions{
-		Machine:   req.Machine,
-		MemoryMiB: int(req.MemoryMB),
-		Root:      cfg.Root,
-		HostPath:  rootfs,
+		Machine:        req.Machine,
+		MemoryMiB:      int(req.MemoryMB),
+		Root:           cfg.Root,
+		HostPath:       rootfs,
+		VirtiofsSocket: d.File(virtiofsSocket),
 	})
 	if err != nil {
-		return "", err
+		return err
 	}
 	req.Initrd = initrd
 	req.Cmdline = linuxboot.KernelCmdline(linuxboot.CmdlineOptions{TSCKHz: tsc})
-	req.SharedFS = &vm.SharedFS{Kind: "9p", HostPath: rootfs, Tag: linuxRootTag}
+	req.Prepared = true
 	req.ExtraArgs = append(withoutDebugExit(args), req.ExtraArgs...)
-	return fmt.Sprintf("rootfs %s over 9p (tag %s), initrd %s", rootfs, linuxRootTag, initrd), nil
+	switch kind {
+	case config.SharedFS9P:
+		req.SharedFS = &vm.SharedFS{Kind: "9p", HostPath: rootfs, Tag: linuxRootTag}
+		st.detail = fmt.Sprintf("rootfs %s over 9p (tag %s), initrd %s", rootfs, linuxRootTag, initrd)
+	case config.SharedFSVirtiofs:
+		v, err := startVirtiofsd(r.opts.Host.Virtiofsd, d, rootfs)
+		if err != nil {
+			return err
+		}
+		st.virtiofsd = v
+		st.undo = append(st.undo, v.stop)
+		req.SharedFS = &vm.SharedFS{Kind: "virtiofs", HostPath: rootfs, Tag: linuxRootTag, Socket: v.socket}
+		st.detail = fmt.Sprintf("rootfs %s over virtio-fs (tag %s, virtiofsd pid %d, socket %s), initrd %s", rootfs, linuxRootTag, v.hostPID, v.socket, initrd)
+	default:
+		st.detail = fmt.Sprintf("block device %s (%s) as %s, initrd %s", req.Block, fstype, linuxboot.BlockRootDevice, initrd)
+	}
+	return nil
 }
 
 // withoutDebugExit drops -no-reboot and the isa-debug-exit device, which

@@ -43,20 +43,3 @@ func (r *Runtime) teardownNetwork(spec *specs.Spec, info *state.VMMInfo) error {
 	}
 	return network.Teardown(path, info.TapName)
 }
-
-// prepareStorage fills in storage parts of req: a Linux guest without its
-// own initrd gets the container rootfs over 9p; otherwise the configured
-// initrd and block image are used as they are.
-func (r *Runtime) prepareStorage(ctx context.Context, d state.Dir, spec *specs.Spec, cfg *config.Unikernel, rootfs string, req *vm.Request) (string, error) {
-	if cfg.Type == "linux" && req.Initrd == "" && req.Block == "" {
-		return r.prepareLinux(ctx, d, spec, rootfs, req)
-	}
-	detail := "kernel only"
-	if req.Initrd != "" {
-		detail = "initrd " + req.Initrd
-	}
-	if req.Block != "" {
-		detail += ", block " + req.Block
-	}
-	return detail, nil
-}

@@ -88,6 +88,22 @@ func TestUnikraftCmdline(t *testing.T) {
 	if b, _ = (Unikraft{}).Boot(base); b.Cmdline != "Unikraft" {
 		t.Fatalf("%q", b.Cmdline)
 	}
+	// Current format: the nameserver is always there (upstream), the
+	// request's or 8.8.8.8; an empty gateway keeps its place.
+	for _, tc := range []struct {
+		n    vmtypes.Network
+		want string
+	}{
+		{vmtypes.Network{IP: "10.0.0.2", PrefixLen: 24, Gateway: "10.0.0.1", DNS: "10.0.0.53"}, "Unikraft netdev.ip=10.0.0.2/24:10.0.0.1:10.0.0.53"},
+		{vmtypes.Network{IP: "10.0.0.2", PrefixLen: 24, Gateway: "10.0.0.1"}, "Unikraft netdev.ip=10.0.0.2/24:10.0.0.1:8.8.8.8"},
+		{vmtypes.Network{IP: "10.0.0.2", PrefixLen: 24}, "Unikraft netdev.ip=10.0.0.2/24::8.8.8.8"},
+	} {
+		req := base
+		req.Network = &tc.n
+		if b, err := (Unikraft{}).Boot(req); err != nil || b.Cmdline != tc.want {
+			t.Fatalf("%+v: %q %v, want %q", tc.n, b.Cmdline, err, tc.want)
+		}
+	}
 	// Old format, no gateway: no empty parameter.
 	base.Version = "0.15.0"
 	base.Network = &vmtypes.Network{IP: "10.0.0.2", PrefixLen: 16}

@@ -12,9 +12,10 @@ import (
 // Prepared: the lifecycle built an initrd with urunc's guest init and a
 // kernel command line (runtime/guests/linuxboot), and put the devices of
 // the shared root filesystem in the request's ExtraArgs. That is
-// recognised by a non-empty Request.Cmdline together with a root
-// filesystem device (-fsdev, -virtfs or vhost-user-fs) in ExtraArgs; the
-// command line is then used exactly as given. qemu only.
+// recognised by a non-empty Request.Cmdline together with
+// Request.Prepared or a root filesystem device (-fsdev, -virtfs or
+// vhost-user-fs) in ExtraArgs; the command line is then used exactly as
+// given. qemu only.
 //
 // Otherwise (a user-supplied initrd or block image, as upstream urunc):
 //
@@ -33,7 +34,7 @@ func (Linux) DefaultMachine() string { return "microvm" }
 // Prepared reports whether req carries a command line and root filesystem
 // devices prepared by runtime/guests/linuxboot.
 func Prepared(req vmtypes.Request) bool {
-	return req.Guest == "linux" && req.Cmdline != "" && HasRootFSDevice(req.ExtraArgs)
+	return req.Guest == "linux" && req.Cmdline != "" && (req.Prepared || HasRootFSDevice(req.ExtraArgs))
 }
 
 // HasRootFSDevice reports whether qemu arguments already share a root

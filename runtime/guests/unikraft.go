@@ -12,12 +12,17 @@ import (
 // command-line format (netdev.ip=, vfs.fstab=, env.vars=).
 const UnikraftCompatVersion = "0.16.1"
 
+// UnikraftDefaultDNS is the nameserver of a unikraft guest whose request
+// names none (upstream urunc's fixed value; the runtime normally fills in
+// the container's own from its resolv.conf).
+const UnikraftDefaultDNS = "8.8.8.8"
+
 // unikraftApp is argv[0] of the guest (the word before the libparams).
 const unikraftApp = "Unikraft"
 
 // Unikraft boots unikraft unikernels. Command line (>= 0.16.1 or version unset):
 //
-//	Unikraft [env.vars=[ K=V ... ]] [netdev.ip=IP/PREFIX[:GW[:DNS]]] [vfs.fstab=[ "initrd0:/:extract:::" ]] [-- ARGS]
+//	Unikraft [env.vars=[ K=V ... ]] [netdev.ip=IP/PREFIX:[GW]:DNS] [vfs.fstab=[ "initrd0:/:extract:::" ]] [-- ARGS]
 //
 // older versions: netdev.ipv4_addr=IP netdev.ipv4_gw_addr=GW
 // netdev.ipv4_subnet_mask=MASK and vfs.rootfs=initrd, and no environment.
@@ -56,14 +61,12 @@ func (u Unikraft) Boot(req vmtypes.Request) (*Boot, error) {
 			words = append(words, "env.vars=[ "+strings.Join(env, " ")+" ]")
 		}
 		if n != nil {
-			ip := fmt.Sprintf("netdev.ip=%s/%d", n.IP, n.PrefixLen)
-			switch {
-			case n.DNS != "":
-				ip += ":" + n.Gateway + ":" + n.DNS
-			case n.Gateway != "":
-				ip += ":" + n.Gateway
+			// As upstream, a nameserver is always passed.
+			dns := n.DNS
+			if dns == "" {
+				dns = UnikraftDefaultDNS
 			}
-			words = append(words, ip)
+			words = append(words, fmt.Sprintf("netdev.ip=%s/%d:%s:%s", n.IP, n.PrefixLen, n.Gateway, dns))
 		}
 		switch {
 		case req.SharedFS != nil:

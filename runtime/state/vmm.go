@@ -18,6 +18,12 @@ type VMMInfo struct {
 	Network       string   `json:"network,omitempty"` // e.g. "tap0 -> 10.0.0.2/24 gw 10.0.0.1" or "none"
 	GracefulStop  string   `json:"gracefulStop,omitempty"`
 	TapName       string   `json:"tapName,omitempty"`
+	// Storage says how the guest gets its root filesystem.
+	Storage string `json:"storage,omitempty"`
+	// VirtiofsdPID (host pid) and its start time identify a virtiofsd
+	// serving the rootfs, so delete can kill one that outlived the VMM.
+	VirtiofsdPID       int    `json:"virtiofsdPid,omitempty"`
+	VirtiofsdStartTime uint64 `json:"virtiofsdStartTime,omitempty"`
 }
 
 // WriteVMM writes vmm.json atomically.

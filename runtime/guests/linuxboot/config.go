@@ -30,7 +30,18 @@ const (
 const (
 	Root9P       = "9p"
 	RootVirtiofs = "virtiofs"
+	// RootBlock: the rootfs is a filesystem (Root.FSType) on a virtio
+	// block device (Root.Tag, BlockRootDevice), e.g. a devmapper snapshot.
+	RootBlock = "block"
 )
+
+// BlockRootDevice is the guest's first virtio block device.
+const BlockRootDevice = "/dev/vda"
+
+// blockFSTypes are the filesystems a block root may have; each is loaded
+// as a module of the same name where not built in (ext4 also mounts ext2
+// and ext3 in Debian's kernel: CONFIG_EXT4_USE_FOR_EXT2).
+var blockFSTypes = map[string]bool{"ext2": true, "ext3": true, "ext4": true}
 
 // Default values used when the Config leaves them empty.
 const (
@@ -69,10 +80,13 @@ type Config struct {
 
 // Root says how the guest finds the container rootfs.
 type Root struct {
-	// Type is Root9P (default) or RootVirtiofs.
+	// Type is Root9P (default), RootVirtiofs or RootBlock.
 	Type string `json:"type"`
-	// Tag is the 9p mount_tag or the virtio-fs tag the VMM exports.
+	// Tag is the 9p mount_tag or the virtio-fs tag the VMM exports, or
+	// the device of a block root (BlockRootDevice).
 	Tag string `json:"tag"`
+	// FSType is the filesystem of a block root (ext2, ext3 or ext4).
+	FSType string `json:"fstype,omitempty"`
 	// Options replaces the default mount options (Default9POptions for
 	// 9p, none for virtio-fs).
 	Options  string `json:"options,omitempty"`
@@ -104,8 +118,15 @@ func (c Config) Validate() error {
 	}
 	switch c.Root.Type {
 	case Root9P, RootVirtiofs, "":
+	case RootBlock:
+		if !blockFSTypes[c.Root.FSType] {
+			return fmt.Errorf("%w: block root filesystem %q (want ext2, ext3 or ext4)", ErrInvalidConfig, c.Root.FSType)
+		}
+		if !strings.HasPrefix(c.Root.Tag, "/dev/") {
+			return fmt.Errorf("%w: block root device %q is not under /dev", ErrInvalidConfig, c.Root.Tag)
+		}
 	default:
-		return fmt.Errorf("%w: root type %q (want %q or %q)", ErrInvalidConfig, c.Root.Type, Root9P, RootVirtiofs)
+		return fmt.Errorf("%w: root type %q (want %q, %q or %q)", ErrInvalidConfig, c.Root.Type, Root9P, RootVirtiofs, RootBlock)
 	}
 	if c.Root.Tag == "" {
 		return fmt.Errorf("%w: root tag is empty", ErrInvalidConfig)
@@ -138,6 +159,14 @@ func (c Config) RootType() string {
 		return Root9P
 	}
 	return c.Root.Type
+}
+
+// MountFSType returns the filesystem type urunc-init mounts the root as.
+func (c Config) MountFSType() string {
+	if c.RootType() == RootBlock {
+		return c.Root.FSType
+	}
+	return c.RootType()
 }
 
 // MountOptions returns the options urunc-init mounts the root with.

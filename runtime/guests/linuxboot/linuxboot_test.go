@@ -134,6 +134,12 @@ func testModules() []Module {
 		{Name: "failover"},
 		{Name: "net_failover", Depends: []string{"failover"}},
 		{Name: "virtio_net", Depends: []string{"virtio_ring", "virtio", "net_failover"}},
+		{Name: "virtio_blk", Depends: []string{"virtio", "virtio_ring"}},
+		{Name: "crc16"},
+		{Name: "crc32c_generic"},
+		{Name: "mbcache"},
+		{Name: "jbd2"},
+		{Name: "ext4", Depends: []string{"mbcache", "jbd2", "crc16"}},
 	}
 }
 
@@ -163,8 +169,9 @@ func TestModulesDepRoundTripAndClosure(t *testing.T) {
 	}{
 		{Config{Root: Root{Type: Root9P}}, "virtio_ring virtio virtio_mmio virtio_pci 9pnet 9pnet_virtio netfs fscache 9p"},
 		{Config{Root: Root{Type: RootVirtiofs}, Network: &Network{}}, "virtio_ring virtio virtio_mmio virtio_pci fuse virtiofs failover net_failover virtio_net"},
+		{Config{Root: Root{Type: RootBlock, FSType: "ext4"}}, "virtio_ring virtio virtio_mmio virtio_pci virtio_blk crc16 crc32c_generic mbcache jbd2 ext4"},
 		// Unknown wanted modules are taken as built in.
-		{Config{Root: Root{Type: RootVirtiofs}, Modules: []string{"virtio-blk"}}, "virtio_ring virtio virtio_mmio virtio_pci fuse virtiofs"},
+		{Config{Root: Root{Type: RootVirtiofs}, Modules: []string{"virtio-rng"}}, "virtio_ring virtio virtio_mmio virtio_pci fuse virtiofs"},
 	} {
 		got, err := Closure(all, ModulesFor(tc.cfg))
 		if err != nil {
@@ -271,6 +278,9 @@ func TestConfigValidate(t *testing.T) {
 		"bad env":      func(c *Config) { c.Env = []string{"NOEQUALS"} },
 		"root type":    func(c *Config) { c.Root.Type = "ext4" },
 		"no tag":       func(c *Config) { c.Root.Tag = "" },
+		"block xfs":    func(c *Config) { c.Root = Root{Type: RootBlock, Tag: BlockRootDevice, FSType: "xfs"} },
+		"block no fs":  func(c *Config) { c.Root = Root{Type: RootBlock, Tag: BlockRootDevice} },
+		"block no dev": func(c *Config) { c.Root = Root{Type: RootBlock, Tag: "vda", FSType: "ext4"} },
 		"bad ip":       func(c *Config) { c.Network.IP = "10.0.0" },
 		"bad prefix":   func(c *Config) { c.Network.PrefixLen = 33 },
 		"bad gateway":  func(c *Config) { c.Network.Gateway = "x" },
@@ -283,6 +293,11 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: err = %v, want ErrInvalidConfig", name, err)
 		}
+	}
+	blk := validConfig()
+	blk.Root = Root{Type: RootBlock, Tag: BlockRootDevice, FSType: "ext2"}
+	if err := blk.Validate(); err != nil || blk.MountFSType() != "ext2" || blk.MountOptions() != "" {
+		t.Errorf("block root: %v, fstype %q, options %q", err, blk.MountFSType(), blk.MountOptions())
 	}
 	v6 := validConfig()
 	v6.Network = &Network{IP: "fd00::2", PrefixLen: 64}
@@ -571,6 +586,10 @@ func TestQemuArgs(t *testing.T) {
 		if !strings.Contains(p, want) {
 			t.Errorf("pc args %q lack %q", p, want)
 		}
+	}
+	b := join(QemuOptions{Root: Root{Type: RootBlock, Tag: BlockRootDevice, FSType: "ext4"}, NetdevID: "n0"})
+	if strings.Contains(b, "9p") || strings.Contains(b, "vhost-user") || !strings.Contains(b, "virtio-net-device,netdev=n0") || !strings.Contains(b, "force-legacy=false") {
+		t.Errorf("block root args %q: want no shared-fs device, the NIC and modern virtio-mmio", b)
 	}
 	if strings.Contains(p, "force-legacy") {
 		t.Errorf("pc args %q set a virtio-mmio option", p)

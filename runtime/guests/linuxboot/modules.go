@@ -234,6 +234,10 @@ func ModulesFor(cfg Config) []string {
 	switch cfg.Root.Type {
 	case RootVirtiofs:
 		mods = append(mods, "virtiofs")
+	case RootBlock:
+		// ext4 asks for the crc32c algorithm by name (a softdep, not in
+		// depends=): without crc32c_generic it refuses to mount.
+		mods = append(mods, "virtio_blk", "crc32c_generic", cfg.Root.FSType)
 	case Root9P, "":
 		mods = append(mods, "9pnet_virtio", "9p")
 	}

@@ -30,7 +30,8 @@ type QemuOptions struct {
 
 // QemuArgs returns the devices and options the guest needs:
 //   - isa-debug-exit at 0xf4 and -no-reboot (the exit status, see exit.go);
-//   - the root filesystem device, virtio-9p or vhost-user-fs, in its
+//   - the root filesystem device, virtio-9p or vhost-user-fs (none for a
+//     block root: the monitor attaches the request's block device), in its
 //     virtio-mmio ("-device") form on microvm and PCI form otherwise; on
 //     microvm virtio-mmio is made non-legacy (virtiofsd refuses legacy
 //     virtio) and, for virtio-fs, guest memory is a shared memfd;
@@ -46,6 +47,10 @@ func QemuArgs(o QemuOptions) ([]string, error) {
 	args := []string{"-no-reboot", "-device", DebugExitDevice}
 	if mmio {
 		args = append(args, "-global", "virtio-mmio.force-legacy=false")
+	}
+	if o.Root.Type == RootBlock {
+		// The monitor attaches the block device itself (the request's Block).
+		return append(args, netArgs(o, dev)...), nil
 	}
 	if strings.ContainsAny(o.Root.Tag, ", ") || o.Root.Tag == "" {
 		return nil, fmt.Errorf("%w: root tag %q (empty or contains ',' or ' ')", ErrInvalidConfig, o.Root.Tag)
@@ -73,12 +78,16 @@ func QemuArgs(o QemuOptions) ([]string, error) {
 	default:
 		return nil, fmt.Errorf("%w: root type %q", ErrInvalidConfig, o.Root.Type)
 	}
-	if o.NetdevID != "" {
-		nd := dev("virtio-net") + ",netdev=" + o.NetdevID
-		if o.MAC != "" {
-			nd += ",mac=" + o.MAC
-		}
-		args = append(args, "-device", nd)
+	return append(args, netArgs(o, dev)...), nil
+}
+
+func netArgs(o QemuOptions, dev func(string) string) []string {
+	if o.NetdevID == "" {
+		return nil
 	}
-	return args, nil
+	nd := dev("virtio-net") + ",netdev=" + o.NetdevID
+	if o.MAC != "" {
+		nd += ",mac=" + o.MAC
+	}
+	return []string{"-device", nd}
 }

@@ -75,6 +75,11 @@ type Request struct {
 	SerialLog string // path where the monitor copies the guest console (qemu chardev logfile)
 	QMPFD     int    // fd number of an already listening QMP unix socket the monitor inherits; < 0 = none
 
+	// Prepared says Cmdline and the root filesystem devices (in ExtraArgs,
+	// or Block) were prepared by runtime/guests/linuxboot for a Linux
+	// guest: the command line is used as given.
+	Prepared bool
+
 	// ExtraArgs are appended verbatim (from the urunc config file), already
 	// trusted. They are qemu arguments: only the qemu monitor uses them
 	// (a Linux guest prepared by runtime/guests/linuxboot carries its root
