@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -54,4 +56,28 @@ func URuncDevImage(t testing.TB, args ...string) string {
 		t.Fatalf("urunc-dev image %v: %v\n%s", args, err, msg)
 	}
 	return out
+}
+
+// DockerArchive builds a `docker save` style tarball of one layer
+// (what `docker load` and `ctr images import` read), tagged ref.
+func DockerArchive(ref string, layer []byte, config map[string]any) []byte {
+	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+	layerID := sum(layer)
+	imgCfg, _ := json.Marshal(map[string]any{
+		"architecture": "amd64", "os": "linux", "config": config,
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + layerID}},
+	})
+	cfgID := sum(imgCfg)
+	manifest, _ := json.Marshal([]map[string]any{{"Config": cfgID + ".json", "RepoTags": []string{ref}, "Layers": []string{layerID + "/layer.tar"}}})
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	add := func(name string, data []byte) {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data))})
+		tw.Write(data)
+	}
+	add(cfgID+".json", imgCfg)
+	add(layerID+"/layer.tar", layer)
+	add("manifest.json", manifest)
+	tw.Close()
+	return out.Bytes()
 }

@@ -36,6 +36,8 @@ import (
 	"github.com/urunc-dev/urunc/runtime/guests"
 	"github.com/urunc-dev/urunc/runtime/hypervisors"
 	"github.com/urunc-dev/urunc/runtime/vm/vmtypes"
+
+	"github.com/urunc-dev/urunc/runtime/state"
 )
 
 // UnikernelDir is where the kernel, initrd and block image go unless told
@@ -109,27 +111,7 @@ func WriteFile(o Options, out string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	// Removing after a successful rename fails harmlessly.
-	defer os.Remove(tmp.Name())
-	if err := p.write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), out)
+	return state.WriteAtomic(out, 0o644, p.write)
 }
 
 // Write builds the image and writes it to w as a `docker save` archive.

@@ -3,12 +3,8 @@
 package containerd_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -109,28 +105,7 @@ func (c *containerd) must(args ...string) string {
 // dockerArchive builds a `docker save` style tarball: one layer with the
 // test unikernel and a base64 urunc.json, and the image's CMD.
 func dockerArchive(t *testing.T, ref, cmd string) []byte {
-	var layer bytes.Buffer
-	layer.Write(e2e.UnikernelRootfsTar(t))
-	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
-	layerID := sum(layer.Bytes())
-	imgCfg, _ := json.Marshal(map[string]any{
-		"architecture": "amd64", "os": "linux",
-		"config": map[string]any{"Cmd": []string{cmd}},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + layerID}},
-	})
-	cfgID := sum(imgCfg)
-	manifest, _ := json.Marshal([]map[string]any{{"Config": cfgID + ".json", "RepoTags": []string{ref}, "Layers": []string{layerID + "/layer.tar"}}})
-	var out bytes.Buffer
-	tw := tar.NewWriter(&out)
-	add := func(name string, data []byte) {
-		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data))})
-		tw.Write(data)
-	}
-	add(cfgID+".json", imgCfg)
-	add(layerID+"/layer.tar", layer.Bytes())
-	add("manifest.json", manifest)
-	tw.Close()
-	return out.Bytes()
+	return e2e.DockerArchive(ref, e2e.UnikernelRootfsTar(t), map[string]any{"Cmd": []string{cmd}})
 }
 
 func TestCtrRun(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
@@ -519,29 +518,6 @@ func layerTar(files []layerFile) []byte {
 	return buf.Bytes()
 }
 
-// dockerArchive builds a `docker save` style tarball of one layer.
-func dockerArchive(ref string, layer []byte, config map[string]any) []byte {
-	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
-	layerID := sum(layer)
-	imgCfg, _ := json.Marshal(map[string]any{
-		"architecture": "amd64", "os": "linux", "config": config,
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + layerID}},
-	})
-	cfgID := sum(imgCfg)
-	manifest, _ := json.Marshal([]map[string]any{{"Config": cfgID + ".json", "RepoTags": []string{ref}, "Layers": []string{layerID + "/layer.tar"}}})
-	var out bytes.Buffer
-	tw := tar.NewWriter(&out)
-	add := func(name string, data []byte) {
-		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data))})
-		tw.Write(data)
-	}
-	add(cfgID+".json", imgCfg)
-	add(layerID+"/layer.tar", layer)
-	add("manifest.json", manifest)
-	tw.Close()
-	return out.Bytes()
-}
-
 // pauseScript is the sandbox's process: sleeps until SIGTERM/SIGINT.
 const pauseScript = `trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done`
 
@@ -563,7 +539,7 @@ func pauseArchive(t *testing.T) []byte {
 		{name: "proc", dir: true}, {name: "sys", dir: true}, {name: "dev", dir: true},
 		{name: "etc", dir: true}, {name: "tmp", dir: true},
 	})
-	return dockerArchive(pauseImage, layer, map[string]any{
+	return e2e.DockerArchive(pauseImage, layer, map[string]any{
 		"Entrypoint": []string{"/bin/sh", "-c", pauseScript},
 		"Env":        []string{"PATH=/bin"},
 	})
@@ -572,7 +548,7 @@ func pauseArchive(t *testing.T) []byte {
 // unikernelArchive is an upstream-style unikernel image: the test unikernel
 // and a base64 urunc.json in the rootfs; cmd is the image's CMD.
 func unikernelArchive(t *testing.T, ref, cmd string) []byte {
-	return dockerArchive(ref, e2e.UnikernelRootfsTar(t), map[string]any{"Cmd": []string{cmd}})
+	return e2e.DockerArchive(ref, e2e.UnikernelRootfsTar(t), map[string]any{"Cmd": []string{cmd}})
 }
 
 // ---- checks -----------------------------------------------------------
