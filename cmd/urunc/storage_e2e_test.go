@@ -164,3 +164,36 @@ func TestLinuxGuestDevmapperRootfs(t *testing.T) { testBlockRootfs(t, true, "dm1
 // The same hand-off with a loop device standing in for device-mapper
 // (URUNC_TEST_BLOCKROOT_LOOP), for hosts whose kernel lacks device-mapper.
 func TestLinuxGuestLoopRootfs(t *testing.T) { testBlockRootfs(t, false, "loop1") }
+
+// A block rootfs that cannot be read when start hands it over (here: its
+// filesystem corrupted after create) fails start with the reason, not with
+// a child that died without answering START; nothing is left.
+func TestLinuxGuestBlockRootfsUnreadable(t *testing.T) {
+	u := setup(t)
+	bundle := busyboxLinuxBundle(t, []string{"sh", "-c", "echo done"}, []string{"PATH=/bin"})
+	dev := blockRootfs(t, bundle, false)
+	u.Env = []string{"URUNC_TEST_BLOCKROOT_LOOP=1"}
+	out := outFile(t)
+	if r := u.RunWith(t, out, "create", "-b", bundle, "bad1"); r.Code != 0 {
+		t.Fatalf("create: %s; log %q", r, u.LastError())
+	}
+	f, err := os.OpenFile("/dev/"+dev, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(make([]byte, 4096), 0)
+	f.Sync()
+	f.Close()
+	r := u.Run(t, "start", "bad1")
+	if r.Code == 0 {
+		t.Fatalf("start of a container whose rootfs cannot be read succeeded; output %q", e2e.ReadFile(out.Name()))
+	}
+	if msg := u.LastError(); !strings.Contains(msg, "devmapper rootfs") || strings.Contains(msg, "no answer to START") {
+		t.Fatalf("start error %q: want the storage step's reason", msg)
+	}
+	e2e.WaitFor(t, 10*time.Second, "stopped", func() bool { return u.Status(t, "bad1") == "stopped" })
+	u.MustRun(t, "delete", "bad1")
+	if left := u.Leftovers(); len(left) != 0 {
+		t.Fatalf("left under root: %v", left)
+	}
+}

@@ -287,10 +287,11 @@ func (p *Placement) Destroy() error {
 	return nil
 }
 
-// Main is the directory most tools show: the memory controller's on v1,
-// the unified one on v2.
+// Main is the directory most tools show: the memory controller's on v1
+// (also on hybrid hosts, whose unified hierarchy has no controllers), the
+// unified one on v2.
 func (p *Placement) Main() string {
-	for _, k := range []string{"", "memory", "cpu", "pids"} {
+	for _, k := range []string{"memory", "cpu", "pids", ""} {
 		if v, ok := p.Paths[k]; ok {
 			return v
 		}

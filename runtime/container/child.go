@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -39,6 +40,13 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	defer func() {
 		if err != nil {
 			r.failed(d, "init", err)
+		}
+	}()
+	// A bug must not kill the child without a word: it becomes the
+	// journal's failed step (and start's error says START got no answer).
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: internal error in the re-exec child: %v\n%s", ErrHandshake, p, debug.Stack())
 		}
 	}()
 	st, err := d.ReadState()

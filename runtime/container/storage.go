@@ -52,8 +52,10 @@ func (s *storageSetup) cleanup() {
 //
 // On error everything done is undone; on success the caller must call
 // cleanup if the VMM does not get exec'd.
-func (r *Runtime) prepareStorage(ctx context.Context, d state.Dir, spec *specs.Spec, cfg *config.Unikernel, rootfs string, req *vm.Request) (st *storageSetup, err error) {
-	st = &storageSetup{}
+func (r *Runtime) prepareStorage(ctx context.Context, d state.Dir, spec *specs.Spec, cfg *config.Unikernel, rootfs string, req *vm.Request) (_ *storageSetup, err error) {
+	// Not the named result: the error returns below set that to nil, and
+	// the deferred undo must still see what was done.
+	st := &storageSetup{}
 	defer func() {
 		if err != nil {
 			st.cleanup()
