@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/urunc-dev/urunc/runtime/state"
 )
 
 func TestVCPUs(t *testing.T) {
@@ -108,5 +110,32 @@ func TestLoadSpecErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"ociVersion":"1.0.0","root":{"path":"rootfs"}}`), 0o644)
 	if ok, err := Detect(dir); ok || err != nil {
 		t.Fatalf("plain bundle: %v %v", ok, err)
+	}
+}
+
+func TestChildFailure(t *testing.T) {
+	tests := []struct {
+		name   string
+		events []state.Event
+		want   string
+	}{
+		{"no journal entry", nil, ""},
+		{"child failed after START", []state.Event{{Step: state.StepStartReceived}, {Step: state.StepFailed, Detail: "init", Error: "boom"}}, "; the child said: boom"},
+		{"failure before this START", []state.Event{{Step: state.StepFailed, Detail: "init", Error: "old"}, {Step: state.StepStartReceived}}, ""},
+		{"another command's failure", []state.Event{{Step: state.StepStartReceived}, {Step: state.StepFailed, Detail: "kill", Error: "x"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := state.Create(t.TempDir(), "c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range tt.events {
+				d.AppendEvent(e)
+			}
+			if got := childFailure(d); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -50,7 +50,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	msg, reason, err := conn.Read(sctx)
 	switch {
 	case err != nil:
-		err = fmt.Errorf("%w: no answer to START: %v", ErrHandshake, err)
+		err = fmt.Errorf("%w: no answer to START: %v%s", ErrHandshake, err, childFailure(d))
 	case msg == ipc.Error:
 		err = fmt.Errorf("start %s: %s", id, reason)
 	case msg != ipc.OK:
@@ -81,4 +81,24 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		r.log.Warn("poststart hook failed", "id", id, "error", err)
 	}
 	return nil
+}
+
+// childFailure is the re-exec child's own account of its death, when it
+// wrote one to the journal (pid 1 of its namespace, or not ours) before
+// its socket closed: "; the child said: ...".
+func childFailure(d state.Dir) string {
+	events, err := d.ReadEvents()
+	if err != nil {
+		return ""
+	}
+	for i := len(events) - 1; i >= 0; i-- {
+		e := events[i]
+		if e.Step == state.StepStartReceived {
+			return ""
+		}
+		if e.Step == state.StepFailed && e.Detail == "init" {
+			return "; the child said: " + e.Error
+		}
+	}
+	return ""
 }
