@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -244,6 +245,9 @@ func TestListPsFeaturesPause(t *testing.T) {
 	var f map[string]any
 	if err := json.Unmarshal([]byte(u.MustRun(t, "features").Stdout), &f); err != nil || f["ociVersionMin"] == nil || f["ociVersionMax"] == nil {
 		t.Fatalf("features: %v %v", f, err)
+	}
+	if cg := fmt.Sprint(f["linux"].(map[string]any)["cgroup"]); cg != "map[systemd:true v1:true v2:true]" {
+		t.Fatalf("features cgroup: %s", cg)
 	}
 	if v := u.MustRun(t, "version").Stdout; !strings.Contains(v, "urunc version") || !strings.Contains(v, "spec:") {
 		t.Fatalf("version: %s", v)

@@ -44,13 +44,17 @@ func runtimeFeatures() *features.Features {
 		MountOptions:  []string{},
 		Linux: &features.Linux{
 			Namespaces: []string{"cgroup", "ipc", "mount", "network", "pid", "uts"},
-			Cgroup:     &features.Cgroup{V1: &yes, V2: &yes},
+			// systemd: slice:prefix:name paths with --systemd-cgroup (the
+			// systemd driver when systemd runs, else its cgroupfs layout).
+			Cgroup: &features.Cgroup{V1: &yes, V2: &yes, Systemd: &yes},
 		},
 		Annotations: map[string]string{
 			"io.github.urunc.version":     version,
 			"io.github.urunc.guests":      strings.Join(pairs, ";"),
 			"io.github.urunc.handoff":     "bundles without a unikernel configuration are run by runc",
-			"io.github.urunc.annotations": "com.urunc.unikernel.*, com.urunc.vmm.{accel,cpu,machine}, com.urunc.network.mode",
+			"io.github.urunc.annotations": "com.urunc.unikernel.* (incl. sharedfs=9p|virtiofs), com.urunc.vmm.{accel,cpu,machine}, com.urunc.network.mode",
+			"io.github.urunc.seccomp":     "the spec's profile is not applied to a VMM; solo5-hvt/spt get urunc's own filter when the spec has a seccomp section",
+			"io.github.urunc.vmm":         "runs in the container's cgroup and namespaces, pivoted into a minimal root, as process.user with process.capabilities",
 		},
 	}
 }
