@@ -3,6 +3,7 @@ package tui
 import (
 	"time"
 
+	"github.com/urunc-dev/urunc/runtime/cgroups"
 	"github.com/urunc-dev/urunc/runtime/state"
 )
 
@@ -27,6 +28,10 @@ type container struct {
 	serialSkipped bool
 	CPU           []float64 // % (100 = one core)
 	RSS           []float64 // MiB
+	// cgroupMem is the last read of the container's cgroup memory (nil:
+	// not read yet), cgroupErr why it could not be read.
+	cgroupMem *cgroups.MemoryUse
+	cgroupErr error
 }
 
 func newContainer(id string) *container {

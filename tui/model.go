@@ -19,6 +19,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/urunc-dev/urunc/runtime/cgroups"
 	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/watch"
 )
@@ -40,6 +41,10 @@ type Options struct {
 	Sample SampleFunc
 	// SampleEvery is the sampling period; default 1 s.
 	SampleEvery time.Duration
+	// CgroupMemory reads the memory accounting of a container's cgroup
+	// (state.json's cgroup_paths), for the container shown in the
+	// Resources tab; nil: not shown.
+	CgroupMemory func(st *state.State) (cgroups.MemoryUse, error)
 }
 
 // SampleFunc returns the CPU% (100 = one core) and RSS in MiB of each
@@ -288,6 +293,14 @@ func (m *Model) applySamples(s sampleMsg) {
 			continue
 		}
 		c.addSample(v[0], v[1])
+	}
+	// The cgroup's memory (VMM + guest against the limit) only for the
+	// container on screen: one small read per sample.
+	if f := m.opts.CgroupMemory; f != nil && m.screen == screenDetail && m.detail.tab == tabResources {
+		if c := m.containers[m.detail.id]; c != nil && c.State != nil && c.live() {
+			mem, err := f(c.State)
+			c.cgroupMem, c.cgroupErr = &mem, err
+		}
 	}
 }
 

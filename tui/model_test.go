@@ -14,6 +14,7 @@ import (
 	"github.com/muesli/termenv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/urunc-dev/urunc/runtime/cgroups"
 	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/watch"
 )
@@ -99,6 +100,9 @@ func fixture(t *testing.T) (*Model, fix) {
 				out[p] = [2]float64{12.5, 40}
 			}
 			return out
+		},
+		CgroupMemory: func(st *state.State) (cgroups.MemoryUse, error) {
+			return cgroups.MemoryUse{Usage: 40 << 20, MaxUsage: 50 << 20, Limit: 128 << 20, Failcnt: 2}, nil
 		},
 	})
 	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
@@ -661,6 +665,17 @@ func TestMessages(t *testing.T) {
 			press(m, "3")
 			v := m.View()
 			for _, s := range []string{"CPU (100% = one core)", "now 90.0%", "▁▁▂▃▃▄▅▅▆▇", "RSS (MiB)", "now 39.0"} {
+				if !strings.Contains(v, s) {
+					t.Fatalf("resources lack %q:\n%s", s, v)
+				}
+			}
+			// The cgroup line appears with the next sample on this tab.
+			if strings.Contains(v, "cgroup memory") {
+				t.Fatalf("cgroup read before a sample on the Resources tab:\n%s", v)
+			}
+			m.Update(sampleMsg{os.Getpid(): {5, 30}})
+			v = m.View()
+			for _, s := range []string{"cgroup memory (VMM + guest)", "40.0 MiB, peak 50.0 MiB of 128 MiB limit (31%)", "limit hit 2 times"} {
 				if !strings.Contains(v, s) {
 					t.Fatalf("resources lack %q:\n%s", s, v)
 				}

@@ -27,6 +27,9 @@ func resourcesView(m *Model, c *container) string {
 	lo, hi := rssScale(c.RSS)
 	b.WriteString(st.Accent.Render(sparkline(c.RSS, w, lo, hi)) + "\n")
 	b.WriteString(st.Dim.Render(fmt.Sprintf("scale %.1f-%.1f MiB", lo, hi)))
+	if line := cgroupLine(m, c); line != "" {
+		b.WriteString("\n\n" + line)
+	}
 	if !c.live() {
 		b.WriteString("\n\n" + st.Dim.Render("the VMM has stopped: samples up to its end"))
 	}
@@ -90,4 +93,27 @@ func avgOf(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
+}
+
+// cgroupLine says how much of its cgroup's memory limit the VM (VMM +
+// guest) uses: near the limit, the kernel OOM-kills the VMM.
+func cgroupLine(m *Model, c *container) string {
+	st := m.styles
+	switch {
+	case c.cgroupErr != nil:
+		return st.Dim.Render("cgroup: " + c.cgroupErr.Error())
+	case c.cgroupMem == nil:
+		return ""
+	}
+	mem := *c.cgroupMem
+	mib := func(b uint64) float64 { return float64(b) / (1 << 20) }
+	line := fmt.Sprintf("%s   %.1f MiB, peak %.1f MiB", st.Header.Render("cgroup memory (VMM + guest)"), mib(mem.Usage), mib(mem.MaxUsage))
+	if mem.Limit == 0 {
+		return line + st.Dim.Render("  (no limit)")
+	}
+	line += fmt.Sprintf(" of %.0f MiB limit (%.0f%%)", mib(mem.Limit), 100*float64(mem.Usage)/float64(mem.Limit))
+	if mem.Failcnt > 0 {
+		line += "  " + st.Error.Render(fmt.Sprintf("limit hit %d times", mem.Failcnt))
+	}
+	return line
 }

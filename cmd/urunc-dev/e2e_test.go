@@ -305,7 +305,9 @@ func TestConsoleFollowsContainersMadeElsewhere(t *testing.T) {
 	con.keys("Enter")
 	con.waitScreen("search", 5*time.Second, `search "heartbeat 1"`, "match at line")
 	con.keys("3")
-	con.waitScreen("resources", 10*time.Second, "CPU (100% = one core)", "RSS (MiB)")
+	// The cgroup line is read from the real cgroup urunc made (the demo
+	// bundles set no memory limit).
+	con.waitScreen("resources", 10*time.Second, "CPU (100% = one core)", "RSS (MiB)", "cgroup memory (VMM + guest)", "(no limit)")
 	con.keys("4")
 	con.waitScreen("config", 5*time.Second, "accel", "qemu-system-x86_64", "machine        microvm")
 	con.keys("Escape")

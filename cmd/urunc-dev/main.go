@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/urfave/cli/v2"
 
+	"github.com/urunc-dev/urunc/runtime/cgroups"
+	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/tui"
 	"github.com/urunc-dev/urunc/watch"
 )
@@ -97,6 +100,13 @@ func runConsole(c *cli.Context) error {
 		Bundles: bundles,
 		Context: ctx,
 		Sample:  sampler.Sample,
+		CgroupMemory: func(st *state.State) (cgroups.MemoryUse, error) {
+			p := cgroups.FromState(st.CgroupPaths, st.CgroupDriver)
+			if p == nil {
+				return cgroups.MemoryUse{}, errors.New("none (created without the right to make one)")
+			}
+			return p.Memory()
+		},
 	})
 	// Mouse reporting stays off so text can be selected and copied.
 	// 20 frames/s is ample for a status console and wakes the CPU a third

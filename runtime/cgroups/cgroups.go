@@ -272,6 +272,26 @@ func (p *Placement) Stats() (*cg.Stats, error) {
 	return m.GetStats()
 }
 
+// MemoryUse is the cgroup's memory accounting (VMM + guest).
+type MemoryUse struct {
+	Usage, MaxUsage, Limit uint64 // bytes; Limit 0 = none
+	Failcnt                uint64 // times the limit was hit
+}
+
+// Memory reads the cgroup's memory use and limit.
+func (p *Placement) Memory() (MemoryUse, error) {
+	st, err := p.Stats()
+	if err != nil {
+		return MemoryUse{}, err
+	}
+	m := st.MemoryStats.Usage
+	u := MemoryUse{Usage: m.Usage, MaxUsage: m.MaxUsage, Limit: m.Limit, Failcnt: m.Failcnt}
+	if u.Limit >= 1<<60 { // "max" / PAGE_COUNTER_MAX: no limit
+		u.Limit = 0
+	}
+	return u, nil
+}
+
 // Destroy removes the cgroup; it must hold no process any more.
 func (p *Placement) Destroy() error {
 	if p == nil || len(p.Paths) == 0 {

@@ -165,6 +165,10 @@ func TestRealCgroup(t *testing.T) {
 	if !cg.IsCgroup2UnifiedMode() {
 		expectFile(t, p.Paths["memory"], "memory.limit_in_bytes", fmt.Sprint(newLimit))
 	}
+	mem, err := p.Memory()
+	if err != nil || mem.Limit != uint64(newLimit) { // usage: sleep's pages stay charged where they were made
+		t.Fatalf("memory %+v %v", mem, err)
+	}
 	stats, err := p.Stats()
 	if err != nil || stats.PidsStats.Current != 1 {
 		t.Fatalf("stats %+v %v", stats, err)
