@@ -2,10 +2,15 @@
 .PHONY: soak fuzz
 # 50 create/start/kill/delete lifecycles, 10 at a time, with leak checks
 # (state dirs, sockets, processes, mounts, links/taps, qdiscs, cgroups).
+# Then SOAK_NET lifecycles of unikernels in pod network namespaces and
+# SOAK_LINUX Linux microVM runs (9p and virtio-fs alternately).
 SOAK_N ?= 50
 SOAK_PAR ?= 10
-soak: build unikernel
-	URUNC_SOAK=$(SOAK_N) URUNC_SOAK_PAR=$(SOAK_PAR) $(GO) test -count=1 -timeout 20m -run '^TestSoak$$' -v ./tests/reliability/
+SOAK_NET ?= 100
+SOAK_LINUX ?= 10
+soak: build unikernel linux-kernel
+	URUNC_SOAK=$(SOAK_N) URUNC_SOAK_PAR=$(SOAK_PAR) URUNC_SOAK_NET=$(SOAK_NET) URUNC_SOAK_LINUX=$(SOAK_LINUX) \
+		$(GO) test -count=1 -timeout 30m -run '^TestSoak' -v ./tests/reliability/
 
 # Every fuzz target for FUZZTIME (seed corpora: <pkg>/testdata/fuzz/).
 FUZZTIME ?= 10s
