@@ -228,6 +228,10 @@ func TestLinuxGuestVirtiofsdKilledByDelete(t *testing.T) {
 	if pid <= 0 || !procAlive(int(pid)) {
 		t.Fatalf("virtiofsd pid %v not running after the child died: the test cannot check delete", pid)
 	}
+	// virtiofsd is the container's too: accounted in its cgroup.
+	if got := procCgroup(t, int(pid), "memory"); got != "/urunc/vfs2" {
+		t.Fatalf("virtiofsd in memory cgroup %q, want /urunc/vfs2", got)
+	}
 	u.MustRun(t, "delete", "--force", "vfs2")
 	e2e.WaitFor(t, 5*time.Second, "virtiofsd killed by delete", func() bool { return !procAlive(int(pid)) })
 	if left := u.Leftovers(); len(left) != 0 {
