@@ -111,7 +111,7 @@ func WriteFile(o Options, out string) error {
 	if err != nil {
 		return err
 	}
-	return state.WriteAtomic(out, 0o644, p.write)
+	return state.WriteAtomic(out, 0o644, true, p.write)
 }
 
 // Write builds the image and writes it to w as a `docker save` archive.
