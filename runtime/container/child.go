@@ -53,23 +53,6 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := joinCgroup(st); err != nil {
-		return err
-	}
-	spec, err := LoadSpec(st.Bundle)
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load(st.Bundle, spec)
-	if err != nil {
-		return err
-	}
-	if hasNewNamespace(spec, specs.MountNamespace) {
-		// Mounts made for the guest must not leak back to the host.
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			return fmt.Errorf("make mounts private: %w", err)
-		}
-	}
 	timeouts := r.opts.Host.Timeouts
 
 	// Until ACK, our parent's death (EOF on the pipe) aborts the handshake.
@@ -95,6 +78,26 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	}
 	r.event(d, state.Event{Step: state.StepBooted, Waiting: string(ipc.Ack), TimeoutMS: ms(timeouts.Ack)})
 	faultPoint("child-after-booted")
+	// What needs no answer from create is done while create runs its
+	// hooks: create checked the bundle already and only sends ACK (which
+	// fails if we died) after them.
+	if err := joinCgroup(st); err != nil {
+		return err
+	}
+	spec, err := LoadSpec(st.Bundle)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(st.Bundle, spec)
+	if err != nil {
+		return err
+	}
+	if hasNewNamespace(spec, specs.MountNamespace) {
+		// Mounts made for the guest must not leak back to the host.
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return fmt.Errorf("make mounts private: %w", err)
+		}
+	}
 	// create exits right after sending ACK, so its pipe may close before
 	// we accepted: a connection already queued on the socket still counts.
 	// Only accepting races with the pipe; reading the queued ACK does not.

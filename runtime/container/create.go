@@ -221,7 +221,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 		}
 	}
 	// The child enters the cgroup without a migration: cloned into it on
-	// cgroup v2; on v1 it moves its own leader thread before BOOTED
+	// cgroup v2; on v1 it moves its own leader thread after BOOTED, before ACK
 	// (Init). Moving a whole process would wait for an RCU grace period.
 	if cgroup != nil {
 		if dir, ok := cgroup.OnlyUnified(); ok {
