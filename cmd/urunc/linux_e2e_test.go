@@ -252,3 +252,40 @@ func TestLinuxGuestUnknownSharedFS(t *testing.T) {
 		t.Fatalf("left under root: %v", left)
 	}
 }
+
+// The engine's bind-mounted files (here /etc/hosts read-only and a file at
+// a path the rootfs lacks) reach the Linux guest at their destinations,
+// without writing the rootfs's own files.
+func TestLinuxGuestBindMountedFiles(t *testing.T) {
+	u := setup(t)
+	bundle := busyboxLinuxBundle(t,
+		[]string{"sh", "-c", `cat /etc/hosts /run/secrets/greeting; echo x > /etc/hosts 2>/dev/null || echo hosts-read-only`},
+		[]string{"PATH=/bin"})
+	dir := t.TempDir()
+	hosts, greeting := filepath.Join(dir, "hosts"), filepath.Join(dir, "greeting")
+	os.WriteFile(hosts, []byte("10.9.8.7 from-the-engine\n"), 0o644)
+	os.WriteFile(greeting, []byte("secret greeting\n"), 0o600)
+	os.WriteFile(filepath.Join(bundle, "rootfs", "etc", "hosts"), []byte("127.0.0.1 image-own\n"), 0o644)
+	editSpec(t, bundle, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: hosts, Options: []string{"rbind", "ro"}},
+			specs.Mount{Destination: "/run/secrets/greeting", Type: "bind", Source: greeting, Options: []string{"rbind"}},
+			specs.Mount{Destination: "/dev/shm", Type: "bind", Source: dir, Options: []string{"rbind"}})
+	})
+	out := outFile(t)
+	if r := u.RunWith(t, out, "run", "-b", bundle, "binds1"); r.Code != 0 {
+		t.Fatalf("exit %d; output %q; log %q", r.Code, e2e.ReadFile(out.Name()), u.LastError())
+	}
+	output := e2e.ReadFile(out.Name())
+	for _, want := range []string{"10.9.8.7 from-the-engine", "secret greeting", "hosts-read-only"} {
+		if !strings.Contains(output, want) {
+			t.Fatalf("output lacks %q:\n%s", want, output)
+		}
+	}
+	if strings.Contains(output, "image-own") {
+		t.Fatalf("the image's own /etc/hosts was shown, not the engine's:\n%s", output)
+	}
+	if got := e2e.ReadFile(filepath.Join(bundle, "rootfs", "etc", "hosts")); got != "127.0.0.1 image-own\n" {
+		t.Fatalf("the rootfs's /etc/hosts was written: %q", got)
+	}
+}

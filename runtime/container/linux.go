@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,14 @@ func (r *Runtime) prepareLinux(ctx context.Context, d state.Dir, spec *specs.Spe
 	if n := req.Network; n != nil {
 		cfg.Network = &linuxboot.Network{IP: n.IP, PrefixLen: n.PrefixLen, Gateway: n.Gateway, MTU: n.MTU}
 	}
+	files, skipped, err := boundFiles(spec.Mounts)
+	if err != nil {
+		return err
+	}
+	for _, s := range skipped {
+		r.log.Warn("bind mount not given to the Linux guest", "id", d.ID, "mount", s)
+	}
+	cfg.Files = files
 	initrd := d.File("initrd.img")
 	if err := linuxboot.BuildInitrd(initrd, linuxboot.InitSpec{
 		Config:     cfg,
@@ -143,4 +152,51 @@ func (r *Runtime) hostTSCKHz(ctx context.Context) int {
 		state.WriteFileAtomic(cache, []byte(fmt.Sprintf("%s %d\n", strings.TrimSpace(string(bootID)), khz)), 0o644)
 	}
 	return khz
+}
+
+// boundFiles reads the spec's bind mounts of small regular files (the
+// engine's /etc/hosts, /etc/resolv.conf, /etc/hostname, secrets) for the
+// guest's init to bind over their destinations. Directory binds (volumes)
+// are not shared with the guest: they are returned as skipped, to log.
+func boundFiles(mounts []specs.Mount) (files []linuxboot.File, skipped []string, err error) {
+	total := 0
+	for _, m := range mounts {
+		// The guest has its own /dev (and shm), /proc and /sys.
+		if !isBind(m) || underAny(m.Destination, "/dev", "/proc", "/sys") {
+			continue
+		}
+		fi, err := os.Stat(m.Source)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: bind mount source %s: %v", ErrBadBundle, m.Source, err)
+		}
+		if !fi.Mode().IsRegular() {
+			skipped = append(skipped, m.Source+" -> "+m.Destination+" (not a regular file: volumes are not shared with Linux guests)")
+			continue
+		}
+		if fi.Size() > linuxboot.MaxFileSize || total+int(fi.Size()) > linuxboot.MaxFilesTotal {
+			return nil, nil, fmt.Errorf("%w: bind-mounted file %s is %d bytes: a Linux guest gets at most %d per file, %d in all",
+				ErrBadBundle, m.Source, fi.Size(), linuxboot.MaxFileSize, linuxboot.MaxFilesTotal)
+		}
+		data, err := os.ReadFile(m.Source)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bind mount source %s: %w", m.Source, err)
+		}
+		total += len(data)
+		files = append(files, linuxboot.File{Path: m.Destination, Data: data, Mode: uint32(fi.Mode().Perm()), ReadOnly: slices.Contains(m.Options, "ro")})
+	}
+	return files, skipped, nil
+}
+
+func isBind(m specs.Mount) bool {
+	return m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
+}
+
+func underAny(p string, dirs ...string) bool {
+	p = filepath.Clean(p)
+	for _, d := range dirs {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -70,3 +70,31 @@ func TestDockerBridgeLinuxGuestHTTP(t *testing.T) {
 		t.Fatalf("bridge %s left: %s", bridge, out)
 	}
 }
+
+// Docker's own files reach a Linux guest: /etc/hosts with --add-host and
+// the container's hostname, as docker bind-mounts them.
+func TestDockerLinuxGuestSeesEngineFiles(t *testing.T) {
+	d := startDockerd(t)
+	e2e.Make(t, "linux-kernel")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	imp := exec.CommandContext(ctx, "/usr/bin/docker", "-H", "unix://"+d.sock, "import",
+		"--change", "ENV PATH=/bin", "-", "urunc-busybox:test")
+	imp.Stdin = bytes.NewReader(e2e.BusyboxLinuxRootfsTar(t, "unused\n"))
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v %s", err, out)
+	}
+	r := d.run("run", "--rm", "--runtime", "urunc", "--network", "none", "--hostname", "uvm",
+		"--add-host", "engine-host:10.1.2.3", "urunc-busybox:test", "cat", "/etc/hosts", "/etc/hostname")
+	if r.code != 0 {
+		t.Fatalf("docker run: exit %d: %s", r.code, r.out)
+	}
+	for _, want := range []string{"10.1.2.3\tengine-host", "uvm"} {
+		if !strings.Contains(r.out, want) {
+			t.Fatalf("guest output lacks %q:\n%s", want, r.out)
+		}
+	}
+	if left := d.leftovers(); len(left) != 0 {
+		t.Fatalf("left: %v", left)
+	}
+}

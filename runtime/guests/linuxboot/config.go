@@ -74,9 +74,28 @@ type Config struct {
 	// Modules are loaded in addition to those ModulesFor derives from
 	// the config (e.g. "virtio_blk").
 	Modules []string `json:"modules,omitempty"`
+	// Files are small host files the container bind-mounts (Docker's
+	// /etc/hosts, /etc/resolv.conf, /etc/hostname, ...): their content
+	// travels in the initrd and urunc-init bind-mounts it over Path in the
+	// guest's root, as the engine meant.
+	Files []File `json:"files,omitempty"`
 	// Debug makes urunc-init log each step on the console.
 	Debug bool `json:"debug,omitempty"`
 }
+
+// File is one bind-mounted host file's content and where it goes.
+type File struct {
+	Path     string `json:"path"`
+	Data     []byte `json:"data"`
+	Mode     uint32 `json:"mode"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+}
+
+// Limits of Files: they are copied into the initrd, i.e. guest RAM.
+const (
+	MaxFileSize   = 256 << 10
+	MaxFilesTotal = 1 << 20
+)
 
 // Root says how the guest finds the container rootfs.
 type Root struct {
@@ -130,6 +149,19 @@ func (c Config) Validate() error {
 	}
 	if c.Root.Tag == "" {
 		return fmt.Errorf("%w: root tag is empty", ErrInvalidConfig)
+	}
+	total := 0
+	for _, f := range c.Files {
+		if !path.IsAbs(f.Path) || path.Clean(f.Path) == "/" {
+			return fmt.Errorf("%w: file destination %q is not an absolute path below /", ErrInvalidConfig, f.Path)
+		}
+		if len(f.Data) > MaxFileSize {
+			return fmt.Errorf("%w: file %s is %d bytes (at most %d)", ErrInvalidConfig, f.Path, len(f.Data), MaxFileSize)
+		}
+		total += len(f.Data)
+	}
+	if total > MaxFilesTotal {
+		return fmt.Errorf("%w: files total %d bytes (at most %d)", ErrInvalidConfig, total, MaxFilesTotal)
 	}
 	if n := c.Network; n != nil {
 		ip := net.ParseIP(n.IP)

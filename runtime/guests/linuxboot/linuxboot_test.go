@@ -264,6 +264,7 @@ func validConfig() Config {
 		Hostname: "h",
 		Root:     Root{Type: Root9P, Tag: "rootfs"},
 		Network:  &Network{IP: "10.0.0.2", PrefixLen: 24, Gateway: "10.0.0.1", MTU: 1500},
+		Files:    []File{{Path: "/etc/hosts", Data: []byte("10.0.0.2 h\n"), Mode: 0o644, ReadOnly: true}},
 	}
 }
 
@@ -272,19 +273,27 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, mut := range map[string]func(*Config){
-		"no args":      func(c *Config) { c.Args = nil },
-		"empty argv0":  func(c *Config) { c.Args = []string{""} },
-		"relative cwd": func(c *Config) { c.Cwd = "tmp" },
-		"bad env":      func(c *Config) { c.Env = []string{"NOEQUALS"} },
-		"root type":    func(c *Config) { c.Root.Type = "ext4" },
-		"no tag":       func(c *Config) { c.Root.Tag = "" },
-		"block xfs":    func(c *Config) { c.Root = Root{Type: RootBlock, Tag: BlockRootDevice, FSType: "xfs"} },
-		"block no fs":  func(c *Config) { c.Root = Root{Type: RootBlock, Tag: BlockRootDevice} },
-		"block no dev": func(c *Config) { c.Root = Root{Type: RootBlock, Tag: "vda", FSType: "ext4"} },
-		"bad ip":       func(c *Config) { c.Network.IP = "10.0.0" },
-		"bad prefix":   func(c *Config) { c.Network.PrefixLen = 33 },
-		"bad gateway":  func(c *Config) { c.Network.Gateway = "x" },
-		"bad mtu":      func(c *Config) { c.Network.MTU = -1 },
+		"no args":       func(c *Config) { c.Args = nil },
+		"empty argv0":   func(c *Config) { c.Args = []string{""} },
+		"relative cwd":  func(c *Config) { c.Cwd = "tmp" },
+		"bad env":       func(c *Config) { c.Env = []string{"NOEQUALS"} },
+		"root type":     func(c *Config) { c.Root.Type = "ext4" },
+		"no tag":        func(c *Config) { c.Root.Tag = "" },
+		"block xfs":     func(c *Config) { c.Root = Root{Type: RootBlock, Tag: BlockRootDevice, FSType: "xfs"} },
+		"block no fs":   func(c *Config) { c.Root = Root{Type: RootBlock, Tag: BlockRootDevice} },
+		"block no dev":  func(c *Config) { c.Root = Root{Type: RootBlock, Tag: "vda", FSType: "ext4"} },
+		"bad ip":        func(c *Config) { c.Network.IP = "10.0.0" },
+		"bad prefix":    func(c *Config) { c.Network.PrefixLen = 33 },
+		"bad gateway":   func(c *Config) { c.Network.Gateway = "x" },
+		"bad mtu":       func(c *Config) { c.Network.MTU = -1 },
+		"file relative": func(c *Config) { c.Files = []File{{Path: "etc/hosts"}} },
+		"file at root":  func(c *Config) { c.Files = []File{{Path: "/"}} },
+		"file too big":  func(c *Config) { c.Files = []File{{Path: "/big", Data: make([]byte, MaxFileSize+1)}} },
+		"files too big": func(c *Config) {
+			for i := 0; i < 5; i++ {
+				c.Files = append(c.Files, File{Path: fmt.Sprintf("/f%d", i), Data: make([]byte, MaxFileSize)})
+			}
+		},
 	} {
 		c := validConfig()
 		n := *c.Network

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"golang.org/x/sys/unix"
+
+	"github.com/urunc-dev/urunc/runtime/guests/linuxboot"
+)
+
+// filesDir holds the bind-mounted files' content in the initramfs; the
+// bind mounts keep it alive after switchRoot removes /urunc.
+const filesDir = "/urunc/files"
+
+// bindFiles puts each file of the container's bind mounts (the engine's
+// /etc/hosts, /etc/resolv.conf, ...) over its destination in the new root,
+// as the engine's bind mount would have: the rootfs itself is not written,
+// except for creating a missing mount point, as runc does.
+func bindFiles(log logger, root string, files []linuxboot.File) error {
+	if len(files) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(filesDir, 0o755); err != nil {
+		return fmt.Errorf("bind mounts: %w", err)
+	}
+	for i, f := range files {
+		src := filepath.Join(filesDir, fmt.Sprint(i))
+		if err := os.WriteFile(src, f.Data, fs.FileMode(f.Mode).Perm()); err != nil {
+			return fmt.Errorf("bind mount of %s: %w", f.Path, err)
+		}
+		// Symlinks in the rootfs (/etc/resolv.conf -> ../run/...) resolve
+		// inside it, never into the initramfs.
+		dst, err := securejoin.SecureJoin(root, f.Path)
+		if err != nil {
+			return fmt.Errorf("bind mount of %s: %w", f.Path, err)
+		}
+		if err := mountPoint(dst); err != nil {
+			return fmt.Errorf("bind mount of %s: %w", f.Path, err)
+		}
+		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind mount of %s: %w", f.Path, err)
+		}
+		if f.ReadOnly {
+			if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+				return fmt.Errorf("bind mount of %s read-only: %w", f.Path, err)
+			}
+		}
+		log.printf("bind-mounted %s (%d bytes)", f.Path, len(f.Data))
+	}
+	return nil
+}
+
+// mountPoint makes sure a regular file exists at p to mount over.
+func mountPoint(p string) error {
+	fi, err := os.Stat(p)
+	switch {
+	case err == nil && fi.IsDir():
+		return fmt.Errorf("%s is a directory in the rootfs", p)
+	case err == nil:
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
