@@ -75,3 +75,26 @@ func mountPoint(p string) error {
 	}
 	return f.Close()
 }
+
+// mountVolumes mounts each volume's 9p share at its destination in the new
+// root (creating the mount point, as runc does).
+func mountVolumes(log logger, root string, vols []linuxboot.Volume) error {
+	for _, v := range vols {
+		dst, err := securejoin.SecureJoin(root, v.Path)
+		if err != nil {
+			return fmt.Errorf("volume %s: %w", v.Path, err)
+		}
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return fmt.Errorf("volume %s: %w", v.Path, err)
+		}
+		var flags uintptr
+		if v.ReadOnly {
+			flags |= unix.MS_RDONLY
+		}
+		if err := unix.Mount(v.Tag, dst, "9p", flags, linuxboot.Default9POptions); err != nil {
+			return fmt.Errorf("volume %s (9p tag %s): %w", v.Path, v.Tag, err)
+		}
+		log.printf("mounted volume %s at %s", v.Tag, v.Path)
+	}
+	return nil
+}

@@ -101,6 +101,9 @@ func run(quiet *bool) (int, error) {
 	if err := mountRoot(log, cfg); err != nil {
 		return 0, err
 	}
+	if err := mountVolumes(log, newRoot, cfg.Volumes); err != nil {
+		return 0, err
+	}
 	if err := bindFiles(log, newRoot, cfg.Files); err != nil {
 		return 0, err
 	}

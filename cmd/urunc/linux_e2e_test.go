@@ -253,21 +253,28 @@ func TestLinuxGuestUnknownSharedFS(t *testing.T) {
 	}
 }
 
-// The engine's bind-mounted files (here /etc/hosts read-only and a file at
-// a path the rootfs lacks) reach the Linux guest at their destinations,
-// without writing the rootfs's own files.
+// The engine's bind mounts reach the Linux guest at their destinations:
+// files (here /etc/hosts read-only and a file at a path the rootfs lacks)
+// without writing the rootfs's own files, and directories (volumes, one
+// read-write, one read-only) over 9p.
 func TestLinuxGuestBindMountedFiles(t *testing.T) {
 	u := setup(t)
 	bundle := busyboxLinuxBundle(t,
-		[]string{"sh", "-c", `cat /etc/hosts /run/secrets/greeting; echo x > /etc/hosts 2>/dev/null || echo hosts-read-only`},
+		[]string{"sh", "-c", `cat /etc/hosts /run/secrets/greeting; echo x > /etc/hosts 2>/dev/null || echo hosts-read-only; ` +
+			`cat /data/in.txt; echo written-by-guest > /data/out.txt; cat /ro/in.txt; echo x > /ro/new 2>/dev/null || echo ro-volume-read-only`},
 		[]string{"PATH=/bin"})
 	dir := t.TempDir()
 	hosts, greeting := filepath.Join(dir, "hosts"), filepath.Join(dir, "greeting")
 	os.WriteFile(hosts, []byte("10.9.8.7 from-the-engine\n"), 0o644)
 	os.WriteFile(greeting, []byte("secret greeting\n"), 0o600)
 	os.WriteFile(filepath.Join(bundle, "rootfs", "etc", "hosts"), []byte("127.0.0.1 image-own\n"), 0o644)
+	vol, roVol := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(vol, "in.txt"), []byte("from the host volume\n"), 0o644)
+	os.WriteFile(filepath.Join(roVol, "in.txt"), []byte("from the read-only volume\n"), 0o644)
 	editSpec(t, bundle, func(s *specs.Spec) {
 		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/data", Type: "bind", Source: vol, Options: []string{"rbind"}},
+			specs.Mount{Destination: "/ro", Type: "bind", Source: roVol, Options: []string{"rbind", "ro"}},
 			specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: hosts, Options: []string{"rbind", "ro"}},
 			specs.Mount{Destination: "/run/secrets/greeting", Type: "bind", Source: greeting, Options: []string{"rbind"}},
 			specs.Mount{Destination: "/dev/shm", Type: "bind", Source: dir, Options: []string{"rbind"}})
@@ -277,13 +284,20 @@ func TestLinuxGuestBindMountedFiles(t *testing.T) {
 		t.Fatalf("exit %d; output %q; log %q", r.Code, e2e.ReadFile(out.Name()), u.LastError())
 	}
 	output := e2e.ReadFile(out.Name())
-	for _, want := range []string{"10.9.8.7 from-the-engine", "secret greeting", "hosts-read-only"} {
+	for _, want := range []string{"10.9.8.7 from-the-engine", "secret greeting", "hosts-read-only",
+		"from the host volume", "from the read-only volume", "ro-volume-read-only"} {
 		if !strings.Contains(output, want) {
 			t.Fatalf("output lacks %q:\n%s", want, output)
 		}
 	}
 	if strings.Contains(output, "image-own") {
 		t.Fatalf("the image's own /etc/hosts was shown, not the engine's:\n%s", output)
+	}
+	if got := e2e.ReadFile(filepath.Join(vol, "out.txt")); got != "written-by-guest\n" {
+		t.Fatalf("the guest's write to the volume did not reach the host: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(roVol, "new")); err == nil {
+		t.Fatal("the guest wrote into the read-only volume")
 	}
 	if got := e2e.ReadFile(filepath.Join(bundle, "rootfs", "etc", "hosts")); got != "127.0.0.1 image-own\n" {
 		t.Fatalf("the rootfs's /etc/hosts was written: %q", got)

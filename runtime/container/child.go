@@ -418,6 +418,10 @@ func confineMounts(plan *vm.Plan, req *vm.Request) []confineMount {
 	if fs := req.SharedFS; fs != nil && fs.HostPath != "" && fs.Kind != "virtiofs" {
 		m = append(m, confineMount{path: fs.HostPath})
 	}
+	// Bind-mounted directories (volumes) the VMM shares over 9p.
+	for _, v := range req.Volumes {
+		m = append(m, confineMount{path: v.HostPath, readOnly: v.ReadOnly})
+	}
 	if filepath.IsAbs(plan.Path) && !strings.HasPrefix(plan.Path, "/usr/") {
 		m = append(m, confineMount{path: plan.Path, readOnly: true})
 	}

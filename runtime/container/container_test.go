@@ -156,12 +156,12 @@ func TestBoundFiles(t *testing.T) {
 		name      string
 		mounts    []specs.Mount
 		wantFiles []string
-		skipped   int
+		volumes   int
 		wantErr   bool
 	}{
 		{"file, read-only", []specs.Mount{bind(hosts, "/etc/hosts", "rbind", "ro")}, []string{"/etc/hosts ro"}, 0, false},
 		{"bind by option only", []specs.Mount{{Source: hosts, Destination: "/etc/hosts", Options: []string{"rbind"}}}, []string{"/etc/hosts rw"}, 0, false},
-		{"directory volume is skipped", []specs.Mount{bind(dir, "/data")}, nil, 1, false},
+		{"directory is a volume", []specs.Mount{bind(dir, "/data", "ro")}, nil, 1, false},
 		{"guest's own /dev/shm ignored", []specs.Mount{bind(dir, "/dev/shm")}, nil, 0, false},
 		{"proc and tmpfs ignored", []specs.Mount{{Type: "proc", Source: "proc", Destination: "/proc"}, {Type: "tmpfs", Source: "tmpfs", Destination: "/tmp"}}, nil, 0, false},
 		{"missing source", []specs.Mount{bind(filepath.Join(dir, "nope"), "/x")}, nil, 0, true},
@@ -169,7 +169,7 @@ func TestBoundFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			files, skipped, err := boundFiles(tt.mounts)
+			files, vols, err := boundFiles(tt.mounts)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v", err)
 			}
@@ -190,8 +190,13 @@ func TestBoundFiles(t *testing.T) {
 					t.Fatalf("file %s: %q %o", f.Path, f.Data, f.Mode)
 				}
 			}
-			if fmt.Sprint(got) != fmt.Sprint(tt.wantFiles) || len(skipped) != tt.skipped {
-				t.Fatalf("files %v skipped %v; want %v and %d skipped", got, skipped, tt.wantFiles, tt.skipped)
+			if fmt.Sprint(got) != fmt.Sprint(tt.wantFiles) || len(vols) != tt.volumes {
+				t.Fatalf("files %v volumes %v; want %v and %d volumes", got, vols, tt.wantFiles, tt.volumes)
+			}
+			for _, v := range vols {
+				if v.Source != dir || v.Destination != "/data" || !v.ReadOnly {
+					t.Fatalf("volume %+v", v)
+				}
 			}
 		})
 	}

@@ -62,14 +62,19 @@ func (r *Runtime) prepareLinux(ctx context.Context, d state.Dir, spec *specs.Spe
 	if n := req.Network; n != nil {
 		cfg.Network = &linuxboot.Network{IP: n.IP, PrefixLen: n.PrefixLen, Gateway: n.Gateway, MTU: n.MTU}
 	}
-	files, skipped, err := boundFiles(spec.Mounts)
+	files, vols, err := boundFiles(spec.Mounts)
 	if err != nil {
 		return err
 	}
-	for _, s := range skipped {
-		r.log.Warn("bind mount not given to the Linux guest", "id", d.ID, "mount", s)
-	}
 	cfg.Files = files
+	var hostVols []linuxboot.HostVolume
+	for i, v := range vols {
+		tag := fmt.Sprintf("urunc-vol%d", i)
+		cfg.Volumes = append(cfg.Volumes, linuxboot.Volume{Tag: tag, Path: v.Destination, ReadOnly: v.ReadOnly})
+		hostVols = append(hostVols, linuxboot.HostVolume{Tag: tag, HostPath: v.Source, ReadOnly: v.ReadOnly})
+		// The confined VMM must see the directory it shares.
+		req.Volumes = append(req.Volumes, vm.Volume{HostPath: v.Source, ReadOnly: v.ReadOnly})
+	}
 	initrd := d.File("initrd.img")
 	if err := linuxboot.BuildInitrd(initrd, linuxboot.InitSpec{
 		Config:     cfg,
@@ -86,6 +91,7 @@ func (r *Runtime) prepareLinux(ctx context.Context, d state.Dir, spec *specs.Spe
 		Root:           cfg.Root,
 		HostPath:       rootfs,
 		VirtiofsSocket: d.File(virtiofsSocket),
+		Volumes:        hostVols,
 	})
 	if err != nil {
 		return err
@@ -156,9 +162,9 @@ func (r *Runtime) hostTSCKHz(ctx context.Context) int {
 
 // boundFiles reads the spec's bind mounts of small regular files (the
 // engine's /etc/hosts, /etc/resolv.conf, /etc/hostname, secrets) for the
-// guest's init to bind over their destinations. Directory binds (volumes)
-// are not shared with the guest: they are returned as skipped, to log.
-func boundFiles(mounts []specs.Mount) (files []linuxboot.File, skipped []string, err error) {
+// guest's init to bind over their destinations, and returns the bind
+// mounts of directories (volumes), which the guest gets over 9p.
+func boundFiles(mounts []specs.Mount) (files []linuxboot.File, volumes []boundDir, err error) {
 	total := 0
 	for _, m := range mounts {
 		// The guest has its own /dev (and shm), /proc and /sys.
@@ -169,9 +175,16 @@ func boundFiles(mounts []specs.Mount) (files []linuxboot.File, skipped []string,
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: bind mount source %s: %v", ErrBadBundle, m.Source, err)
 		}
-		if !fi.Mode().IsRegular() {
-			skipped = append(skipped, m.Source+" -> "+m.Destination+" (not a regular file: volumes are not shared with Linux guests)")
+		ro := slices.Contains(m.Options, "ro")
+		if fi.IsDir() {
+			if strings.ContainsAny(m.Source, ",") {
+				return nil, nil, fmt.Errorf("%w: volume %s: a ',' in the path cannot be shared with a Linux guest", ErrBadBundle, m.Source)
+			}
+			volumes = append(volumes, boundDir{Source: m.Source, Destination: m.Destination, ReadOnly: ro})
 			continue
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, nil, fmt.Errorf("%w: bind mount source %s is neither a file nor a directory", ErrBadBundle, m.Source)
 		}
 		if fi.Size() > linuxboot.MaxFileSize || total+int(fi.Size()) > linuxboot.MaxFilesTotal {
 			return nil, nil, fmt.Errorf("%w: bind-mounted file %s is %d bytes: a Linux guest gets at most %d per file, %d in all",
@@ -182,9 +195,15 @@ func boundFiles(mounts []specs.Mount) (files []linuxboot.File, skipped []string,
 			return nil, nil, fmt.Errorf("bind mount source %s: %w", m.Source, err)
 		}
 		total += len(data)
-		files = append(files, linuxboot.File{Path: m.Destination, Data: data, Mode: uint32(fi.Mode().Perm()), ReadOnly: slices.Contains(m.Options, "ro")})
+		files = append(files, linuxboot.File{Path: m.Destination, Data: data, Mode: uint32(fi.Mode().Perm()), ReadOnly: ro})
 	}
-	return files, skipped, nil
+	return files, volumes, nil
+}
+
+// boundDir is a bind-mounted host directory (a volume).
+type boundDir struct {
+	Source, Destination string
+	ReadOnly            bool
 }
 
 func isBind(m specs.Mount) bool {

@@ -186,6 +186,13 @@ func prepareVMMAccess(stateDir string, plan *vm.Plan, req *vm.Request, c vmmCred
 	if fs := req.SharedFS; fs != nil {
 		needs = append(needs, need{fs.HostPath, unix.R_OK | unix.W_OK | unix.X_OK, "the shared root filesystem"})
 	}
+	for _, v := range req.Volumes {
+		mode := uint32(unix.R_OK | unix.X_OK)
+		if !v.ReadOnly {
+			mode |= unix.W_OK
+		}
+		needs = append(needs, need{v.HostPath, mode, "a volume"})
+	}
 	for _, f := range plan.Files {
 		needs = append(needs, need{f.Path, unix.R_OK, "a VMM configuration file"})
 	}

@@ -28,6 +28,8 @@ type (
 	Network = vmtypes.Network
 	// SharedFS shares a host directory with the guest as its root filesystem.
 	SharedFS = vmtypes.SharedFS
+	// Volume is a further host directory shared with the guest.
+	Volume = vmtypes.Volume
 	// Process is what the container's config.json asks to run.
 	Process = vmtypes.Process
 	// Request is everything needed to build one VMM invocation.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -71,8 +72,8 @@ func TestDockerBridgeLinuxGuestHTTP(t *testing.T) {
 	}
 }
 
-// Docker's own files reach a Linux guest: /etc/hosts with --add-host and
-// the container's hostname, as docker bind-mounts them.
+// Docker's bind mounts reach a Linux guest: /etc/hosts with --add-host,
+// the container's hostname, and a -v volume (read and written).
 func TestDockerLinuxGuestSeesEngineFiles(t *testing.T) {
 	d := startDockerd(t)
 	e2e.Make(t, "linux-kernel")
@@ -84,15 +85,21 @@ func TestDockerLinuxGuestSeesEngineFiles(t *testing.T) {
 	if out, err := imp.CombinedOutput(); err != nil {
 		t.Fatalf("docker import: %v %s", err, out)
 	}
+	vol := t.TempDir()
+	os.WriteFile(filepath.Join(vol, "note"), []byte("from a docker volume\n"), 0o644)
 	r := d.run("run", "--rm", "--runtime", "urunc", "--network", "none", "--hostname", "uvm",
-		"--add-host", "engine-host:10.1.2.3", "urunc-busybox:test", "cat", "/etc/hosts", "/etc/hostname")
+		"--add-host", "engine-host:10.1.2.3", "-v", vol+":/data", "urunc-busybox:test",
+		"sh", "-c", "cat /etc/hosts /etc/hostname /data/note; echo from-the-guest > /data/back")
 	if r.code != 0 {
 		t.Fatalf("docker run: exit %d: %s", r.code, r.out)
 	}
-	for _, want := range []string{"10.1.2.3\tengine-host", "uvm"} {
+	for _, want := range []string{"10.1.2.3\tengine-host", "uvm", "from a docker volume"} {
 		if !strings.Contains(r.out, want) {
 			t.Fatalf("guest output lacks %q:\n%s", want, r.out)
 		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(vol, "back")); string(b) != "from-the-guest\n" {
+		t.Fatalf("the guest's write to the volume: %q", b)
 	}
 	if left := d.leftovers(); len(left) != 0 {
 		t.Fatalf("left: %v", left)

@@ -79,6 +79,9 @@ type Config struct {
 	// travels in the initrd and urunc-init bind-mounts it over Path in the
 	// guest's root, as the engine meant.
 	Files []File `json:"files,omitempty"`
+	// Volumes are host directories the container bind-mounts, each shared
+	// over its own 9p device (Tag) and mounted by urunc-init at Path.
+	Volumes []Volume `json:"volumes,omitempty"`
 	// Debug makes urunc-init log each step on the console.
 	Debug bool `json:"debug,omitempty"`
 }
@@ -88,6 +91,13 @@ type File struct {
 	Path     string `json:"path"`
 	Data     []byte `json:"data"`
 	Mode     uint32 `json:"mode"`
+	ReadOnly bool   `json:"readOnly,omitempty"`
+}
+
+// Volume is one bind-mounted host directory as the guest mounts it.
+type Volume struct {
+	Tag      string `json:"tag"`
+	Path     string `json:"path"`
 	ReadOnly bool   `json:"readOnly,omitempty"`
 }
 
@@ -159,6 +169,14 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: file %s is %d bytes (at most %d)", ErrInvalidConfig, f.Path, len(f.Data), MaxFileSize)
 		}
 		total += len(f.Data)
+	}
+	for _, v := range c.Volumes {
+		if !path.IsAbs(v.Path) || path.Clean(v.Path) == "/" {
+			return fmt.Errorf("%w: volume destination %q is not an absolute path below /", ErrInvalidConfig, v.Path)
+		}
+		if v.Tag == "" || strings.ContainsAny(v.Tag, ", ") {
+			return fmt.Errorf("%w: volume tag %q", ErrInvalidConfig, v.Tag)
+		}
 	}
 	if total > MaxFilesTotal {
 		return fmt.Errorf("%w: files total %d bytes (at most %d)", ErrInvalidConfig, total, MaxFilesTotal)

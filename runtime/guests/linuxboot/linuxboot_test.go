@@ -617,3 +617,47 @@ func TestQemuArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestVolumes(t *testing.T) {
+	tests := []struct {
+		name    string
+		o       QemuOptions
+		want    []string
+		wantErr bool
+	}{
+		{"9p root and a read-only volume", QemuOptions{Root: Root{Tag: "rootfs"}, HostPath: "/r",
+			Volumes: []HostVolume{{Tag: "urunc-vol0", HostPath: "/data", ReadOnly: true}}},
+			[]string{"-fsdev local,id=urunc-vol0,path=/data,security_model=none,readonly=on",
+				"-device virtio-9p-device,fsdev=urunc-vol0,mount_tag=urunc-vol0"}, false},
+		{"block root keeps its volumes", QemuOptions{Machine: "pc", Root: Root{Type: RootBlock, Tag: BlockRootDevice, FSType: "ext4"},
+			Volumes: []HostVolume{{Tag: "v", HostPath: "/d"}}},
+			[]string{"-fsdev local,id=v,path=/d,security_model=none -device virtio-9p-pci,fsdev=v,mount_tag=v"}, false},
+		{"comma in the path", QemuOptions{Root: Root{Tag: "rootfs"}, HostPath: "/r", Volumes: []HostVolume{{Tag: "v", HostPath: "/a,b"}}}, nil, true},
+		{"empty tag", QemuOptions{Root: Root{Tag: "rootfs"}, HostPath: "/r", Volumes: []HostVolume{{HostPath: "/a"}}}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := QemuArgs(tt.o)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			got := strings.Join(a, " ")
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Fatalf("argv lacks %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+	// A virtio-fs or block root with volumes still loads the 9p modules.
+	cfg := validConfig()
+	cfg.Root = Root{Type: RootVirtiofs, Tag: "rootfs"}
+	cfg.Volumes = []Volume{{Tag: "urunc-vol0", Path: "/data"}}
+	if mods := strings.Join(ModulesFor(cfg), " "); !strings.Contains(mods, "9pnet_virtio 9p") {
+		t.Fatalf("modules %s lack 9p", mods)
+	}
+	cfg.Volumes = []Volume{{Tag: "a,b", Path: "/data"}}
+	if err := cfg.Validate(); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("bad volume tag: %v", err)
+	}
+}

@@ -241,6 +241,9 @@ func ModulesFor(cfg Config) []string {
 	case Root9P, "":
 		mods = append(mods, "9pnet_virtio", "9p")
 	}
+	if len(cfg.Volumes) > 0 && cfg.Root.Type != Root9P && cfg.Root.Type != "" {
+		mods = append(mods, "9pnet_virtio", "9p") // volumes are 9p shares
+	}
 	if cfg.Network != nil {
 		mods = append(mods, "virtio_net")
 	}

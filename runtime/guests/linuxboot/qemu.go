@@ -26,6 +26,15 @@ type QemuOptions struct {
 	// (the caller adds "-netdev tap,id=ID,..."); MAC is optional.
 	NetdevID string
 	MAC      string
+	// Volumes are more host directories shared over 9p, each under its
+	// own tag (Config.Volumes says where the guest mounts them).
+	Volumes []HostVolume
+}
+
+// HostVolume is a host directory shared with the guest under Tag.
+type HostVolume struct {
+	Tag, HostPath string
+	ReadOnly      bool
 }
 
 // QemuArgs returns the devices and options the guest needs:
@@ -48,9 +57,13 @@ func QemuArgs(o QemuOptions) ([]string, error) {
 	if mmio {
 		args = append(args, "-global", "virtio-mmio.force-legacy=false")
 	}
+	vols, err := volumeArgs(o.Volumes, dev)
+	if err != nil {
+		return nil, err
+	}
 	if o.Root.Type == RootBlock {
 		// The monitor attaches the block device itself (the request's Block).
-		return append(args, netArgs(o, dev)...), nil
+		return append(append(args, vols...), netArgs(o, dev)...), nil
 	}
 	if strings.ContainsAny(o.Root.Tag, ", ") || o.Root.Tag == "" {
 		return nil, fmt.Errorf("%w: root tag %q (empty or contains ',' or ' ')", ErrInvalidConfig, o.Root.Tag)
@@ -78,7 +91,23 @@ func QemuArgs(o QemuOptions) ([]string, error) {
 	default:
 		return nil, fmt.Errorf("%w: root type %q", ErrInvalidConfig, o.Root.Type)
 	}
-	return append(args, netArgs(o, dev)...), nil
+	return append(append(args, vols...), netArgs(o, dev)...), nil
+}
+
+// volumeArgs shares each volume over a 9p device of its own.
+func volumeArgs(vols []HostVolume, dev func(string) string) ([]string, error) {
+	var args []string
+	for _, v := range vols {
+		if v.Tag == "" || strings.ContainsAny(v.Tag, ", ") || v.HostPath == "" || strings.Contains(v.HostPath, ",") {
+			return nil, fmt.Errorf("%w: volume %q at %q (empty, or ',' in tag or path)", ErrInvalidConfig, v.Tag, v.HostPath)
+		}
+		fsdev := "local,id=" + v.Tag + ",path=" + v.HostPath + ",security_model=none"
+		if v.ReadOnly {
+			fsdev += ",readonly=on"
+		}
+		args = append(args, "-fsdev", fsdev, "-device", dev("virtio-9p")+",fsdev="+v.Tag+",mount_tag="+v.Tag)
+	}
+	return args, nil
 }
 
 func netArgs(o QemuOptions, dev func(string) string) []string {

@@ -29,6 +29,12 @@ type Network struct {
 	Hostname  string
 }
 
+// Volume is a host directory the VMM shares with the guest.
+type Volume struct {
+	HostPath string
+	ReadOnly bool
+}
+
 // SharedFS shares a host directory (normally the container rootfs) with
 // the guest as its root filesystem.
 type SharedFS struct {
@@ -62,6 +68,9 @@ type Request struct {
 
 	Network  *Network  // nil = no NIC
 	SharedFS *SharedFS // nil = none
+	// Volumes are more host directories the VMM shares (Linux guests'
+	// bind-mounted directories); the VMM's confined root must hold them.
+	Volumes []Volume
 
 	MemoryMB uint64 // VM memory
 	VCPUs    int    // VM vCPUs (>= 1)
