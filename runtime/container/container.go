@@ -136,6 +136,21 @@ func (r *Runtime) lock(ctx context.Context, id string) (state.Dir, func(), error
 	return d, unlock, nil
 }
 
+// lockState locks an existing container and reads its state (with the
+// status corrected for a VMM that has died); unlock is nil on error.
+func (r *Runtime) lockState(ctx context.Context, id string) (state.Dir, *state.State, func(), error) {
+	d, unlock, err := r.lock(ctx, id)
+	if err != nil {
+		return d, nil, nil, err
+	}
+	st, err := d.ReadState()
+	if err != nil {
+		unlock()
+		return d, nil, nil, err
+	}
+	return d, st, unlock, nil
+}
+
 // event writes a journal line; a failure to journal is logged, not fatal.
 func (r *Runtime) event(d state.Dir, ev state.Event) {
 	if err := d.AppendEvent(ev); err != nil {

@@ -18,15 +18,11 @@ import (
 // VMM at once; any other signal is forwarded. all is accepted for runc
 // compatibility: a unikernel container has a single process.
 func (r *Runtime) Kill(ctx context.Context, id string, sig unix.Signal, all bool) error {
-	d, unlock, err := r.lock(ctx, id)
+	d, st, unlock, err := r.lockState(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := d.ReadState()
-	if err != nil {
-		return err
-	}
 	status := state.Status(st.Status)
 	if status == state.Stopped && all {
 		// As runc 1.1: nothing is left to signal. containerd's shim sends

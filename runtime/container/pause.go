@@ -20,15 +20,11 @@ func (r *Runtime) Resume(ctx context.Context, id string) error {
 }
 
 func (r *Runtime) setPaused(ctx context.Context, id string, pause bool) error {
-	d, unlock, err := r.lock(ctx, id)
+	d, st, unlock, err := r.lockState(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := d.ReadState()
-	if err != nil {
-		return err
-	}
 	from, to, command, step := state.Running, state.Paused, "stop", state.StepPause
 	if !pause {
 		from, to, command, step = state.Paused, state.Running, "cont", state.StepResume

@@ -14,15 +14,11 @@ import (
 // Start sends START to a created container's init child and waits until
 // the child has exec'd the VMM (or reported why it could not).
 func (r *Runtime) Start(ctx context.Context, id string) error {
-	d, unlock, err := r.lock(ctx, id)
+	d, st, unlock, err := r.lockState(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := d.ReadState()
-	if err != nil {
-		return err
-	}
 	if state.Status(st.Status) != state.Created {
 		return fmt.Errorf("%w: cannot start %s: status is %s", ErrNotCreated, id, st.Status)
 	}

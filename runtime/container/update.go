@@ -13,15 +13,11 @@ import (
 // keeps the memory and vCPUs it booted with: guests here have no memory
 // or CPU hot-plug, so the new limits bound the VMM's cgroup only.
 func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
-	d, unlock, err := r.lock(ctx, id)
+	d, st, unlock, err := r.lockState(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	st, err := d.ReadState()
-	if err != nil {
-		return err
-	}
 	if !st.StatusOf().Live() {
 		return fmt.Errorf("update %s: %w (it is %s)", id, ErrNotRunning, st.Status)
 	}
