@@ -20,7 +20,7 @@ import (
 func cgroupBundle(t *testing.T, path string, res *specs.LinuxResources) string {
 	t.Helper()
 	bundle := e2e.NewBundle(t, e2e.Bundle{Cmdline: "heartbeat", Annotations: microvm(nil)})
-	editSpec(t, bundle, func(spec *specs.Spec) {
+	e2e.EditSpec(t, bundle, func(spec *specs.Spec) {
 		spec.Linux.CgroupsPath = path
 		spec.Linux.Resources = res
 	})

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,59 +14,9 @@ import (
 	"github.com/urunc-dev/urunc/internal/e2e"
 )
 
-// busyboxLinuxBundle is an ordinary busybox container rootfs plus a kernel
-// copied from build/linux/vmlinux, run as a Linux microVM.
-func busyboxLinuxBundle(t *testing.T, args []string, env []string) string {
-	t.Helper()
-	vmlinux := filepath.Join(e2e.RepoRoot(), "build", "linux", "vmlinux")
-	if _, err := os.Stat(vmlinux); err != nil {
-		t.Skip("build/linux/vmlinux missing: run make linux-kernel")
-	}
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Skip("busybox not found: install Debian package busybox-static")
-	}
-	bundle := t.TempDir()
-	rootfs := filepath.Join(bundle, "rootfs")
-	for _, d := range []string{"bin", "etc", "boot", "tmp"} {
-		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
-	}
-	copyFile(t, busybox, filepath.Join(rootfs, "bin", "busybox"), 0o755)
-	for _, c := range []string{"sh", "echo", "cat", "id", "pwd", "sleep", "httpd", "ip"} {
-		os.Symlink("busybox", filepath.Join(rootfs, "bin", c))
-	}
-	os.WriteFile(filepath.Join(rootfs, "etc", "hello"), []byte("hello from the rootfs\n"), 0o644)
-	copyFile(t, vmlinux, filepath.Join(rootfs, "boot", "vmlinux"), 0o644)
-	spec := &specs.Spec{
-		Version: specs.Version,
-		Process: &specs.Process{Args: args, Env: env, Cwd: "/tmp"},
-		Root:    &specs.Root{Path: "rootfs"},
-		Annotations: map[string]string{
-			"com.urunc.unikernel.unikernelType": "linux",
-			"com.urunc.unikernel.hypervisor":    "qemu",
-			"com.urunc.unikernel.binary":        "/boot/vmlinux",
-		},
-		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace},
-			{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}}},
-	}
-	e2e.WriteSpec(t, bundle, spec)
-	return bundle
-}
-
-func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
-	t.Helper()
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, data, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestLinuxGuestRunsContainerRootfs(t *testing.T) {
 	u := setup(t)
-	bundle := busyboxLinuxBundle(t,
+	bundle := e2e.BusyboxLinuxBundle(t,
 		[]string{"sh", "-c", `echo "greeting=$GREETING"; cat /etc/hello; echo "cwd=$(pwd)"; echo "args:" "$0" "two words"`},
 		[]string{"PATH=/bin", "GREETING=hi there"})
 	out := outFile(t)
@@ -90,7 +39,7 @@ func TestLinuxGuestRunsContainerRootfs(t *testing.T) {
 
 func TestLinuxGuestExitStatus(t *testing.T) {
 	u := setup(t)
-	bundle := busyboxLinuxBundle(t, []string{"sh", "-c", "echo failing; exit 3"}, []string{"PATH=/bin"})
+	bundle := e2e.BusyboxLinuxBundle(t, []string{"sh", "-c", "echo failing; exit 3"}, []string{"PATH=/bin"})
 	out := outFile(t)
 	r := u.RunWith(t, out, "run", "-b", bundle, "linux2")
 	if r.Code != 3 {
@@ -103,7 +52,7 @@ func TestLinuxGuestExitStatus(t *testing.T) {
 
 func TestLinuxGuestLifecycleAndGracefulStop(t *testing.T) {
 	u := setup(t)
-	bundle := busyboxLinuxBundle(t, []string{"sh", "-c", "echo up; while true; do sleep 1; done"}, []string{"PATH=/bin"})
+	bundle := e2e.BusyboxLinuxBundle(t, []string{"sh", "-c", "echo up; while true; do sleep 1; done"}, []string{"PATH=/bin"})
 	out := outFile(t)
 	u.RunWith(t, out, "create", "-b", bundle, "linux3")
 	u.MustRun(t, "start", "linux3")
@@ -117,17 +66,6 @@ func TestLinuxGuestLifecycleAndGracefulStop(t *testing.T) {
 	e2e.WaitFor(t, 20*time.Second, "stopped after TERM", func() bool { return u.Status(t, "linux3") == "stopped" })
 	t.Logf("TERM to stopped: %v", time.Since(start).Round(time.Millisecond))
 	u.MustRun(t, "delete", "linux3")
-}
-
-// editSpec rewrites the bundle's config.json through f.
-func editSpec(t *testing.T, bundle string, f func(*specs.Spec)) {
-	t.Helper()
-	var spec specs.Spec
-	if err := json.Unmarshal([]byte(e2e.ReadFile(filepath.Join(bundle, "config.json"))), &spec); err != nil {
-		t.Fatal(err)
-	}
-	f(&spec)
-	e2e.WriteSpec(t, bundle, &spec)
 }
 
 func requireVirtiofsd(t *testing.T) {
@@ -163,10 +101,10 @@ func procAlive(pid int) bool {
 func TestLinuxGuestVirtiofs(t *testing.T) {
 	u := setup(t)
 	requireVirtiofsd(t)
-	bundle := busyboxLinuxBundle(t,
+	bundle := e2e.BusyboxLinuxBundle(t,
 		[]string{"sh", "-c", `echo "greeting=$GREETING"; cat /etc/hello; grep -o 'urunc-root / virtiofs' /proc/mounts; echo done`},
 		[]string{"PATH=/bin", "GREETING=over virtio-fs"})
-	editSpec(t, bundle, func(s *specs.Spec) { s.Annotations["com.urunc.unikernel.sharedfs"] = "virtiofs" })
+	e2e.EditSpec(t, bundle, func(s *specs.Spec) { s.Annotations["com.urunc.unikernel.sharedfs"] = "virtiofs" })
 	out := outFile(t)
 	if r := u.RunWith(t, out, "create", "-b", bundle, "vfs1"); r.Code != 0 {
 		t.Fatalf("create: %s; log %q", r, u.LastError())
@@ -206,8 +144,8 @@ func TestLinuxGuestVirtiofs(t *testing.T) {
 func TestLinuxGuestVirtiofsdKilledByDelete(t *testing.T) {
 	u := setup(t)
 	requireVirtiofsd(t)
-	bundle := busyboxLinuxBundle(t, []string{"sh", "-c", "echo never"}, []string{"PATH=/bin"})
-	editSpec(t, bundle, func(s *specs.Spec) {
+	bundle := e2e.BusyboxLinuxBundle(t, []string{"sh", "-c", "echo never"}, []string{"PATH=/bin"})
+	e2e.EditSpec(t, bundle, func(s *specs.Spec) {
 		s.Annotations["com.urunc.unikernel.sharedfs"] = "virtiofs"
 		var ns []specs.LinuxNamespace
 		for _, n := range s.Linux.Namespaces {
@@ -242,8 +180,8 @@ func TestLinuxGuestVirtiofsdKilledByDelete(t *testing.T) {
 // An unknown shared filesystem kind fails create and leaves nothing.
 func TestLinuxGuestUnknownSharedFS(t *testing.T) {
 	u := setup(t)
-	bundle := busyboxLinuxBundle(t, []string{"true"}, nil)
-	editSpec(t, bundle, func(s *specs.Spec) { s.Annotations["com.urunc.unikernel.sharedfs"] = "nfs" })
+	bundle := e2e.BusyboxLinuxBundle(t, []string{"true"}, nil)
+	e2e.EditSpec(t, bundle, func(s *specs.Spec) { s.Annotations["com.urunc.unikernel.sharedfs"] = "nfs" })
 	r := u.RunWith(t, outFile(t), "create", "-b", bundle, "vfs3")
 	if r.Code == 0 || !strings.Contains(u.LastError(), `unknown shared filesystem kind "nfs"`) {
 		t.Fatalf("create: %s; log %q", r, u.LastError())
@@ -259,7 +197,7 @@ func TestLinuxGuestUnknownSharedFS(t *testing.T) {
 // read-write, one read-only) over 9p.
 func TestLinuxGuestBindMountedFiles(t *testing.T) {
 	u := setup(t)
-	bundle := busyboxLinuxBundle(t,
+	bundle := e2e.BusyboxLinuxBundle(t,
 		[]string{"sh", "-c", `cat /etc/hosts /run/secrets/greeting; echo x > /etc/hosts 2>/dev/null || echo hosts-read-only; ` +
 			`cat /data/in.txt; echo written-by-guest > /data/out.txt; cat /ro/in.txt; echo x > /ro/new 2>/dev/null || echo ro-volume-read-only`},
 		[]string{"PATH=/bin"})
@@ -271,7 +209,7 @@ func TestLinuxGuestBindMountedFiles(t *testing.T) {
 	vol, roVol := t.TempDir(), t.TempDir()
 	os.WriteFile(filepath.Join(vol, "in.txt"), []byte("from the host volume\n"), 0o644)
 	os.WriteFile(filepath.Join(roVol, "in.txt"), []byte("from the read-only volume\n"), 0o644)
-	editSpec(t, bundle, func(s *specs.Spec) {
+	e2e.EditSpec(t, bundle, func(s *specs.Spec) {
 		s.Mounts = append(s.Mounts,
 			specs.Mount{Destination: "/data", Type: "bind", Source: vol, Options: []string{"rbind"}},
 			specs.Mount{Destination: "/ro", Type: "bind", Source: roVol, Options: []string{"rbind", "ro"}},

@@ -63,7 +63,7 @@ func TestLinuxGuestServesHTTPAtContainerIP(t *testing.T) {
 	if out, err := exec.Command("ip", "-n", ns, "tuntap", "add", "tapX", "mode", "tap").CombinedOutput(); err != nil {
 		t.Fatalf("tuntap: %v %s", err, out)
 	}
-	bundle := busyboxLinuxBundle(t, []string{"httpd", "-f", "-p", "80", "-h", "/www"}, []string{"PATH=/bin"})
+	bundle := e2e.BusyboxLinuxBundle(t, []string{"httpd", "-f", "-p", "80", "-h", "/www"}, []string{"PATH=/bin"})
 	os.MkdirAll(filepath.Join(bundle, "rootfs", "www"), 0o755)
 	os.WriteFile(filepath.Join(bundle, "rootfs", "www", "index.html"), []byte("hello over http\n"), 0o644)
 	specPath := filepath.Join(bundle, "config.json")

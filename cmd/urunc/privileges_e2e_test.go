@@ -16,7 +16,6 @@ import (
 	"github.com/urunc-dev/urunc/internal/e2e"
 )
 
-// editSpec rewrites a bundle's config.json through edit.
 // procStatus returns the "Key:" lines of /proc/pid/status.
 func procStatus(t *testing.T, pid int) map[string]string {
 	t.Helper()
@@ -72,7 +71,7 @@ func TestVMMUser(t *testing.T) {
 			for d := bundle; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
 				os.Chmod(d, 0o755)
 			}
-			editSpec(t, bundle, func(s *specs.Spec) {
+			e2e.EditSpec(t, bundle, func(s *specs.Spec) {
 				s.Process.User = specs.User{UID: tc.uid, GID: tc.uid}
 				if tc.uid != 0 {
 					s.Process.User.AdditionalGids = []uint32{2000}
@@ -144,7 +143,7 @@ func TestVMMUserRefused(t *testing.T) {
 	if err := os.Chmod(filepath.Join(bundle, "rootfs", "unikernel", "app.elf"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	editSpec(t, bundle, func(s *specs.Spec) { s.Process.User = specs.User{UID: 1000, GID: 1000} })
+	e2e.EditSpec(t, bundle, func(s *specs.Spec) { s.Process.User = specs.User{UID: 1000, GID: 1000} })
 	out := outFile(t)
 	if r := u.RunWith(t, out, "create", "-b", bundle, "r1"); r.Code != 0 {
 		t.Fatalf("create: %s; log: %s", r, u.LastError())
@@ -189,7 +188,7 @@ func TestSolo5SeccompThroughChild(t *testing.T) {
 			}
 			u.Env = append(u.Env, "PATH="+binDir+":"+os.Getenv("PATH"))
 			bundle := e2e.NewBundle(t, e2e.Bundle{Type: "rumprun", Hypervisor: "hvt", Cmdline: "hello"})
-			editSpec(t, bundle, func(s *specs.Spec) {
+			e2e.EditSpec(t, bundle, func(s *specs.Spec) {
 				if withSeccomp {
 					s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
 				}

@@ -112,7 +112,7 @@ func blockRootfs(t *testing.T, bundle string, dm bool) string {
 
 func testBlockRootfs(t *testing.T, dm bool, id string) {
 	u := setup(t)
-	bundle := busyboxLinuxBundle(t,
+	bundle := e2e.BusyboxLinuxBundle(t,
 		[]string{"sh", "-c", `echo "greeting=$GREETING"; cat /etc/hello; grep ' / ' /proc/mounts; echo done`},
 		[]string{"PATH=/bin", "GREETING=from a block device"})
 	devName := blockRootfs(t, bundle, dm)
@@ -170,7 +170,7 @@ func TestLinuxGuestLoopRootfs(t *testing.T) { testBlockRootfs(t, false, "loop1")
 // a child that died without answering START; nothing is left.
 func TestLinuxGuestBlockRootfsUnreadable(t *testing.T) {
 	u := setup(t)
-	bundle := busyboxLinuxBundle(t, []string{"sh", "-c", "echo done"}, []string{"PATH=/bin"})
+	bundle := e2e.BusyboxLinuxBundle(t, []string{"sh", "-c", "echo done"}, []string{"PATH=/bin"})
 	dev := blockRootfs(t, bundle, false)
 	u.Env = []string{"URUNC_TEST_BLOCKROOT_LOOP=1"}
 	out := outFile(t)

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"archive/tar"
 	"bytes"
 	"encoding/base64"
@@ -58,4 +60,65 @@ func BusyboxLinuxRootfsTar(t testing.TB, index string) []byte {
 	file("urunc.json", 0o644, uj)
 	tw.Close()
 	return buf.Bytes()
+}
+
+// BusyboxLinuxBundle is an ordinary busybox container rootfs plus a kernel
+// copied from build/linux/vmlinux, run as a Linux microVM.
+func BusyboxLinuxBundle(t testing.TB, args []string, env []string) string {
+	t.Helper()
+	vmlinux := LinuxKernel()
+	if _, err := os.Stat(vmlinux); err != nil {
+		t.Skip("build/linux/vmlinux missing: run make linux-kernel")
+	}
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("busybox not found: install Debian package busybox-static")
+	}
+	bundle := t.TempDir()
+	rootfs := filepath.Join(bundle, "rootfs")
+	for _, d := range []string{"bin", "etc", "boot", "tmp"} {
+		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
+	}
+	copyFile(t, busybox, filepath.Join(rootfs, "bin", "busybox"), 0o755)
+	for _, c := range []string{"sh", "echo", "cat", "id", "pwd", "sleep", "httpd", "ip"} {
+		os.Symlink("busybox", filepath.Join(rootfs, "bin", c))
+	}
+	os.WriteFile(filepath.Join(rootfs, "etc", "hello"), []byte("hello from the rootfs\n"), 0o644)
+	copyFile(t, vmlinux, filepath.Join(rootfs, "boot", "vmlinux"), 0o644)
+	spec := &specs.Spec{
+		Version: specs.Version,
+		Process: &specs.Process{Args: args, Env: env, Cwd: "/tmp"},
+		Root:    &specs.Root{Path: "rootfs"},
+		Annotations: map[string]string{
+			"com.urunc.unikernel.unikernelType": "linux",
+			"com.urunc.unikernel.hypervisor":    "qemu",
+			"com.urunc.unikernel.binary":        "/boot/vmlinux",
+		},
+		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace},
+			{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}}},
+	}
+	WriteSpec(t, bundle, spec)
+	return bundle
+}
+
+func copyFile(t testing.TB, src, dst string, mode os.FileMode) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// EditSpec changes a bundle's config.json through f.
+func EditSpec(t testing.TB, bundle string, f func(*specs.Spec)) {
+	t.Helper()
+	var spec specs.Spec
+	if err := json.Unmarshal([]byte(ReadFile(filepath.Join(bundle, "config.json"))), &spec); err != nil {
+		t.Fatal(err)
+	}
+	f(&spec)
+	WriteSpec(t, bundle, &spec)
 }

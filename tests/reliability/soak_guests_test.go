@@ -1,10 +1,7 @@
 package reliability_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,43 +144,6 @@ func netLifecycle(t *testing.T, u *e2e.URunc, netns, guestIP, id string) error {
 	return nil
 }
 
-// linuxBundle unpacks e2e's busybox Linux image rootfs into a bundle that
-// runs args as a Linux microVM sharing the rootfs over sharedFS.
-func linuxBundle(t *testing.T, sharedFS string, args []string) string {
-	t.Helper()
-	bundle := t.TempDir()
-	rootfs := filepath.Join(bundle, "rootfs")
-	tr := tar.NewReader(bytes.NewReader(e2e.BusyboxLinuxRootfsTar(t, "soak\n")))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(rootfs, h.Name)
-		switch h.Typeflag {
-		case tar.TypeDir:
-			os.MkdirAll(p, 0o755)
-		case tar.TypeSymlink:
-			os.Symlink(h.Linkname, p)
-		default:
-			data, _ := io.ReadAll(tr)
-			os.WriteFile(p, data, os.FileMode(h.Mode))
-		}
-	}
-	e2e.WriteSpec(t, bundle, &specs.Spec{
-		Version:     specs.Version,
-		Process:     &specs.Process{Args: args, Env: []string{"PATH=/bin"}, Cwd: "/"},
-		Root:        &specs.Root{Path: "rootfs"},
-		Annotations: map[string]string{"com.urunc.unikernel.sharedfs": sharedFS},
-		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.MountNamespace},
-			{Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}}},
-	})
-	return bundle
-}
-
 // TestSoakLinuxGuests runs Linux microVMs one after another, alternating
 // the rootfs share (9p, virtio-fs): every run returns the program's exit
 // status and output, and nothing stays behind: no state, no virtiofsd or
@@ -199,7 +159,8 @@ func TestSoakLinuxGuests(t *testing.T) {
 	prefix := fmt.Sprintf("lsoak%d-", os.Getpid())
 	bundles := map[string]string{}
 	for _, fs := range []string{"9p", "virtiofs"} {
-		bundles[fs] = linuxBundle(t, fs, []string{"sh", "-c", "cat /www/index.html; exit 7"})
+		bundles[fs] = e2e.BusyboxLinuxBundle(t, []string{"sh", "-c", "cat /etc/hello; exit 7"}, []string{"PATH=/bin"})
+		e2e.EditSpec(t, bundles[fs], func(s *specs.Spec) { s.Annotations["com.urunc.unikernel.sharedfs"] = fs })
 	}
 	start := time.Now()
 	for i := 0; i < n; i++ {
@@ -208,7 +169,7 @@ func TestSoakLinuxGuests(t *testing.T) {
 		out := stdio(t)
 		o := runBounded(t, u, nil, 90*time.Second, out, "run", "-b", bundles[fs], id)
 		output := e2e.ReadFile(out.Name())
-		if o.timedOut || o.code != 7 || !strings.Contains(output, "soak") {
+		if o.timedOut || o.code != 7 || !strings.Contains(output, "hello from the rootfs") {
 			t.Errorf("%s (%s): exit %d (want 7), timed out %v, output %q", id, fs, o.code, o.timedOut, output)
 			runBounded(t, u, nil, 15*time.Second, nil, "delete", "--force", id)
 		}
