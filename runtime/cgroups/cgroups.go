@@ -280,12 +280,17 @@ type MemoryUse struct {
 
 // Memory reads the cgroup's memory use and limit.
 func (p *Placement) Memory() (MemoryUse, error) {
-	st, err := p.Stats()
+	m, err := p.manager()
 	if err != nil {
 		return MemoryUse{}, err
 	}
-	m := st.MemoryStats.Usage
-	u := MemoryUse{Usage: m.Usage, MaxUsage: m.MaxUsage, Limit: m.Limit, Failcnt: m.Failcnt}
+	// Only the memory controller: the console reads this every second.
+	st, err := m.Stats(&cg.StatsOptions{Controllers: cg.Memory})
+	if err != nil {
+		return MemoryUse{}, fmt.Errorf("cgroup %s: %w", p.Main(), err)
+	}
+	use := st.MemoryStats.Usage
+	u := MemoryUse{Usage: use.Usage, MaxUsage: use.MaxUsage, Limit: use.Limit, Failcnt: use.Failcnt}
 	if u.Limit >= 1<<60 { // "max" / PAGE_COUNTER_MAX: no limit
 		u.Limit = 0
 	}
