@@ -6,8 +6,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/urunc-dev/urunc/internal/image"
 	"github.com/urunc-dev/urunc/runtime/config"
-	"github.com/urunc-dev/urunc/runtime/image"
 )
 
 func imageCommand() *cli.Command {

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/urunc-dev/urunc/internal/e2e"
-	"github.com/urunc-dev/urunc/runtime/image"
+	"github.com/urunc-dev/urunc/internal/image"
 )
 
 func TestParseAdds(t *testing.T) {

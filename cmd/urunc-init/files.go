@@ -10,7 +10,7 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 
-	"github.com/urunc-dev/urunc/runtime/guests/linuxboot"
+	"github.com/urunc-dev/urunc/runtime/linuxboot"
 )
 
 // filesDir holds the bind-mounted files' content in the initramfs; the

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/urunc-dev/urunc/runtime/guests/linuxboot"
+	"github.com/urunc-dev/urunc/runtime/linuxboot"
 )
 
 func TestModuleParams(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/urunc-dev/urunc/runtime/guests/linuxboot"
+	"github.com/urunc-dev/urunc/runtime/linuxboot"
 )
 
 // exitError carries the guest status an init failure ends with.

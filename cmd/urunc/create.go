@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/container"
 )
 
@@ -37,7 +38,7 @@ func createCommand() *cli.Command {
 			if c.Bool("reexec") {
 				return rt.Init(c.Context, id)
 			}
-			ok, err := container.Detect(c.String("bundle"))
+			ok, err := config.Detect(c.String("bundle"))
 			if err != nil {
 				return err
 			}

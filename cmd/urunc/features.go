@@ -10,7 +10,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 	"github.com/urfave/cli/v2"
 
-	"github.com/urunc-dev/urunc/runtime/vm"
+	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
 func featuresCommand() *cli.Command {
@@ -27,7 +27,7 @@ func featuresCommand() *cli.Command {
 
 func runtimeFeatures() *features.Features {
 	yes := true
-	guests := vm.Supported()
+	guests := vmm.Supported()
 	names := make([]string, 0, len(guests))
 	for g := range guests {
 		names = append(names, g)

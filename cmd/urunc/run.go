@@ -2,8 +2,7 @@ package main
 
 import (
 	"github.com/urfave/cli/v2"
-
-	"github.com/urunc-dev/urunc/runtime/container"
+	"github.com/urunc-dev/urunc/runtime/config"
 )
 
 func runCommand() *cli.Command {
@@ -20,7 +19,7 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			ok, err := container.Detect(c.String("bundle"))
+			ok, err := config.Detect(c.String("bundle"))
 			if err != nil {
 				return err
 			}

@@ -19,8 +19,11 @@ import (
 	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/hooks"
 	"github.com/urunc-dev/urunc/runtime/ipc"
+	"github.com/urunc-dev/urunc/runtime/jail"
+	"github.com/urunc-dev/urunc/runtime/network"
+	"github.com/urunc-dev/urunc/runtime/rootfs"
 	"github.com/urunc-dev/urunc/runtime/state"
-	"github.com/urunc-dev/urunc/runtime/vm"
+	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
 // parentPipeFD is where the re-exec child finds the pipe whose EOF says
@@ -84,7 +87,7 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	if err := joinCgroup(st); err != nil {
 		return err
 	}
-	spec, err := LoadSpec(st.Bundle)
+	spec, err := config.LoadSpec(st.Bundle)
 	if err != nil {
 		return err
 	}
@@ -159,11 +162,11 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		return err
 	}
 
-	plan, req, undoStorage, err := r.prepareVMM(ctx, d, st, spec, cfg, netw, netDetail)
-	if undoStorage != nil {
+	plan, stor, err := r.prepareVMM(ctx, d, st, spec, cfg, netw, netDetail)
+	if stor != nil {
 		defer func() {
 			if err != nil {
-				undoStorage() // e.g. kill virtiofsd: no VMM will connect
+				stor.Undo() // e.g. kill virtiofsd: no VMM will connect
 			}
 		}()
 	}
@@ -174,19 +177,19 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		conn.Write(ipc.Error, err.Error())
 		return err
 	}
-	creds, unknownCaps := vmmCredsFor(spec, plan)
+	creds, unknownCaps := jail.CredsFor(spec, plan)
 	if len(unknownCaps) > 0 {
 		r.log.Warn("capabilities unknown to this build are left out", "id", id, "caps", unknownCaps)
 	}
 	if hasNewNamespace(spec, specs.MountNamespace) {
-		if err := confine(d.Path(), confineMounts(plan, &req), creds.deviceOwner()); err != nil {
+		if err := jail.Confine(d.Path(), plan, creds.DeviceOwner()); err != nil {
 			conn.Write(ipc.Error, err.Error())
 			return err
 		}
 	} else {
 		r.log.Warn("no private mount namespace: the VMM sees the host's filesystem", "id", id)
 	}
-	if err := prepareVMMAccess(d.Path(), plan, &req, creds); err != nil {
+	if err := jail.PrepareAccess(d.Path(), plan, []string{d.File(state.SerialFile)}, creds); err != nil {
 		conn.Write(ipc.Error, err.Error())
 		return err
 	}
@@ -198,111 +201,94 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	env := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, plan.Env...)
 	// Drops to the spec's user and capabilities, installs the seccomp
 	// filter and execs; returns only on failure.
-	err = execVMM(plan, env, creds)
+	err = jail.Exec(plan, env, creds)
 	conn.Write(ipc.Error, err.Error())
 	return err
 }
 
-// prepareVMM prepares storage and builds the VMM command line for the
-// network set up at ACK time.
+// prepareVMM prepares the guest's files (runtime/rootfs) and builds the
+// VMM invocation (runtime/vmm) for the network set up at ACK time, and
+// records it in vmm.json.
 //
-// The returned function undoes the storage set-up (virtiofsd, devmapper
-// hand-off) when the VMM is not exec'd after all; prepareVMM undoes it
-// itself when it fails.
-func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, spec *specs.Spec, cfg *config.Unikernel, netw *vm.Network, netDetail string) (_ *vm.Plan, _ vm.Request, _ func(), err error) {
-	rootfs := st.Rootfs
-	kernel, err := config.ResolveInRootfs(rootfs, config.KeyBinary, cfg.Binary)
-	if err != nil {
-		return nil, vm.Request{}, nil, err
+// The returned Result's Undo reverts the storage set-up (virtiofsd,
+// devmapper hand-off) when the VMM is not exec'd after all; prepareVMM
+// undoes it itself when it fails.
+func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, spec *specs.Spec, cfg *config.Unikernel, netw *vmm.Net, netDetail string) (_ *vmm.Plan, _ *rootfs.Result, err error) {
+	root := st.Rootfs
+	var files [3]string
+	for i, f := range []struct{ key, v string }{{config.KeyBinary, cfg.Binary}, {config.KeyInitrd, cfg.Initrd}, {config.KeyBlock, cfg.Block}} {
+		if files[i], err = config.ResolveInRootfs(root, f.key, f.v); err != nil {
+			return nil, nil, err
+		}
 	}
-	initrd, err := config.ResolveInRootfs(rootfs, config.KeyInitrd, cfg.Initrd)
-	if err != nil {
-		return nil, vm.Request{}, nil, err
-	}
-	block, err := config.ResolveInRootfs(rootfs, config.KeyBlock, cfg.Block)
-	if err != nil {
-		return nil, vm.Request{}, nil, err
-	}
-
 	memMB, err := memoryMB(spec, r.opts.Host.MemoryMB, r.opts.Host.VMMOverheadMB)
 	if err != nil {
-		return nil, vm.Request{}, nil, err
+		return nil, nil, err
 	}
-	req := vm.Request{
-		Guest:           cfg.Type,
-		Version:         cfg.Version,
-		Hypervisor:      cfg.Hypervisor,
-		Kernel:          kernel,
-		Initrd:          initrd,
-		Block:           block,
-		BlockMountPoint: cfg.BlkMntPoint,
-		Cmdline:         cfg.Cmdline,
-		MemoryMB:        memMB,
-		VCPUs:           vcpus(spec, r.opts.Host.VCPUs),
-		StateDir:        d.Path(),
-		SerialLog:       d.File(state.SerialFile),
-		QMPFD:           -1,
-		ExtraArgs:       r.opts.Host.QEMU.ExtraArgs,
+	req := vmm.Request{
+		Guest:      cfg.Type,
+		Version:    cfg.Version,
+		Hypervisor: cfg.Hypervisor,
+		Cmdline:    cfg.Cmdline,
+		MemoryMB:   memMB,
+		VCPUs:      vcpus(spec, r.opts.Host.VCPUs),
+		StateDir:   d.Path(),
+		SerialLog:  d.File(state.SerialFile),
+		ControlFD:  -1,
+		ExtraArgs:  r.opts.Host.QEMU.ExtraArgs,
 	}
 	if p := spec.Process; p != nil {
-		req.Process = vm.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.User.UID, GID: p.User.GID}
+		req.Process = vmm.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.User.UID, GID: p.User.GID}
 	}
-
 	if netw != nil && netw.DNS == "" {
 		var src string
-		netw.DNS, src = guestDNS(spec, rootfs)
+		netw.DNS, src = network.GuestDNS(spec.Mounts, root)
 		r.log.Debug("guest nameserver", "id", d.ID, "dns", netw.DNS, "from", src)
 	}
-	req.Network = netw
+	req.Net = netw
 
-	choice := accel.Decide(accel.Probe(), accel.Request{
-		Accel:        firstSet(cfg.Accel, r.opts.Host.QEMU.Accel),
-		CPU:          firstSet(cfg.CPU, r.opts.Host.QEMU.CPU),
-		Machine:      firstSet(cfg.Machine, r.opts.Host.QEMU.Machine),
-		GuestMachine: vm.DefaultMachine(cfg.Type),
-		LinuxGuest:   cfg.Type == "linux",
-	})
-	req.Accel, req.CPU, req.Machine = choice.Accel, choice.CPU, choice.Machine
-
-	stor, err := r.prepareStorage(ctx, d, spec, cfg, rootfs, &req)
+	choice, err := vmm.Choose(cfg.Type, cfg.Hypervisor, accel.Request{
+		Accel:   firstSet(cfg.Accel, r.opts.Host.QEMU.Accel),
+		CPU:     firstSet(cfg.CPU, r.opts.Host.QEMU.CPU),
+		Machine: firstSet(cfg.Machine, r.opts.Host.QEMU.Machine),
+	}, accel.Probe())
 	if err != nil {
-		return nil, vm.Request{}, nil, err
+		return nil, nil, err
+	}
+	req.Use(choice)
+
+	stor, err := rootfs.Prepare(ctx, rootfs.Input{
+		Dir: d, Spec: spec, Config: cfg, Host: r.opts.Host, Rootfs: root,
+		Kernel: files[0], Initrd: files[1], Block: files[2], Process: req.Process, Net: netw, Log: r.log,
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	defer func() {
 		if err != nil {
-			stor.cleanup()
+			stor.Undo()
 		}
 	}()
-	r.event(d, state.Event{Step: state.StepStorage, Detail: stor.detail})
+	r.event(d, state.Event{Step: state.StepStorage, Detail: stor.Detail})
+	req.Kernel, req.Initrd, req.Disks, req.Shares, req.Linux = stor.Kernel, stor.Initrd, stor.Disks, stor.Shares, stor.Linux
 
-	if cfg.Hypervisor == "qemu" {
-		qmpLn, err := ipc.Listen(d.File(state.QMPSock))
-		if err != nil {
-			return nil, vm.Request{}, nil, err
+	if vmm.ControlOf(cfg.Hypervisor) != vmm.NoControl {
+		if req.ControlFD, err = listenInherited(d.File(state.QMPSock)); err != nil {
+			return nil, nil, err
 		}
-		f, err := qmpLn.File()
-		if err != nil {
-			return nil, vm.Request{}, nil, err
-		}
-		// The VMM inherits the listening socket across exec.
-		if _, err := unix.FcntlInt(f.Fd(), unix.F_SETFD, 0); err != nil {
-			return nil, vm.Request{}, nil, fmt.Errorf("qmp socket: %w", err)
-		}
-		req.QMPFD = int(f.Fd())
 	}
-
 	// The VMM appends the guest console here; create it first so it is
 	// private (0600) rather than whatever mode the VMM would pick.
 	if f, err := os.OpenFile(req.SerialLog, os.O_CREATE|os.O_WRONLY, state.FileMode); err == nil {
 		f.Close()
 	}
-	plan, err := vm.Build(req)
+	plan, err := vmm.Build(req)
 	if err != nil {
-		return nil, vm.Request{}, nil, err
+		return nil, nil, err
 	}
 	for _, f := range plan.Files {
 		if err := state.WriteFileAtomic(f.Path, f.Data, os.FileMode(f.Mode)); err != nil {
-			return nil, vm.Request{}, nil, fmt.Errorf("write %s: %w", filepath.Base(f.Path), err)
+			return nil, nil, fmt.Errorf("write %s: %w", filepath.Base(f.Path), err)
 		}
 	}
 	info := &state.VMMInfo{
@@ -320,19 +306,41 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		MemoryMB:      req.MemoryMB,
 		VCPUs:         req.VCPUs,
 		Network:       netDetail,
-		GracefulStop:  plan.GracefulStop,
-		Storage:       stor.detail,
+		GracefulStop:  string(plan.Stop),
+		Control:       string(plan.Control),
+		Storage:       stor.Detail,
 	}
-	if v := stor.virtiofsd; v != nil {
-		info.VirtiofsdPID, info.VirtiofsdStartTime = v.hostPID, v.startTime
+	if v := stor.Virtiofsd; v != nil {
+		info.VirtiofsdPID, info.VirtiofsdStartTime = v.HostPID, v.StartTime
 	}
 	if netw != nil {
 		info.TapName = netw.TapName
 	}
 	if err := d.WriteVMM(info); err != nil {
-		return nil, vm.Request{}, nil, err
+		return nil, nil, err
 	}
-	return plan, req, stor.cleanup, nil
+	return plan, stor, nil
+}
+
+// listenInherited listens on a unix socket the VMM inherits across exec
+// (its control socket) and returns the descriptor: a duplicate without
+// close-on-exec that no Go object owns, so no finalizer can close it
+// before the exec.
+func listenInherited(path string) (int, error) {
+	ln, err := ipc.Listen(path)
+	if err != nil {
+		return -1, err
+	}
+	f, err := ln.File()
+	if err != nil {
+		return -1, err
+	}
+	defer f.Close()
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		return -1, fmt.Errorf("control socket: %w", err)
+	}
+	return fd, nil
 }
 
 func firstSet(vals ...string) string {
@@ -360,7 +368,7 @@ func memoryMB(spec *specs.Spec, def, overheadMB uint64) (uint64, error) {
 	limitMB := uint64(*l) >> 20
 	if limitMB < overheadMB+minGuestMB {
 		return 0, fmt.Errorf("%w: memory limit %d MiB is too small for a VM: the VMM needs about %d MiB itself (vmmMemoryOverheadMB in urunc's config) and the guest at least %d MiB",
-			ErrBadBundle, limitMB, overheadMB, minGuestMB)
+			config.ErrBadBundle, limitMB, overheadMB, minGuestMB)
 	}
 	return limitMB - overheadMB, nil
 }
@@ -400,30 +408,4 @@ func cpusetSize(s string) int {
 		n += b - a + 1
 	}
 	return n
-}
-
-// confineMounts lists what the VMM must see: every file the plan names.
-func confineMounts(plan *vm.Plan, req *vm.Request) []confineMount {
-	var m []confineMount
-	for _, p := range []string{req.Kernel, req.Initrd} {
-		if p != "" {
-			m = append(m, confineMount{path: p, readOnly: true})
-		}
-	}
-	if req.Block != "" {
-		m = append(m, confineMount{path: req.Block})
-	}
-	// virtio-fs: virtiofsd serves the rootfs, the VMM only needs its
-	// socket (in the state directory).
-	if fs := req.SharedFS; fs != nil && fs.HostPath != "" && fs.Kind != "virtiofs" {
-		m = append(m, confineMount{path: fs.HostPath})
-	}
-	// Bind-mounted directories (volumes) the VMM shares over 9p.
-	for _, v := range req.Volumes {
-		m = append(m, confineMount{path: v.HostPath, readOnly: v.ReadOnly})
-	}
-	if filepath.IsAbs(plan.Path) && !strings.HasPrefix(plan.Path, "/usr/") {
-		m = append(m, confineMount{path: plan.Path, readOnly: true})
-	}
-	return m
 }

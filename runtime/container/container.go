@@ -6,13 +6,10 @@ package container
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -23,7 +20,6 @@ import (
 
 // Sentinel errors of the lifecycle.
 var (
-	ErrBadBundle = errors.New("invalid bundle")
 	// runc's wording: containerd's shim (pkg/process checkKillError)
 	// matches "container not running" to treat a kill of an exited
 	// container as NotFound; other wording makes CRI StopContainer fail.
@@ -70,43 +66,6 @@ func New(o Options) *Runtime {
 
 // Root is the state root.
 func (r *Runtime) Root() string { return r.opts.Root }
-
-// LoadSpec reads and checks <bundle>/config.json.
-func LoadSpec(bundle string) (*specs.Spec, error) {
-	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s has no config.json", ErrBadBundle, bundle)
-		}
-		return nil, fmt.Errorf("%w: %v", ErrBadBundle, err)
-	}
-	var spec specs.Spec
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return nil, fmt.Errorf("%w: %s/config.json: %v", ErrBadBundle, bundle, err)
-	}
-	if spec.Root == nil || spec.Root.Path == "" {
-		return nil, fmt.Errorf("%w: config.json has no root.path", ErrBadBundle)
-	}
-	return &spec, nil
-}
-
-// Detect tells whether the bundle is a unikernel (urunc runs it) or not
-// (hand it to runc). A bundle whose unikernel configuration is malformed
-// is an error, never a hand-off.
-func Detect(bundle string) (bool, error) {
-	spec, err := LoadSpec(bundle)
-	if err != nil {
-		return false, err
-	}
-	_, err = config.Load(bundle, spec)
-	switch {
-	case errors.Is(err, config.ErrNoConfig):
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	return true, nil
-}
 
 // withTimeout bounds ctx by d; d == 0 means no limit.
 func withTimeout(ctx context.Context, d config.Duration, what string) (context.Context, context.CancelFunc) {

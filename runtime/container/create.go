@@ -19,7 +19,7 @@ import (
 	"github.com/urunc-dev/urunc/runtime/hooks"
 	"github.com/urunc-dev/urunc/runtime/ipc"
 	"github.com/urunc-dev/urunc/runtime/state"
-	"github.com/urunc-dev/urunc/runtime/vm"
+	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
 // CreateOptions are create's flags.
@@ -84,7 +84,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 	if err != nil {
 		return nil, err
 	}
-	spec, err := LoadSpec(bundle)
+	spec, err := config.LoadSpec(bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 	if err != nil {
 		return nil, err
 	}
-	if err := vm.Validate(cfg.Type, cfg.Hypervisor); err != nil {
+	if err := vmm.Validate(cfg.Type, cfg.Hypervisor); err != nil {
 		return nil, err
 	}
 	rootfs := config.RootfsPath(bundle, spec)
@@ -113,7 +113,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 	}
 	terminal := spec.Process != nil && spec.Process.Terminal
 	if terminal && o.ConsoleSocket == "" {
-		return nil, fmt.Errorf("%w: process.terminal is true but no --console-socket was given", ErrBadBundle)
+		return nil, fmt.Errorf("%w: process.terminal is true but no --console-socket was given", config.ErrBadBundle)
 	}
 	pidFile := o.PidFile
 	if pidFile != "" {
@@ -330,13 +330,13 @@ func currentUser() string {
 	return strconv.Itoa(os.Getuid())
 }
 
-// signalPid sends sig to pid if it is still the process we started.
+// signalPid sends sig to pid if it is still the process we started;
+// ErrNotRunning if it is not.
 func signalPid(pid int, startTime uint64, sig unix.Signal) error {
-	if !state.Alive(pid, startTime) {
+	if err := state.Signal(pid, startTime, sig); errors.Is(err, state.ErrNotAlive) {
 		return ErrNotRunning
-	}
-	if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("signal %d: %w", pid, err)
+	} else if err != nil {
+		return err
 	}
 	return nil
 }

@@ -9,7 +9,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/hooks"
+	"github.com/urunc-dev/urunc/runtime/rootfs"
 	"github.com/urunc-dev/urunc/runtime/state"
 )
 
@@ -47,14 +49,14 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		if err := signalPid(st.Pid, st.PidStartTime, unix.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
 			return err
 		}
-		if !waitPid(ctx, st.Pid, st.PidStartTime, r.opts.Host.Timeouts.Kill.D()) {
+		if !state.WaitExit(ctx, st.Pid, st.PidStartTime, r.opts.Host.Timeouts.Kill.D()) {
 			return fmt.Errorf("delete %s: VMM pid %d did not exit after SIGKILL", id, st.Pid)
 		}
 	}
 	r.event(d, state.Event{Step: state.StepDelete})
-	spec, specErr := LoadSpec(st.Bundle)
+	spec, specErr := config.LoadSpec(st.Bundle)
 	if info, err := d.ReadVMM(); err == nil {
-		if err := killVirtiofsd(info); err != nil {
+		if err := rootfs.KillVirtiofsd(info); err != nil {
 			r.log.Warn("virtiofsd cleanup", "id", id, "error", err)
 		}
 		if specErr == nil {

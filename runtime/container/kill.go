@@ -10,6 +10,7 @@ import (
 
 	"github.com/urunc-dev/urunc/runtime/qmp"
 	"github.com/urunc-dev/urunc/runtime/state"
+	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
 // Kill delivers sig to the container. SIGTERM to a running VMM whose guest
@@ -36,7 +37,7 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig unix.Signal, all bool
 	r.event(d, state.Event{Step: state.StepKill, Detail: unix.SignalName(sig)})
 
 	if sig == unix.SIGTERM && status == state.Running {
-		if info, err := d.ReadVMM(); err == nil && info.GracefulStop == "acpi" {
+		if info, err := d.ReadVMM(); err == nil && info.GracefulStop == string(vmm.StopACPI) {
 			return r.powerDown(ctx, d, st)
 		}
 	}
@@ -74,46 +75,9 @@ func (r *Runtime) powerDown(ctx context.Context, d state.Dir, st *state.State) e
 // waitExit waits up to d for the container's process to exit, without
 // polling: a pidfd becomes readable when the process terminates.
 func (r *Runtime) waitExit(ctx context.Context, sd state.Dir, st *state.State, d time.Duration) bool {
-	exited := waitPid(ctx, st.Pid, st.PidStartTime, d)
+	exited := state.WaitExit(ctx, st.Pid, st.PidStartTime, d)
 	if exited {
 		r.event(sd, state.Event{Step: state.StepStopped})
 	}
 	return exited
-}
-
-// waitPid reports whether pid (with startTime) has exited within d.
-func waitPid(ctx context.Context, pid int, startTime uint64, d time.Duration) bool {
-	if !state.Alive(pid, startTime) {
-		return true
-	}
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return !state.Alive(pid, startTime)
-	}
-	defer unix.Close(fd)
-	deadline := time.Now().Add(d)
-	for {
-		if !state.Alive(pid, startTime) {
-			return true
-		}
-		left := time.Until(deadline)
-		if left <= 0 || ctx.Err() != nil {
-			return false
-		}
-		// Wake at least every 50 ms: a zombie nobody reaps keeps the
-		// pidfd readable, and Alive (not the pidfd) is the truth.
-		wait := min(left, 50*time.Millisecond)
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, int(wait.Milliseconds())+1)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return !state.Alive(pid, startTime)
-		}
-		if n > 0 {
-			// Readable: terminated (perhaps a zombie, which Alive counts as dead).
-			if !state.Alive(pid, startTime) {
-				return true
-			}
-			time.Sleep(wait) // zombie-less race: re-check shortly
-		}
-	}
 }

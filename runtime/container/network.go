@@ -9,13 +9,13 @@ import (
 	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/network"
 	"github.com/urunc-dev/urunc/runtime/state"
-	"github.com/urunc-dev/urunc/runtime/vm"
+	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
 // setupNetwork gives the guest the container's network (runtime/network).
 // It runs in the init child, which is already inside the container's
 // network namespace, after the engine's hooks have configured eth0.
-func (r *Runtime) setupNetwork(ctx context.Context, d state.Dir, spec *specs.Spec, cfg *config.Unikernel, uid, gid uint32) (*vm.Network, string, error) {
+func (r *Runtime) setupNetwork(ctx context.Context, d state.Dir, spec *specs.Spec, cfg *config.Unikernel, uid, gid uint32) (*vmm.Net, string, error) {
 	n, err := network.Setup(ctx, network.Options{
 		ContainerID: d.ID,
 		Mode:        cfg.NetworkMode,

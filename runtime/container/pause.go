@@ -7,6 +7,7 @@ import (
 
 	"github.com/urunc-dev/urunc/runtime/qmp"
 	"github.com/urunc-dev/urunc/runtime/state"
+	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
 // Pause stops the guest's vCPUs (QMP "stop"); Resume restarts them.
@@ -32,8 +33,8 @@ func (r *Runtime) setPaused(ctx context.Context, id string, pause bool) error {
 	if state.Status(st.Status) != from {
 		return fmt.Errorf("%w: cannot %s %s: status is %s", state.ErrInvalidTransition, command, id, st.Status)
 	}
-	if st.Hypervisor != "qemu" {
-		return fmt.Errorf("%w: pause/resume with %s", ErrUnsupported, st.Hypervisor)
+	if info, err := d.ReadVMM(); err != nil || info.Control != string(vmm.QMP) {
+		return fmt.Errorf("%w: pause/resume with %s (its VMM has no control socket)", ErrUnsupported, st.Hypervisor)
 	}
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/hooks"
 	"github.com/urunc-dev/urunc/runtime/ipc"
 	"github.com/urunc-dev/urunc/runtime/state"
@@ -22,7 +23,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if state.Status(st.Status) != state.Created {
 		return fmt.Errorf("%w: cannot start %s: status is %s", ErrNotCreated, id, st.Status)
 	}
-	spec, err := LoadSpec(st.Bundle)
+	spec, err := config.LoadSpec(st.Bundle)
 	if err != nil {
 		return err
 	}

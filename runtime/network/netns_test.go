@@ -19,7 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/urunc-dev/urunc/runtime/vm"
+	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
 // The tests below need root: they create named network namespaces and a
@@ -297,7 +297,7 @@ func TestSetupCurrentNamespace(t *testing.T) {
 	ctr, _ := newPair(t)
 	before := snapshot(t, ctr)
 	fd := ctr.fd(t)
-	var n *vm.Network
+	var n *vmm.Net
 	err := inThread(fd, func() error {
 		var err error
 		n, err = Setup(ctx(t), Options{TapName: "urtap0", Interface: "eth0"})

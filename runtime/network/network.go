@@ -28,7 +28,7 @@ import (
 	"net"
 	"strings"
 
-	"github.com/urunc-dev/urunc/runtime/vm"
+	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
 // Modes of Options.Mode.
@@ -167,7 +167,7 @@ func validIfName(name string) error {
 // (nil, nil) when the interface does not exist or the mode is "none": the
 // guest then runs without a NIC. Any other failure is an error and
 // everything done so far has been undone.
-func Setup(ctx context.Context, opts Options) (*vm.Network, error) {
+func Setup(ctx context.Context, opts Options) (*vmm.Net, error) {
 	opts, err := opts.normalize()
 	if err != nil || opts.Mode == ModeNone {
 		return nil, err
@@ -183,7 +183,7 @@ func Setup(ctx context.Context, opts Options) (*vm.Network, error) {
 // SetupIn is Setup for the network namespace at nsPath (e.g.
 // /var/run/netns/NAME or /proc/PID/ns/net). The calling goroutine's
 // namespace is not changed.
-func SetupIn(ctx context.Context, nsPath string, opts Options) (*vm.Network, error) {
+func SetupIn(ctx context.Context, nsPath string, opts Options) (*vmm.Net, error) {
 	opts, err := opts.normalize()
 	if err != nil || opts.Mode == ModeNone {
 		return nil, err

@@ -8,7 +8,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/urunc-dev/urunc/runtime/vm"
+	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
 // undoStack collects the inverse of every step done so far; on failure
@@ -94,7 +94,7 @@ func readIface(h *netlink.Handle, name string, needIPv4 bool) (*ifaceInfo, error
 }
 
 // setup is Setup and SetupIn once the namespace is open.
-func setup(ctx context.Context, e *env, opts Options) (n *vm.Network, err error) {
+func setup(ctx context.Context, e *env, opts Options) (n *vmm.Net, err error) {
 	h := e.h
 	fail := func(step string, err error) error {
 		return fmt.Errorf("%w in %s: %s: %w", ErrSetup, e.desc, step, err)
@@ -163,7 +163,7 @@ func setup(ctx context.Context, e *env, opts Options) (n *vm.Network, err error)
 		return nil, fail(fmt.Sprintf("set MTU %d on %s", iface.mtu, opts.TapName), err)
 	}
 
-	out := &vm.Network{
+	out := &vmm.Net{
 		TapName:  opts.TapName,
 		MTU:      iface.mtu,
 		Hostname: opts.Hostname,

@@ -16,17 +16,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// File names inside <root>/<id>. docs/state-dir.md documents each one.
+// File names inside <root>/<id>, the one place they are defined.
+// docs/state-dir.md documents each one.
 const (
-	StateFile   = "state.json"
-	EventsFile  = "events.jsonl"
-	SerialFile  = "serial.log"
-	VMMFile     = "vmm.json"
-	LockFile    = "lock"
-	MarkerFile  = "urunc" // present in every directory urunc made; runc's are without it
-	InitSock    = "init.sock"
-	UruncSock   = "urunc.sock"
-	QMPSock     = "qmp.sock"
+	StateFile  = "state.json"
+	EventsFile = "events.jsonl"
+	SerialFile = "serial.log"
+	VMMFile    = "vmm.json"
+	LockFile   = "lock"
+	MarkerFile = "urunc" // present in every directory urunc made; runc's are without it
+	InitSock   = "init.sock"
+	UruncSock  = "urunc.sock"
+	QMPSock    = "qmp.sock"
+	// Files of the guest's storage (runtime/rootfs).
+	LinuxInitrdFile  = "initrd.img"    // a Linux guest's initrd with urunc's init
+	VirtiofsSock     = "virtiofs.sock" // virtiofsd's vhost-user socket
+	VirtiofsdLog     = "virtiofsd.log"
+	RootfsKernelFile = "rootfs-kernel" // the kernel, copied out of a block rootfs
+	RootfsInitrdFile = "rootfs-initrd"
+	// VMMRootDir is the mount point of the VMM's confined root (runtime/jail).
+	VMMRootDir = "vmmroot"
+	// FirecrackerConfig is firecracker's generated configuration.
+	FirecrackerConfig = "firecracker.json"
+
 	DirMode     = 0o700
 	FileMode    = 0o600
 	MaxIDLength = 1024

@@ -2,9 +2,14 @@ package state
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // procStat returns the state letter and start time (clock ticks since
@@ -52,4 +57,56 @@ func Alive(pid int, startTime uint64) bool {
 		return false
 	}
 	return startTime == 0 || start == startTime
+}
+
+// ErrNotAlive: the process is gone (or its pid now belongs to another).
+var ErrNotAlive = errors.New("process is not alive")
+
+// Signal sends sig to pid if it is still the process that had startTime.
+func Signal(pid int, startTime uint64, sig unix.Signal) error {
+	if !Alive(pid, startTime) {
+		return fmt.Errorf("%w: pid %d", ErrNotAlive, pid)
+	}
+	if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("signal %d: %w", pid, err)
+	}
+	return nil
+}
+
+// WaitExit reports whether pid (with startTime) has exited within d,
+// without polling: a pidfd becomes readable when the process terminates.
+func WaitExit(ctx context.Context, pid int, startTime uint64, d time.Duration) bool {
+	if !Alive(pid, startTime) {
+		return true
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return !Alive(pid, startTime)
+	}
+	defer unix.Close(fd)
+	deadline := time.Now().Add(d)
+	for {
+		if !Alive(pid, startTime) {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			return false
+		}
+		// Wake at least every 50 ms: a zombie nobody reaps keeps the
+		// pidfd readable, and Alive (not the pidfd) is the truth.
+		wait := min(left, 50*time.Millisecond)
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(wait.Milliseconds())+1)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return !Alive(pid, startTime)
+		}
+		if n > 0 {
+			// Readable: terminated (perhaps a zombie, which Alive counts as dead).
+			if !Alive(pid, startTime) {
+				return true
+			}
+			time.Sleep(wait) // zombie-less race: re-check shortly
+		}
+	}
 }

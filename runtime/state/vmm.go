@@ -15,8 +15,9 @@ type VMMInfo struct {
 	MachineReason string   `json:"machineReason,omitempty"`
 	MemoryMB      uint64   `json:"memoryMB,omitempty"`
 	VCPUs         int      `json:"vcpus,omitempty"`
-	Network       string   `json:"network,omitempty"` // e.g. "tap0 -> 10.0.0.2/24 gw 10.0.0.1" or "none"
-	GracefulStop  string   `json:"gracefulStop,omitempty"`
+	Network       string   `json:"network,omitempty"`      // e.g. "tap0 -> 10.0.0.2/24 gw 10.0.0.1" or "none"
+	GracefulStop  string   `json:"gracefulStop,omitempty"` // acpi | signal
+	Control       string   `json:"control,omitempty"`      // the VMM's control socket: qmp, or none
 	TapName       string   `json:"tapName,omitempty"`
 	// Storage says how the guest gets its root filesystem.
 	Storage string `json:"storage,omitempty"`

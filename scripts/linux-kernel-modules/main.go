@@ -15,7 +15,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/urunc-dev/urunc/runtime/guests/linuxboot"
+	"github.com/urunc-dev/urunc/runtime/linuxboot"
 )
 
 func main() {

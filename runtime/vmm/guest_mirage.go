@@ -1,0 +1,39 @@
+package vmm
+
+import (
+	"fmt"
+)
+
+// Mirage boots MirageOS unikernels (solo5 hvt/spt targets, or the virtio
+// target on qemu). Command line:
+//
+//	[--ipv4=IP/PREFIX [--ipv4-gateway=GW]] ARGS
+//
+// solo5 devices: --net:service=, --block:storage=.
+type Mirage struct{}
+
+func (Mirage) Name() string           { return "mirage" }
+func (Mirage) Monitors() []string     { return []string{QEMU, HVT, SPT} }
+func (Mirage) DefaultMachine() string { return "pc" }
+
+func (m Mirage) Boot(req Request) (*Boot, error) {
+	name := m.Name()
+	if err := network(name, req.Net); err != nil {
+		return nil, err
+	}
+	if err := noSharedFS(name, req); err != nil {
+		return nil, err
+	}
+	cmd, err := command(name, req, quoteWord)
+	if err != nil {
+		return nil, err
+	}
+	var ip, gw string
+	if n := req.Net; n != nil {
+		ip = fmt.Sprintf("--ipv4=%s/%d", n.IP, n.PrefixLen)
+		if n.Gateway != "" {
+			gw = "--ipv4-gateway=" + n.Gateway
+		}
+	}
+	return &Boot{Cmdline: join(ip, gw, cmd), Solo5Net: "service", Solo5Block: "storage", Stop: StopSignal}, nil
+}

@@ -1,0 +1,253 @@
+package vmm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/urunc-dev/urunc/runtime/accel"
+	"github.com/urunc-dev/urunc/runtime/seccomp"
+)
+
+func TestLookupAndCanonical(t *testing.T) {
+	for name, want := range map[string]string{"qemu": "qemu", "firecracker": "firecracker", "hvt": "hvt", "solo5-hvt": "hvt",
+		"spt": "spt", "solo5-spt": "spt", "cloud-hypervisor": "cloud-hypervisor"} {
+		h, err := LookupMonitor(name)
+		if err != nil || h.Name() != want {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	for _, bad := range []string{"", "kvmtool", "solo5-qemu", "QEMU"} {
+		if _, err := LookupMonitor(bad); !errors.Is(err, ErrUnknownHypervisor) || !strings.Contains(err.Error(), `"`+bad+`"`) {
+			t.Fatalf("%q: %v", bad, err)
+		}
+	}
+}
+
+// Find uses PATH: a stub executable is found, a missing one is an error
+// naming binary and hypervisor, a non-executable file does not count.
+func TestFindOnFakePath(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "solo5-hvt"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "firecracker"), []byte("not executable"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	if p, err := find(HVTMonitor{}); err != nil || p != filepath.Join(dir, "solo5-hvt") {
+		t.Fatalf("hvt: %q %v", p, err)
+	}
+	for _, h := range []Monitor{FirecrackerMonitor{}, SPTMonitor{}, QEMUMonitor{}, CloudHypervisorMonitor{}} {
+		_, err := find(h)
+		if !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), h.Binary()) || !strings.Contains(err.Error(), h.Name()) {
+			t.Fatalf("%s: %v", h.Name(), err)
+		}
+	}
+}
+
+func TestQEMUValueEscaping(t *testing.T) {
+	if v := qemuValue("a,b,,c"); v != "a,,b,,,,c" {
+		t.Fatalf("%q", v)
+	}
+	fakePath(t, allBinaries()...)
+	for _, bad := range []string{"a\nb", "a\x00b", "\r"} {
+		r := withBlock(baseRequest("unikraft", "qemu"))
+		r.Disks[0].Path = bad
+		if _, err := Build(r); !errors.Is(err, ErrInvalidValue) {
+			t.Fatalf("%q: %v", bad, err)
+		}
+	}
+}
+
+func TestQEMUDebugExitOnce(t *testing.T) {
+	req := Request{Guest: "linux", Hypervisor: "qemu", Kernel: "/k", MemoryMB: 64, Machine: "microvm", ControlFD: -1,
+		ExtraArgs: []string{"-device", DebugExitDevice}}
+	p, err := QEMUMonitor{}.Build("/usr/bin/qemu-system-x86_64", req, &Boot{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(strings.Join(p.Argv, " "), "isa-debug-exit"); n != 1 {
+		t.Fatalf("%d debug-exit devices: %v", n, p.Argv)
+	}
+	req.ExtraArgs = nil
+	p, _ = QEMUMonitor{}.Build("/q", req, &Boot{OwnDebugExit: true, QEMUArgs: []string{"-device", MewzDebugExitDevice}})
+	if all := strings.Join(p.Argv, " "); strings.Contains(all, "0xf4") || !strings.Contains(all, "0x501") {
+		t.Fatalf("mewz: %v", p.Argv)
+	}
+}
+
+func TestSolo5NeedsDeviceNames(t *testing.T) {
+	req := Request{Guest: "x", Kernel: "/k", MemoryMB: 64, Disks: []Disk{{Path: "/b"}}}
+	if _, err := (SPTMonitor{}).Build("/s", req, &Boot{}); !errors.Is(err, ErrUnsupportedPair) {
+		t.Fatal(err)
+	}
+	req.Kernel = "-flag"
+	if _, err := (SPTMonitor{}).Build("/s", req, &Boot{Solo5Block: "b"}); !errors.Is(err, ErrInvalidValue) {
+		t.Fatal(err)
+	}
+}
+
+// The solo5 tenders ask for the runtime's filter, by a profile that
+// runtime/seccomp knows; the other monitors do not.
+func TestSeccompProfiles(t *testing.T) {
+	req := Request{Guest: "x", Kernel: "/k", MemoryMB: 64}
+	for _, h := range []Monitor{HVTMonitor{}, SPTMonitor{}} {
+		p, err := h.Build("/m", req, &Boot{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Seccomp != "solo5-"+h.Name() {
+			t.Errorf("%s: seccomp profile %q", h.Name(), p.Seccomp)
+		}
+		if _, err := seccomp.Rules(p.Seccomp); err != nil {
+			t.Errorf("%s: %v", h.Name(), err)
+		}
+	}
+	p, err := (QEMUMonitor{}).Build("/q", Request{Guest: "unikraft", Hypervisor: "qemu", Kernel: "/k", MemoryMB: 64, Accel: "tcg", Machine: "microvm"}, &Boot{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Seccomp != "" {
+		t.Errorf("qemu gets the solo5 filter: %q", p.Seccomp)
+	}
+}
+
+// Shared directories: a 9p root and read-only volumes, virtio-fs on a
+// shared memfd, a block root with its volumes; virtio-mmio non-legacy on
+// microvm only; bad shares refused.
+func TestShareDevices(t *testing.T) {
+	fakePath(t, allBinaries()...)
+	argv := func(machine string, disks []Disk, shares ...Share) (string, error) {
+		r := baseRequest("linux", "qemu")
+		r.Machine, r.Disks, r.Shares = machine, disks, shares
+		r.MemoryMB = 512
+		r.Linux = &LinuxInit{Cmdline: "console=ttyS0"}
+		p, err := Build(r)
+		if err != nil {
+			return "", err
+		}
+		return strings.Join(p.Argv, " "), nil
+	}
+	cases := []struct {
+		name    string
+		machine string
+		disks   []Disk
+		shares  []Share
+		want    []string
+		notWant []string
+	}{
+		{"9p root and a read-only volume", "microvm", nil,
+			[]Share{{Kind: Share9P, HostPath: "/r", Tag: "rootfs", Root: true}, {Kind: Share9P, HostPath: "/data", Tag: "urunc-vol0", ReadOnly: true}},
+			[]string{"-global virtio-mmio.force-legacy=false",
+				"-fsdev local,id=urunc-root,path=/r,security_model=none -device virtio-9p-device,fsdev=urunc-root,mount_tag=rootfs",
+				"-fsdev local,id=urunc-vol0,path=/data,security_model=none,readonly=on -device virtio-9p-device,fsdev=urunc-vol0,mount_tag=urunc-vol0"}, nil},
+		{"virtio-fs root on pc", "pc", nil,
+			[]Share{{Kind: ShareVirtiofs, HostPath: "/r", Tag: "fs", Socket: "/s", Root: true}},
+			[]string{"memory-backend-memfd,id=urunc-mem,size=512M,share=on", "-machine memory-backend=urunc-mem",
+				"-chardev socket,id=urunc-vfs,path=/s", "-device vhost-user-fs-pci,chardev=urunc-vfs,tag=fs"},
+			[]string{"force-legacy", "9p"}},
+		{"block root keeps its volumes", "pc", []Disk{{Path: "/dev/dm-3"}},
+			[]Share{{Kind: Share9P, HostPath: "/d", Tag: "v"}},
+			[]string{"-drive if=none,format=raw,id=hd0,file=/dev/dm-3",
+				"-fsdev local,id=v,path=/d,security_model=none -device virtio-9p-pci,fsdev=v,mount_tag=v"},
+			[]string{"vhost-user"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := argv(c.machine, c.disks, c.shares...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("argv lacks %q:\n%s", w, got)
+				}
+			}
+			for _, w := range c.notWant {
+				if strings.Contains(got, w) {
+					t.Errorf("argv has %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+	for name, s := range map[string][]Share{
+		"no tag":       {{Kind: Share9P, HostPath: "/r", Root: true}},
+		"comma in tag": {{Kind: Share9P, HostPath: "/r", Tag: "a,b", Root: true}},
+		"no host path": {{Kind: Share9P, Tag: "t", Root: true}},
+		"no socket":    {{Kind: ShareVirtiofs, Tag: "t", Root: true}},
+		"bad kind":     {{Kind: "nfs", Tag: "t", HostPath: "/r", Root: true}},
+		"two virtio-fs": {{Kind: ShareVirtiofs, Tag: "a", Socket: "/a", Root: true},
+			{Kind: ShareVirtiofs, Tag: "b", Socket: "/b"}},
+	} {
+		if _, err := argv("microvm", nil, s...); !errors.Is(err, ErrInvalidValue) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
+
+// What a plan asks of the runtime follows from the request alone: the
+// files the VMM opens, its device nodes, its control socket.
+func TestPlanNeeds(t *testing.T) {
+	dir := fakePath(t, allBinaries()...)
+	r := withBlock(withNet(baseRequest("linux", "qemu")))
+	r.Accel = "tcg"
+	r.Initrd = "/rootfs/initrd"
+	r.Shares = []Share{{Kind: Share9P, HostPath: "/vol", Tag: "urunc-vol0", ReadOnly: true}}
+	p, err := Build(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Mount{{"/rootfs/unikernel", true, "the guest kernel"}, {"/rootfs/initrd", true, "the initrd"},
+		{"/rootfs/data.img", false, "the block device"}, {"/vol", true, "a volume"}, {filepath.Join(dir, "qemu-system-x86_64"), true, "the VMM binary"}}
+	if fmt.Sprint(p.Mounts) != fmt.Sprint(want) {
+		t.Errorf("mounts %v, want %v", p.Mounts, want)
+	}
+	if fmt.Sprint(p.Devices) != fmt.Sprint([]string{DevTun}) || p.Control != QMP {
+		t.Errorf("tcg qemu: devices %v control %q", p.Devices, p.Control)
+	}
+	r.Accel, r.ControlFD = "kvm", -1
+	if p, _ = Build(r); fmt.Sprint(p.Devices) != fmt.Sprint([]string{DevKVM, DevTun}) || p.Control != NoControl {
+		t.Errorf("kvm qemu without a control fd: devices %v control %q", p.Devices, p.Control)
+	}
+	// A virtio-fs root is not a mount: virtiofsd serves it.
+	r.Shares = []Share{{Kind: ShareVirtiofs, HostPath: "/rootfs", Tag: "r", Socket: "/run/urunc/c1/virtiofs.sock", Root: true}}
+	r.Disks = nil
+	if p, _ = Build(r); len(p.Mounts) != 3 {
+		t.Errorf("virtio-fs mounts %v", p.Mounts)
+	}
+	spt, err := Build(withNet(baseRequest("mirage", "spt")))
+	if err != nil || fmt.Sprint(spt.Devices) != fmt.Sprint([]string{DevTun}) || spt.Control != NoControl {
+		t.Errorf("spt: %v devices %v control %q", err, spt.Devices, spt.Control)
+	}
+}
+
+// Each monitor says truthfully how it runs its guest (vmm.json).
+func TestChoose(t *testing.T) {
+	pvm := accel.Facts{KVMOpen: true, PVM: true}
+	for _, c := range []struct {
+		guest, hv string
+		want      accel.Request
+		accel     string
+		reason    string
+		machine   string
+	}{
+		{"unikraft", "qemu", accel.Request{}, "tcg", "nested PVM", "pc"},
+		{"linux", "qemu", accel.Request{Accel: "kvm"}, "kvm", "requested", "microvm"},
+		{"mirage", "hvt", accel.Request{}, "kvm", "solo5-hvt always runs its guest on KVM", ""},
+		{"mirage", "solo5-hvt", accel.Request{Accel: "tcg"}, "kvm", "the requested tcg does not apply", ""},
+		{"mirage", "spt", accel.Request{}, "none", "without a hypervisor", ""},
+		{"unikraft", "firecracker", accel.Request{}, "kvm", "firecracker", ""},
+	} {
+		got, err := Choose(c.guest, c.hv, c.want, pvm)
+		if err != nil || got.Accel != c.accel || !strings.Contains(got.AccelReason, c.reason) || got.Machine != c.machine {
+			t.Errorf("%s on %s: %+v %v", c.guest, c.hv, got, err)
+		}
+	}
+	if _, err := Choose("unikraft", "bochs", accel.Request{}, pvm); !errors.Is(err, ErrUnknownHypervisor) {
+		t.Errorf("bochs: %v", err)
+	}
+}

@@ -1,0 +1,193 @@
+package vmm
+
+import "errors"
+
+// Sentinel errors. Wrap them with %w and a message that names the value.
+var (
+	ErrUnknownGuest      = errors.New("unknown unikernel type")
+	ErrUnknownHypervisor = errors.New("unknown hypervisor")
+	ErrUnsupportedPair   = errors.New("unsupported unikernel type and hypervisor combination")
+	ErrNotInstalled      = errors.New("hypervisor binary not found")
+	ErrInvalidValue      = errors.New("invalid value")
+)
+
+// Net describes the container's network as the guest must see it.
+// A nil *Net means the guest runs without a NIC.
+type Net struct {
+	TapName   string // tap device inside the container's network namespace
+	MAC       string // guest MAC, "aa:bb:cc:dd:ee:ff"
+	IP        string // IPv4 address, dotted quad
+	PrefixLen int    // e.g. 24
+	Mask      string // dotted quad, e.g. 255.255.255.0
+	Gateway   string // dotted quad; may be empty
+	DNS       string // may be empty
+	MTU       int
+	Hostname  string
+}
+
+// Disk is a block device (an image file or a host block device) the
+// guest sees as its first (and only) disk.
+type Disk struct {
+	Path     string
+	ReadOnly bool
+	// MountPoint is where guests that are told (rumprun) mount it.
+	MountPoint string
+}
+
+// ShareKind is how a host directory reaches the guest.
+type ShareKind string
+
+// Share kinds.
+const (
+	Share9P       ShareKind = "9p"
+	ShareVirtiofs ShareKind = "virtiofs"
+)
+
+// Share is a host directory the VMM shares with the guest.
+type Share struct {
+	Kind     ShareKind
+	HostPath string // the directory (9p); served by virtiofsd for virtio-fs
+	Tag      string // mount tag the guest mounts it by
+	ReadOnly bool
+	Socket   string // virtio-fs: the vhost-user socket virtiofsd listens on
+	// Root marks the guest's root filesystem (at most one share); the
+	// others are volumes.
+	Root bool
+}
+
+// LinuxInit says a Linux guest boots urunc's own init (runtime/linuxboot):
+// its initrd is Request.Initrd and its kernel command line is Cmdline,
+// used exactly as given; its root filesystem is the root Share or the
+// first Disk.
+type LinuxInit struct {
+	Cmdline string
+}
+
+// Process is what the container's config.json asks to run.
+type Process struct {
+	Args []string
+	Env  []string
+	Cwd  string
+	UID  uint32
+	GID  uint32
+}
+
+// Request is everything needed to build one VMM invocation.
+type Request struct {
+	Guest      string // unikernel type: unikraft, rumprun, mirage, mewz, hermit, linux
+	Version    string // unikernel version (unikraft formats depend on it); may be empty
+	Hypervisor string // qemu, firecracker, hvt, spt, cloud-hypervisor (aliases solo5-hvt, solo5-spt)
+
+	Kernel  string // host path of the kernel image
+	Initrd  string // host path; empty = none
+	Cmdline string // the config's cmdline key (used when Process.Args is empty)
+	Process Process
+
+	Net    *Net    // nil = no NIC
+	Disks  []Disk  // at most one today
+	Shares []Share // the shared root filesystem and volumes
+	Linux  *LinuxInit
+
+	MemoryMB uint64 // VM memory
+	VCPUs    int    // VM vCPUs (>= 1)
+
+	// Machine choices, already decided (see Choose and Use).
+	Accel   string // "kvm" or "tcg" (qemu)
+	CPU     string // qemu -cpu value; empty = monitor default
+	Machine string // qemu -M value, e.g. "microvm" or "pc"; empty = guest default
+
+	StateDir  string // the container's state directory (R/ID), for generated files
+	SerialLog string // path where the monitor copies the guest console (qemu chardev logfile)
+	// ControlFD is the number of an already listening control socket the
+	// monitor inherits (see ControlOf); < 0 = none.
+	ControlFD int
+
+	// ExtraArgs are the host configuration's verbatim qemu arguments,
+	// already trusted; only the qemu monitor uses them.
+	ExtraArgs []string
+}
+
+// Use applies a machine choice.
+func (r *Request) Use(c Choice) { r.Accel, r.CPU, r.Machine = c.Accel, c.CPU, c.Machine }
+
+// Disk returns the request's disk, or nil.
+func (r *Request) Disk() *Disk {
+	if len(r.Disks) == 0 {
+		return nil
+	}
+	return &r.Disks[0]
+}
+
+// RootShare returns the share that is the guest's root filesystem, or nil.
+func (r *Request) RootShare() *Share {
+	for i := range r.Shares {
+		if r.Shares[i].Root {
+			return &r.Shares[i]
+		}
+	}
+	return nil
+}
+
+// File is a file the runtime must write (atomically) before exec'ing the monitor.
+type File struct {
+	Path string
+	Data []byte
+	Mode uint32
+}
+
+// Mount is a host path the VMM opens: its confined root holds exactly
+// these (besides /usr, the state directory and device nodes), at the
+// same paths.
+type Mount struct {
+	Path     string
+	ReadOnly bool
+	What     string // for error messages: "the guest kernel", "a volume", ...
+}
+
+// Stop is how a SIGTERM to the container reaches the guest.
+type Stop string
+
+const (
+	// StopACPI: an ACPI power-button press over the control socket, then
+	// SIGKILL after the grace period.
+	StopACPI Stop = "acpi"
+	// StopSignal: the signal is forwarded to the monitor.
+	StopSignal Stop = "signal"
+)
+
+// Control is the protocol of a monitor's control socket.
+type Control string
+
+const (
+	NoControl Control = ""
+	QMP       Control = "qmp"
+)
+
+// Choice is how the monitor runs the guest, and why (vmm.json).
+type Choice struct {
+	Accel         string // kvm, tcg, or none (solo5-spt)
+	AccelReason   string
+	CPU           string
+	Machine       string
+	MachineReason string
+}
+
+// Plan is the result of Build: exactly what to exec, and what the
+// runtime must give the VMM for it (the lifecycle executes it without
+// knowing which monitor it is).
+type Plan struct {
+	Path  string   // absolute path of the monitor binary
+	Argv  []string // full argv, Argv[0] is the program name
+	Env   []string // extra environment for the monitor; usually nil
+	Files []File   // files to write first (e.g. firecracker's JSON config)
+	// Mounts and Devices are what the VMM opens: its confined root holds
+	// them, and a VMM user must be able to reach them.
+	Mounts  []Mount
+	Devices []string
+	Control Control // the control socket the monitor serves (ControlFD)
+	Stop    Stop
+	// Seccomp names the runtime/seccomp filter the runtime installs before
+	// exec ("" = none).
+	Seccomp      string
+	GuestCmdline string // the guest command line that was built, for vmm.json / the console
+}
