@@ -418,7 +418,7 @@ func (b *bench) density(n int) {
 		total += k
 		rss = append(rss, time.Duration(k))
 	}
-	resident, _ := exec.Command("sh", "-c", "ps -eo args | grep -c '[c]reate --reexec' || true").Output()
+	resident, _ := exec.Command("sh", "-c", "ps -eo args | grep -c '^urunc init ' || true").Output()
 	med, lo, hi := stats(rss)
 	b.p("## 4. Density: %d heartbeat unikernels at once\n\n", n)
 	b.p("| | value |\n|---|---|\n| time to create+start all (one after another) | %s (%s each) |\n| RSS per VMM | %d KiB (%d-%d) |\n| total RSS | %.1f MiB |\n| urunc processes resident | %s |\n\n",

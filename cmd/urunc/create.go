@@ -25,7 +25,7 @@ func createCommand() *cli.Command {
 		Name:      "create",
 		Usage:     "create a container",
 		ArgsUsage: "<container-id>",
-		Flags:     append(createFlags(), &cli.BoolFlag{Name: "reexec", Hidden: true}),
+		Flags:     createFlags(),
 		Action: func(c *cli.Context) error {
 			id, err := idArg(c)
 			if err != nil {
@@ -34,9 +34,6 @@ func createCommand() *cli.Command {
 			rt, err := newRuntime(c)
 			if err != nil {
 				return err
-			}
-			if c.Bool("reexec") {
-				return rt.Init(c.Context, id)
 			}
 			ok, err := config.Detect(c.String("bundle"))
 			if err != nil {

@@ -21,10 +21,10 @@ import (
 )
 
 func init() {
-	// The re-exec child moves its main thread into the container's cgroup
-	// and later execs the VMM from it (runtime/container Init): main must
-	// stay on the process's leader thread.
-	if os.Getenv("URUNC_REEXEC") == "1" {
+	// The re-exec child ("urunc init", as runc's init.go) moves its main
+	// thread into the container's cgroup and later execs the VMM from it
+	// (runtime/container Init): main must stay on the leader thread.
+	if len(os.Args) > 1 && os.Args[1] == container.InitCommand {
 		runtime.LockOSThread()
 	}
 }
@@ -63,18 +63,10 @@ var logToFile bool
 
 func newApp() *cli.App {
 	app := &cli.App{
-		Name:    "urunc",
-		Usage:   "OCI runtime for unikernels and tiny Linux microVMs",
-		Version: version,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Value: defaultRoot, Usage: "directory for container state"},
-			&cli.StringFlag{Name: "log", Usage: "log file (default: stderr)"},
-			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
-			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
-			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "linux.cgroupsPath is systemd-style (slice:prefix:name), as in runc"},
-			&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for runc compatibility"},
-			&cli.StringFlag{Name: "criu", Hidden: true},
-		},
+		Name:                   "urunc",
+		Usage:                  "OCI runtime for unikernels and tiny Linux microVMs",
+		Version:                version,
+		Flags:                  globalFlags(),
 		Before:                 setupLogging,
 		ExitErrHandler:         func(*cli.Context, error) {}, // main reports errors
 		HideHelpCommand:        true,
@@ -83,6 +75,7 @@ func newApp() *cli.App {
 			createCommand(), startCommand(), stateCommand(), killCommand(), deleteCommand(),
 			runCommand(), listCommand(), psCommand(), featuresCommand(), pauseCommand(),
 			resumeCommand(), specCommand(), versionCommand(), execCommand(), updateCommand(),
+			initCommand(),
 		},
 	}
 	// No "help"/"h" subcommand: "h" and "help" are valid container ids
@@ -91,6 +84,19 @@ func newApp() *cli.App {
 		c.HideHelpCommand = true
 	}
 	return app
+}
+
+// globalFlags are runc's global flags.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "root", Value: defaultRoot, Usage: "directory for container state"},
+		&cli.StringFlag{Name: "log", Usage: "log file (default: stderr)"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
+		&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
+		&cli.BoolFlag{Name: "systemd-cgroup", Usage: "linux.cgroupsPath is systemd-style (slice:prefix:name), as in runc"},
+		&cli.StringFlag{Name: "rootless", Value: "auto", Usage: "accepted for runc compatibility"},
+		&cli.StringFlag{Name: "criu", Hidden: true},
+	}
 }
 
 func setupLogging(c *cli.Context) error {

@@ -36,7 +36,7 @@ type Options struct {
 	Host *config.Host // urunc's configuration (timeouts, defaults)
 	Log  *slog.Logger // where the lifecycle logs
 	// SelfExe and GlobalArgs re-execute urunc as the container's init
-	// child: SelfExe GlobalArgs... create --reexec --bundle B ID.
+	// child: SelfExe init GlobalArgs... ID.
 	SelfExe    string
 	GlobalArgs []string
 	// SystemdCgroup is runc's --systemd-cgroup: cgroupsPath is

@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/urunc-dev/urunc/runtime/cgroups"
 	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/hooks"
 	"github.com/urunc-dev/urunc/runtime/ipc"
@@ -61,7 +62,8 @@ func exitStatus(ps *os.ProcessState) int {
 	return ps.ExitCode()
 }
 
-// undo collects steps to revert if an operation fails half-way.
+// undo collects the steps to revert when an operation fails half-way,
+// run last first (gVisor's cleanup objects).
 type undo []func()
 
 func (u *undo) add(f func()) { *u = append(*u, f) }
@@ -72,141 +74,209 @@ func (u *undo) run() {
 	*u = nil
 }
 
+// creation is one create under way: what the bundle asks for, and what
+// has been done so far (undone on failure).
+type creation struct {
+	r        *Runtime
+	o        CreateOptions
+	bundle   string
+	pidFile  string
+	spec     *specs.Spec
+	cfg      *config.Unikernel
+	rootfs   string
+	clone    uintptr
+	join     []specs.LinuxNamespace
+	terminal bool
+
+	d      state.Dir
+	st     *state.State
+	cgroup *cgroups.Placement
+	child  *Process
+	undo   undo
+}
+
 // Create prepares a unikernel container: it validates everything it can,
 // makes the state directory, starts the re-exec child in the container's
-// namespaces and completes the BOOTED/ACK handshake. On any failure
-// everything it did is undone.
+// namespaces and completes the BOOTED/ACK handshake (sync.go). On any
+// failure everything it did is undone.
 func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err error) {
-	if err := state.ValidateID(o.ID); err != nil {
-		return nil, err
-	}
-	bundle, err := filepath.Abs(o.Bundle)
+	c, err := r.checkBundle(o)
 	if err != nil {
 		return nil, err
 	}
-	spec, err := config.LoadSpec(bundle)
-	if err != nil {
+	if c.d, err = state.Create(r.opts.Root, o.ID); err != nil {
 		return nil, err
 	}
-	cfg, err := config.Load(bundle, spec)
-	if err != nil {
-		return nil, err
-	}
-	if err := vmm.Validate(cfg.Type, cfg.Hypervisor); err != nil {
-		return nil, err
-	}
-	rootfs := config.RootfsPath(bundle, spec)
-	if _, err := config.ResolveInRootfs(rootfs, config.KeyBinary, cfg.Binary); err != nil {
-		return nil, err
-	}
-	for _, p := range []struct{ key, v string }{{config.KeyInitrd, cfg.Initrd}, {config.KeyBlock, cfg.Block}} {
-		if _, err := config.ResolveInRootfs(rootfs, p.key, p.v); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := memoryMB(spec, r.opts.Host.MemoryMB, r.opts.Host.VMMOverheadMB); err != nil {
-		return nil, err
-	}
-	cloneFlags, join, err := namespacePlan(spec)
-	if err != nil {
-		return nil, err
-	}
-	terminal := spec.Process != nil && spec.Process.Terminal
-	if terminal && o.ConsoleSocket == "" {
-		return nil, fmt.Errorf("%w: process.terminal is true but no --console-socket was given", config.ErrBadBundle)
-	}
-	pidFile := o.PidFile
-	if pidFile != "" {
-		if pidFile, err = filepath.Abs(pidFile); err != nil {
-			return nil, err
-		}
-	}
-
-	d, err := state.Create(r.opts.Root, o.ID)
-	if err != nil {
-		return nil, err
-	}
-	var rollback undo
 	defer func() {
 		if err != nil {
-			r.failed(d, "create", err)
-			rollback.run()
+			r.failed(c.d, "create", err)
+			c.undo.run()
 		}
 	}()
-	rollback.add(func() { d.Remove() })
-	unlock, err := d.Lock(ctx)
+	c.undo.add(func() { c.d.Remove() })
+	unlock, err := c.d.Lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-
-	st := &state.State{
-		State: specs.State{
-			Version:     specs.Version,
-			ID:          o.ID,
-			Status:      specs.ContainerState(state.Creating),
-			Bundle:      bundle,
-			Annotations: spec.Annotations,
-		},
-		Rootfs:     rootfs,
-		Created:    time.Now().UTC(),
-		Owner:      currentUser(),
-		Guest:      cfg.Type,
-		Hypervisor: cfg.Hypervisor,
-	}
-	if err := d.WriteState(st); err != nil {
+	if err := c.writeCreating(); err != nil {
 		return nil, err
 	}
-	r.event(d, state.Event{Step: state.StepCreate, Detail: fmt.Sprintf("bundle %s, %s on %s (config from %s)", bundle, cfg.Type, cfg.Hypervisor, cfg.Source)})
-
 	// Listen before spawning: the child may say BOOTED at once.
-	initLn, err := ipc.Listen(d.File(state.InitSock))
+	initLn, err := ipc.Listen(c.d.File(state.InitSock))
 	if err != nil {
 		return nil, err
 	}
 	defer initLn.Close()
-
-	// The child learns that we died (before ACK) from EOF on this pipe.
-	parentR, parentW, err := os.Pipe()
+	childCtx, childGone, err := c.spawnChild(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer parentR.Close()
-	rollback.add(func() { parentW.Close() })
-
-	// The cgroup exists, limits set, before the child does: the VMM it
-	// becomes never runs unaccounted or unlimited.
-	cgroup, err := r.createCgroup(d, spec, o.ID)
-	if err != nil {
+	defer childGone()
+	timeouts := r.opts.Host.Timeouts
+	bctx, cancel := withTimeout(childCtx, timeouts.Booted, "waiting for BOOTED from the init child")
+	defer cancel()
+	if err := awaitBooted(bctx, initLn); err != nil {
 		return nil, err
 	}
-	if cgroup != nil {
-		rollback.add(func() { cgroup.Destroy() })
-		st.CgroupPaths, st.CgroupDriver = cgroup.Paths, cgroup.Driver
-		if err := d.WriteState(st); err != nil {
+	r.event(c.d, state.Event{Step: state.StepBootedReceived})
+	faultPoint("parent-after-booted")
+	if err := c.recordCreated(); err != nil {
+		return nil, err
+	}
+	for _, kind := range []hooks.Kind{hooks.Prestart, hooks.CreateRuntime, hooks.CreateContainer} {
+		if err := r.runHooks(ctx, c.d, kind, c.spec, c.st); err != nil {
 			return nil, err
 		}
 	}
+	faultPoint("parent-before-ack")
+	actx, acancel := withTimeout(childCtx, timeouts.Ack, "sending ACK")
+	defer acancel()
+	r.event(c.d, state.Event{Step: state.StepAckSent, Waiting: "network set-up", TimeoutMS: ms(timeouts.Ack)})
+	// The child answers ACK once it has set up the guest's network (eth0
+	// exists only after the hooks above): OK, or ERROR with why.
+	if err := sendAck(actx, c.d.File(state.UruncSock), o.ID); err != nil {
+		return nil, err
+	}
+	r.event(c.d, state.Event{Step: state.StepCreated, Detail: fmt.Sprintf("pid %d", c.child.Pid)})
+	r.log.Debug("created", "id", o.ID, "pid", c.child.Pid)
+	return c.child, nil
+}
 
-	args := append([]string{"urunc"}, r.opts.GlobalArgs...)
-	args = append(args, "create", "--reexec", "--bundle", bundle, o.ID)
+// checkBundle validates everything create can check before it touches
+// anything: the id, the spec, the unikernel configuration and its files,
+// the VM's size, the namespaces, the console.
+func (r *Runtime) checkBundle(o CreateOptions) (*creation, error) {
+	if err := state.ValidateID(o.ID); err != nil {
+		return nil, err
+	}
+	c := &creation{r: r, o: o}
+	var err error
+	if c.bundle, err = filepath.Abs(o.Bundle); err != nil {
+		return nil, err
+	}
+	if c.spec, err = config.LoadSpec(c.bundle); err != nil {
+		return nil, err
+	}
+	if c.cfg, err = config.Load(c.bundle, c.spec); err != nil {
+		return nil, err
+	}
+	if err := vmm.Validate(c.cfg.Type, c.cfg.Hypervisor); err != nil {
+		return nil, err
+	}
+	c.rootfs = config.RootfsPath(c.bundle, c.spec)
+	for _, p := range []struct{ key, v string }{{config.KeyBinary, c.cfg.Binary}, {config.KeyInitrd, c.cfg.Initrd}, {config.KeyBlock, c.cfg.Block}} {
+		if _, err := config.ResolveInRootfs(c.rootfs, p.key, p.v); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := memoryMB(c.spec, r.opts.Host.MemoryMB, r.opts.Host.VMMOverheadMB); err != nil {
+		return nil, err
+	}
+	if c.clone, c.join, err = namespacePlan(c.spec); err != nil {
+		return nil, err
+	}
+	c.terminal = c.spec.Process != nil && c.spec.Process.Terminal
+	if c.terminal && o.ConsoleSocket == "" {
+		return nil, fmt.Errorf("%w: process.terminal is true but no --console-socket was given", config.ErrBadBundle)
+	}
+	if o.PidFile != "" {
+		if c.pidFile, err = filepath.Abs(o.PidFile); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// writeCreating writes the first state: status creating.
+func (c *creation) writeCreating() error {
+	c.st = &state.State{
+		State: specs.State{
+			Version:     specs.Version,
+			ID:          c.o.ID,
+			Status:      specs.ContainerState(state.Creating),
+			Bundle:      c.bundle,
+			Annotations: c.spec.Annotations,
+		},
+		Rootfs:     c.rootfs,
+		Created:    time.Now().UTC(),
+		Owner:      currentUser(),
+		Guest:      c.cfg.Type,
+		Hypervisor: c.cfg.Hypervisor,
+	}
+	if err := c.d.WriteState(c.st); err != nil {
+		return err
+	}
+	c.r.event(c.d, state.Event{Step: state.StepCreate, Detail: fmt.Sprintf("bundle %s, %s on %s (config from %s)", c.bundle, c.cfg.Type, c.cfg.Hypervisor, c.cfg.Source)})
+	return nil
+}
+
+// spawnChild makes the container's cgroup and starts the re-exec child
+// ("urunc init") in the container's namespaces. The returned context ends
+// when the child exits, so every later wait gives up at once; release
+// ends it (and its watcher) when create is done.
+func (c *creation) spawnChild(ctx context.Context) (_ context.Context, release func(), err error) {
+	r := c.r
+	// The child learns that we died (before ACK) from EOF on this pipe.
+	parentR, parentW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer parentR.Close()
+	c.undo.add(func() { parentW.Close() })
+
+	// The cgroup exists, limits set, before the child does: the VMM it
+	// becomes never runs unaccounted or unlimited.
+	if c.cgroup, err = r.createCgroup(c.d, c.spec, c.o.ID); err != nil {
+		return nil, nil, err
+	}
+	if c.cgroup != nil {
+		cg := c.cgroup
+		c.undo.add(func() { cg.Destroy() })
+		c.st.CgroupPaths, c.st.CgroupDriver = cg.Paths, cg.Driver
+		if err := c.d.WriteState(c.st); err != nil {
+			return nil, nil, err
+		}
+	}
+
+	args := append([]string{"urunc", InitCommand}, r.opts.GlobalArgs...)
+	args = append(args, c.o.ID)
 	cmd := &exec.Cmd{
 		Path:       r.opts.SelfExe,
 		Args:       args,
-		Env:        append(os.Environ(), "URUNC_REEXEC=1"),
-		Stdin:      o.Stdin,
-		Stdout:     o.Stdout,
-		Stderr:     o.Stderr,
+		Stdin:      c.o.Stdin,
+		Stdout:     c.o.Stdout,
+		Stderr:     c.o.Stderr,
 		ExtraFiles: []*os.File{parentR},
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: cloneFlags,
+			Cloneflags: c.clone,
 			Setsid:     true,
 		},
 	}
-	if terminal {
+	if c.terminal {
 		master, slave, err := newConsole()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		defer master.Close()
 		defer slave.Close()
@@ -214,42 +284,40 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 		cmd.SysProcAttr.Setctty = true
 		cmd.SysProcAttr.Ctty = 0
 		cctx, cancel := withTimeout(ctx, r.opts.Host.Timeouts.Booted, "console socket")
-		err = sendConsole(cctx, o.ConsoleSocket, master)
+		err = sendConsole(cctx, c.o.ConsoleSocket, master)
 		cancel()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	// The child enters the cgroup without a migration: cloned into it on
 	// cgroup v2; on v1 it moves its own leader thread after BOOTED, before ACK
 	// (Init). Moving a whole process would wait for an RCU grace period.
-	if cgroup != nil {
-		if dir, ok := cgroup.OnlyUnified(); ok {
+	if c.cgroup != nil {
+		if dir, ok := c.cgroup.OnlyUnified(); ok {
 			fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 			if err != nil {
-				return nil, fmt.Errorf("open cgroup %s: %w", dir, err)
+				return nil, nil, fmt.Errorf("open cgroup %s: %w", dir, err)
 			}
 			defer unix.Close(fd)
 			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 		}
 	}
-	if err := startIn(cmd, join); err != nil {
-		return nil, fmt.Errorf("start init child: %w", err)
+	if err := startIn(cmd, c.join); err != nil {
+		return nil, nil, fmt.Errorf("start init child: %w", err)
 	}
 	child := &Process{Pid: cmd.Process.Pid, done: make(chan struct{}), cmd: cmd}
+	c.child = child
 	go func() { child.err = cmd.Wait(); close(child.done) }()
-	rollback.add(func() {
+	c.undo.add(func() {
 		cmd.Process.Kill()
 		<-child.done
 	})
 	faultPoint("parent-after-spawn")
-	timeouts := r.opts.Host.Timeouts
-	r.event(d, state.Event{Step: state.StepChildSpawned, Detail: fmt.Sprintf("init child pid %d", cmd.Process.Pid),
-		Waiting: string(ipc.Booted), TimeoutMS: ms(timeouts.Booted)})
+	r.event(c.d, state.Event{Step: state.StepChildSpawned, Detail: fmt.Sprintf("init child pid %d", cmd.Process.Pid),
+		Waiting: string(ipc.Booted), TimeoutMS: ms(r.opts.Host.Timeouts.Booted)})
 
-	// Every wait below gives up at once if the child dies.
 	childCtx, childGone := context.WithCancelCause(ctx)
-	defer childGone(nil)
 	go func() {
 		select {
 		case <-child.done:
@@ -257,64 +325,27 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 		case <-childCtx.Done():
 		}
 	}()
-	dctx, cancel := withTimeout(childCtx, timeouts.Booted, "waiting for BOOTED from the init child")
-	defer cancel()
-	conn, err := initLn.Await(dctx, ipc.Booted)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
-	}
-	conn.Close()
-	r.event(d, state.Event{Step: state.StepBootedReceived})
-	faultPoint("parent-after-booted")
+	return childCtx, func() { childGone(nil) }, nil
+}
 
-	startTime, err := state.StartTime(child.Pid)
+// recordCreated writes the pid file and the created status, once the
+// child has said BOOTED.
+func (c *creation) recordCreated() error {
+	startTime, err := state.StartTime(c.child.Pid)
 	if err != nil {
-		return nil, fmt.Errorf("%w: init child vanished: %v", ErrHandshake, err)
+		return fmt.Errorf("%w: init child vanished: %w", ErrHandshake, err)
 	}
-	if pidFile != "" {
-		if err := state.WriteFileAtomic(pidFile, []byte(strconv.Itoa(child.Pid)), 0o644); err != nil {
-			return nil, fmt.Errorf("write pid file: %w", err)
+	if c.pidFile != "" {
+		if err := state.WriteFileAtomic(c.pidFile, []byte(strconv.Itoa(c.child.Pid)), 0o644); err != nil {
+			return fmt.Errorf("write pid file: %w", err)
 		}
-		rollback.add(func() { os.Remove(pidFile) })
-		r.event(d, state.Event{Step: state.StepPidFile, Detail: pidFile})
+		pidFile := c.pidFile
+		c.undo.add(func() { os.Remove(pidFile) })
+		c.r.event(c.d, state.Event{Step: state.StepPidFile, Detail: c.pidFile})
 	}
-	st.Pid = child.Pid
-	st.PidStartTime = startTime
-	if err := d.SetStatus(st, state.Created); err != nil {
-		return nil, err
-	}
-
-	for _, kind := range []hooks.Kind{hooks.Prestart, hooks.CreateRuntime, hooks.CreateContainer} {
-		if err := r.runHooks(ctx, d, kind, spec, st); err != nil {
-			return nil, err
-		}
-	}
-
-	faultPoint("parent-before-ack")
-	actx, acancel := withTimeout(childCtx, timeouts.Ack, "sending ACK")
-	defer acancel()
-	// ACK is answered once the child has set up the guest's network
-	// (eth0 exists only after the hooks above): OK, or ERROR with why.
-	ackConn, err := ipc.Dial(actx, d.File(state.UruncSock))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrHandshake, err)
-	}
-	defer ackConn.Close()
-	if err := ackConn.Write(ipc.Ack, ""); err != nil {
-		return nil, fmt.Errorf("%w: send ACK: %v", ErrHandshake, err)
-	}
-	r.event(d, state.Event{Step: state.StepAckSent, Waiting: "network set-up", TimeoutMS: ms(timeouts.Ack)})
-	switch msg, reason, err := ackConn.Read(actx); {
-	case err != nil:
-		return nil, fmt.Errorf("%w: no answer to ACK: %v", ErrHandshake, err)
-	case msg == ipc.Error:
-		return nil, fmt.Errorf("create %s: %s", o.ID, reason)
-	case msg != ipc.OK:
-		return nil, fmt.Errorf("%w: unexpected answer to ACK: %s", ErrHandshake, msg)
-	}
-	r.event(d, state.Event{Step: state.StepCreated, Detail: fmt.Sprintf("pid %d", child.Pid)})
-	r.log.Debug("created", "id", o.ID, "pid", child.Pid)
-	return child, nil
+	c.st.Pid = c.child.Pid
+	c.st.PidStartTime = startTime
+	return c.d.SetStatus(c.st, state.Created)
 }
 
 func (r *Runtime) runHooks(ctx context.Context, d state.Dir, kind hooks.Kind, spec *specs.Spec, st *state.State) error {

@@ -15,7 +15,11 @@ import (
 // setupNetwork gives the guest the container's network (runtime/network).
 // It runs in the init child, which is already inside the container's
 // network namespace, after the engine's hooks have configured eth0.
-func (r *Runtime) setupNetwork(ctx context.Context, d state.Dir, spec *specs.Spec, cfg *config.Unikernel, uid, gid uint32) (*vmm.Net, string, error) {
+func (r *Runtime) setupNetwork(ctx context.Context, d state.Dir, spec *specs.Spec, cfg *config.Unikernel) (*vmm.Net, string, error) {
+	var uid, gid uint32 // the tap's owner: the VMM's user
+	if spec.Process != nil {
+		uid, gid = spec.Process.User.UID, spec.Process.User.GID
+	}
 	n, err := network.Setup(ctx, network.Options{
 		ContainerID: d.ID,
 		Mode:        cfg.NetworkMode,

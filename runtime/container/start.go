@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/hooks"
-	"github.com/urunc-dev/urunc/runtime/ipc"
 	"github.com/urunc-dev/urunc/runtime/state"
 )
 
@@ -32,40 +30,17 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 
 	sctx, cancel := withTimeout(ctx, timeouts.StartReply, "waiting for the init child to exec the VMM")
 	defer cancel()
-	conn, err := ipc.Dial(sctx, d.File(state.UruncSock))
-	if err != nil {
-		err = fmt.Errorf("%w: %v", ErrHandshake, err)
-		r.failed(d, "start", err)
-		return err
+	conn, err := sendStart(sctx, d.File(state.UruncSock))
+	if err == nil {
+		defer conn.Close()
+		if err = awaitReply(sctx, conn, "START", "start "+id); errors.Is(err, ErrHandshake) {
+			err = fmt.Errorf("%w%s", err, childFailure(d))
+		}
 	}
-	defer conn.Close()
-	if err := conn.Write(ipc.Start, ""); err != nil {
-		err = fmt.Errorf("%w: send START: %v", ErrHandshake, err)
-		r.failed(d, "start", err)
-		return err
-	}
-	msg, reason, err := conn.Read(sctx)
-	switch {
-	case err != nil:
-		err = fmt.Errorf("%w: no answer to START: %v%s", ErrHandshake, err, childFailure(d))
-	case msg == ipc.Error:
-		err = fmt.Errorf("start %s: %s", id, reason)
-	case msg != ipc.OK:
-		err = fmt.Errorf("%w: unexpected answer %s", ErrHandshake, msg)
+	if err == nil {
+		err = awaitExec(sctx, conn, "start "+id)
 	}
 	if err != nil {
-		r.failed(d, "start", err)
-		return err
-	}
-	// The connection closes when exec succeeds (close-on-exec) or the
-	// child dies; a failed exec is reported on it first.
-	msg, reason, err = conn.Read(sctx)
-	switch {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		return fmt.Errorf("%w: waiting for the VMM exec: %v", ErrHandshake, err)
-	case msg == ipc.Error:
-		err = fmt.Errorf("start %s: %s", id, reason)
 		r.failed(d, "start", err)
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -26,15 +25,19 @@ import (
 	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
+// InitCommand is the hidden command that runs the re-exec child
+// ("urunc init GLOBAL-FLAGS ID", as runc's "runc init").
+const InitCommand = "init"
+
 // parentPipeFD is where the re-exec child finds the pipe whose EOF says
 // that create's parent died (ExtraFiles[0]).
 const parentPipeFD = 3
 
-// Init is the re-exec child ("urunc create --reexec"). It runs inside the
-// container's namespaces, completes the handshake, waits for START, sets
-// up the guest's network and storage and finally execs the VMM, which
-// thereby keeps this process's pid: no urunc process stays resident.
-// It only returns on failure.
+// Init is the re-exec child ("urunc init"). It runs inside the
+// container's namespaces, completes the handshake (sync.go), waits for
+// START, sets up the guest's network and storage and finally execs the
+// VMM, which thereby keeps this process's pid: no urunc process stays
+// resident. It only returns on failure.
 func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	d, err := state.Open(r.opts.Root, id)
 	if err != nil {
@@ -56,11 +59,82 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	if err != nil {
 		return err
 	}
-	timeouts := r.opts.Host.Timeouts
+	ln, err := ipc.Listen(d.File(state.UruncSock))
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	b, err := r.untilAcked(ctx, d, st, ln)
+	if err != nil {
+		return err
+	}
 
-	// Until ACK, our parent's death (EOF on the pipe) aborts the handshake.
+	timeouts := r.opts.Host.Timeouts
+	sctx, scancel := withTimeout(ctx, timeouts.StartWait, "waiting for START")
+	defer scancel()
+	conn, err := ln.Await(sctx, ipc.Start)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	defer conn.Close()
+	ln.Close()
+	r.event(d, state.Event{Step: state.StepStartReceived})
+	// From here on, start waits for our answer: whatever fails is its error.
+	defer func() {
+		if err != nil {
+			answer(conn, err)
+		}
+	}()
+	// create wrote our pid (as seen from the host: in a new pid namespace
+	// we are 1 to ourselves) and the created status after BOOTED.
+	if st, err = d.ReadState(); err != nil {
+		return err
+	}
+	plan, stor, err := r.prepareVMM(ctx, d, st, b.spec, b.cfg, b.net, b.netDetail)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			stor.Undo() // e.g. kill virtiofsd: no VMM will connect
+		}
+	}()
+	if err := r.runHooks(ctx, d, hooks.StartContainer, b.spec, st); err != nil {
+		return err
+	}
+	creds, err := r.jailVMM(d, b.spec, plan)
+	if err != nil {
+		return err
+	}
+	faultPoint("child-before-exec")
+	r.event(d, state.Event{Step: state.StepVMMExec, Detail: strings.Join(plan.Argv, " ")})
+	if err := answer(conn, nil); err != nil {
+		return fmt.Errorf("answer START: %w", err)
+	}
+	env := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, plan.Env...)
+	// Drops to the spec's user and capabilities, installs the seccomp
+	// filter and execs; returns only on failure.
+	return jail.Exec(plan, env, creds)
+}
+
+// booted is what the child learnt before START: the bundle and the
+// guest's network, set up at ACK.
+type booted struct {
+	spec      *specs.Spec
+	cfg       *config.Unikernel
+	net       *vmm.Net
+	netDetail string
+}
+
+// untilAcked is the child's part of create: BOOTED, then (while create
+// runs its hooks) what needs no answer from create, then ACK and the
+// guest's network, answered OK or ERROR. Until ACK, create's death (EOF
+// on its pipe) aborts the handshake.
+func (r *Runtime) untilAcked(ctx context.Context, d state.Dir, st *state.State, ln *ipc.Listener) (*booted, error) {
+	timeouts := r.opts.Host.Timeouts
 	unix.CloseOnExec(parentPipeFD)
 	parentPipe := os.NewFile(parentPipeFD, "parent-pipe")
+	defer parentPipe.Close()
 	actx, acancel := withTimeout(ctx, timeouts.Ack, "waiting for ACK from create")
 	defer acancel()
 	pctx, pcancel := context.WithCancelCause(actx)
@@ -70,14 +144,9 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		pcancel(errors.New("create exited before sending ACK"))
 	}()
 
-	ln, err := ipc.Listen(d.File(state.UruncSock))
-	if err != nil {
-		return err
-	}
-	defer ln.Close()
 	faultPoint("child-before-booted")
 	if err := ipc.Send(pctx, d.File(state.InitSock), ipc.Booted); err != nil {
-		return fmt.Errorf("%w: %v", ErrHandshake, err)
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	r.event(d, state.Event{Step: state.StepBooted, Waiting: string(ipc.Ack), TimeoutMS: ms(timeouts.Ack)})
 	faultPoint("child-after-booted")
@@ -85,125 +154,66 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	// hooks: create checked the bundle already and only sends ACK (which
 	// fails if we died) after them.
 	if err := joinCgroup(st); err != nil {
-		return err
+		return nil, err
 	}
-	spec, err := config.LoadSpec(st.Bundle)
-	if err != nil {
-		return err
+	b := &booted{}
+	var err error
+	if b.spec, err = config.LoadSpec(st.Bundle); err != nil {
+		return nil, err
 	}
-	cfg, err := config.Load(st.Bundle, spec)
-	if err != nil {
-		return err
+	if b.cfg, err = config.Load(st.Bundle, b.spec); err != nil {
+		return nil, err
 	}
-	if hasNewNamespace(spec, specs.MountNamespace) {
+	if hasNewNamespace(b.spec, specs.MountNamespace) {
 		// Mounts made for the guest must not leak back to the host.
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			return fmt.Errorf("make mounts private: %w", err)
+			return nil, fmt.Errorf("make mounts private: %w", err)
 		}
 	}
-	// create exits right after sending ACK, so its pipe may close before
-	// we accepted: a connection already queued on the socket still counts.
-	// Only accepting races with the pipe; reading the queued ACK does not.
-	ack, err := ln.Accept(pctx)
-	if err != nil && actx.Err() == nil && ctx.Err() == nil {
-		qctx, qcancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		ack, err = ln.Accept(qctx)
-		qcancel()
-	}
+	ack, err := acceptAck(ctx, actx, pctx, ln)
 	if err != nil {
-		return fmt.Errorf("%w: waiting for ACK: %v", ErrHandshake, err)
+		return nil, err
 	}
-	if msg, _, err := ack.Read(actx); err != nil || msg != ipc.Ack {
-		ack.Close()
-		return fmt.Errorf("%w: waiting for ACK: got %q: %v", ErrHandshake, msg, err)
-	}
+	defer ack.Close()
 	// The engine's hooks have configured eth0 by now: set up the guest's
 	// network while create still waits, so a failure fails create.
-	var uid, gid uint32
-	if spec.Process != nil {
-		uid, gid = spec.Process.User.UID, spec.Process.User.GID
-	}
-	netw, netDetail, err := r.setupNetwork(ctx, d, spec, cfg, uid, gid)
+	b.net, b.netDetail, err = r.setupNetwork(ctx, d, b.spec, b.cfg)
 	if err == nil {
-		info := &state.VMMInfo{Network: netDetail}
-		if netw != nil {
-			info.TapName = netw.TapName // delete tears it down even if never started
+		info := &state.VMMInfo{Network: b.netDetail}
+		if b.net != nil {
+			info.TapName = b.net.TapName // delete tears it down even if never started
 		}
 		err = d.WriteVMM(info)
 	}
 	if err != nil {
-		ack.Write(ipc.Error, err.Error())
-		ack.Close()
-		return err
+		answer(ack, err)
+		return nil, err
 	}
-	r.event(d, state.Event{Step: state.StepNetwork, Detail: netDetail})
-	if err := ack.Write(ipc.OK, ""); err != nil {
-		ack.Close()
-		return fmt.Errorf("%w: answer ACK: %v", ErrHandshake, err)
+	r.event(d, state.Event{Step: state.StepNetwork, Detail: b.netDetail})
+	if err := answer(ack, nil); err != nil {
+		return nil, fmt.Errorf("%w: answer ACK: %w", ErrHandshake, err)
 	}
-	ack.Close()
-	parentPipe.Close()
 	r.event(d, state.Event{Step: state.StepAcked, Waiting: string(ipc.Start), TimeoutMS: ms(timeouts.StartWait)})
 	faultPoint("child-after-acked")
+	return b, nil
+}
 
-	sctx, scancel := withTimeout(ctx, timeouts.StartWait, "waiting for START")
-	defer scancel()
-	conn, err := ln.Await(sctx, ipc.Start)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrHandshake, err)
-	}
-	defer conn.Close()
-	ln.Close()
-	r.event(d, state.Event{Step: state.StepStartReceived})
-	// create wrote our pid (as seen from the host: in a new pid namespace
-	// we are 1 to ourselves) and the created status after BOOTED.
-	if st, err = d.ReadState(); err != nil {
-		conn.Write(ipc.Error, err.Error())
-		return err
-	}
-
-	plan, stor, err := r.prepareVMM(ctx, d, st, spec, cfg, netw, netDetail)
-	if stor != nil {
-		defer func() {
-			if err != nil {
-				stor.Undo() // e.g. kill virtiofsd: no VMM will connect
-			}
-		}()
-	}
-	if err == nil {
-		err = r.runHooks(ctx, d, hooks.StartContainer, spec, st)
-	}
-	if err != nil {
-		conn.Write(ipc.Error, err.Error())
-		return err
-	}
+// jailVMM confines the VMM to what its plan names and checks that the
+// spec's user can reach all of it (runtime/jail); it returns the
+// credentials the VMM is exec'd with.
+func (r *Runtime) jailVMM(d state.Dir, spec *specs.Spec, plan *vmm.Plan) (jail.Creds, error) {
 	creds, unknownCaps := jail.CredsFor(spec, plan)
 	if len(unknownCaps) > 0 {
-		r.log.Warn("capabilities unknown to this build are left out", "id", id, "caps", unknownCaps)
+		r.log.Warn("capabilities unknown to this build are left out", "id", d.ID, "caps", unknownCaps)
 	}
 	if hasNewNamespace(spec, specs.MountNamespace) {
 		if err := jail.Confine(d.Path(), plan, creds.DeviceOwner()); err != nil {
-			conn.Write(ipc.Error, err.Error())
-			return err
+			return creds, err
 		}
 	} else {
-		r.log.Warn("no private mount namespace: the VMM sees the host's filesystem", "id", id)
+		r.log.Warn("no private mount namespace: the VMM sees the host's filesystem", "id", d.ID)
 	}
-	if err := jail.PrepareAccess(d.Path(), plan, []string{d.File(state.SerialFile)}, creds); err != nil {
-		conn.Write(ipc.Error, err.Error())
-		return err
-	}
-	faultPoint("child-before-exec")
-	r.event(d, state.Event{Step: state.StepVMMExec, Detail: strings.Join(plan.Argv, " ")})
-	if err := conn.Write(ipc.OK, ""); err != nil {
-		return fmt.Errorf("answer START: %w", err)
-	}
-	env := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, plan.Env...)
-	// Drops to the spec's user and capabilities, installs the seccomp
-	// filter and execs; returns only on failure.
-	err = jail.Exec(plan, env, creds)
-	conn.Write(ipc.Error, err.Error())
-	return err
+	return creds, jail.PrepareAccess(d.Path(), plan, []string{d.File(state.SerialFile)}, creds)
 }
 
 // prepareVMM prepares the guest's files (runtime/rootfs) and builds the
