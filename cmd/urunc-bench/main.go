@@ -19,7 +19,9 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/urunc-dev/urunc/internal/bundle"
 	"github.com/urunc-dev/urunc/runtime/accel"
+	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/state"
 )
 
@@ -126,20 +128,14 @@ func (b *bench) uruncCmd(stdio *os.File, args ...string) error {
 // bundle writes a bundle for the test unikernel.
 func (b *bench) bundle(name, cmdline string) string {
 	dir := filepath.Join(b.work, "bundles", name)
-	must(os.MkdirAll(filepath.Join(dir, "rootfs", "unikernel"), 0o755))
-	k, err := os.ReadFile(filepath.Join(b.repo, "build", "unikernel", "hello.elf"))
+	_, err := bundle.Write(bundle.Unikernel{
+		Dir: dir, Kernel: filepath.Join(b.repo, "build", "unikernel", "hello.elf"), KernelName: "app.elf",
+		Config:   map[string]string{config.KeyType: "unikraft", config.KeyHypervisor: "qemu", config.KeyCmdline: cmdline},
+		Annotate: true, Annotations: map[string]string{config.KeyMachine: "microvm"},
+		Spec: bundle.SpecOptions{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.MountNamespace},
+			{Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}}},
+	})
 	must(err)
-	must(os.WriteFile(filepath.Join(dir, "rootfs", "unikernel", "app.elf"), k, 0o755))
-	spec := specs.Spec{Version: specs.Version, Process: &specs.Process{Cwd: "/"}, Root: &specs.Root{Path: "rootfs"},
-		Annotations: map[string]string{
-			"com.urunc.unikernel.unikernelType": "unikraft", "com.urunc.unikernel.hypervisor": "qemu",
-			"com.urunc.unikernel.binary": "/unikernel/app.elf", "com.urunc.unikernel.cmdline": cmdline,
-			"com.urunc.vmm.machine": "microvm",
-		},
-		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.MountNamespace},
-			{Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}}}}
-	data, _ := json.Marshal(spec)
-	must(os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644))
 	return dir
 }
 
@@ -350,12 +346,9 @@ func (b *bench) linuxGuest() {
 	os.Symlink("busybox", filepath.Join(dir, "rootfs", "bin", "echo"))
 	k, _ := os.ReadFile(vmlinux)
 	os.WriteFile(filepath.Join(dir, "rootfs", "boot", "vmlinux"), k, 0o644)
-	spec := specs.Spec{Version: specs.Version, Process: &specs.Process{Args: []string{"echo", "hello"}, Env: []string{"PATH=/bin"}, Cwd: "/"},
-		Root: &specs.Root{Path: "rootfs"}, Annotations: map[string]string{
-			"com.urunc.unikernel.unikernelType": "linux", "com.urunc.unikernel.hypervisor": "qemu", "com.urunc.unikernel.binary": "/boot/vmlinux"},
-		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}}}}
-	j, _ := json.Marshal(spec)
-	os.WriteFile(filepath.Join(dir, "config.json"), j, 0o644)
+	must(bundle.WriteSpec(dir, bundle.Spec(bundle.SpecOptions{Args: []string{"echo", "hello"},
+		Annotations: map[string]string{config.KeyType: "linux", config.KeyHypervisor: "qemu", config.KeyBinary: "/boot/vmlinux"},
+		Namespaces:  []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}}})))
 	var first, whole []time.Duration
 	runs := min(b.runs, 5)
 	accelName := ""

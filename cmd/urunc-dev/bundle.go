@@ -1,17 +1,14 @@
 package main
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 
+	"github.com/urunc-dev/urunc/internal/bundle"
 	"github.com/urunc-dev/urunc/runtime/config"
 )
 
@@ -98,36 +95,10 @@ func makeDemo(out, kernel string) error {
 // initrd) under /unikernel and the configuration twice, as upstream
 // images carry it: annotations and a base64 urunc.json.
 func MakeBundle(o BundleOptions) error {
-	if err := os.MkdirAll(filepath.Join(o.Out, "rootfs", "unikernel"), 0o755); err != nil {
-		return err
-	}
-	kernelIn := "/unikernel/" + filepath.Base(o.Kernel)
-	if err := copyFile(o.Kernel, filepath.Join(o.Out, "rootfs", kernelIn)); err != nil {
-		return err
-	}
-	cfg := map[string]string{config.KeyType: o.Type, config.KeyHypervisor: o.Hypervisor, config.KeyBinary: kernelIn}
+	kernelIn := bundle.KernelDir + "/" + filepath.Base(o.Kernel)
+	cfg := map[string]string{config.KeyType: o.Type, config.KeyHypervisor: o.Hypervisor}
 	if o.Cmdline != "" {
 		cfg[config.KeyCmdline] = o.Cmdline
-	}
-	if o.Initrd != "" {
-		in := "/unikernel/" + filepath.Base(o.Initrd)
-		if err := copyFile(o.Initrd, filepath.Join(o.Out, "rootfs", in)); err != nil {
-			return err
-		}
-		cfg[config.KeyInitrd] = in
-	}
-	enc := map[string]string{}
-	ann := map[string]string{}
-	for k, v := range cfg {
-		enc[k] = base64.StdEncoding.EncodeToString([]byte(v))
-		ann[k] = v
-	}
-	for k, v := range o.Annotations {
-		ann[k] = v
-	}
-	uj, _ := json.MarshalIndent(enc, "", "  ")
-	if err := os.WriteFile(filepath.Join(o.Out, "rootfs", config.URuncJSON), uj, 0o644); err != nil {
-		return err
 	}
 	// process.args is what an image's entrypoint would be: the guest's
 	// command line (urunc passes it to the unikernel), or the kernel path.
@@ -135,34 +106,9 @@ func MakeBundle(o BundleOptions) error {
 	if len(args) == 0 {
 		args = []string{kernelIn}
 	}
-	spec := specs.Spec{
-		Version:     specs.Version,
-		Process:     &specs.Process{Args: args, Cwd: "/", Env: []string{"PATH=/bin"}},
-		Root:        &specs.Root{Path: "rootfs"},
-		Hostname:    "unikernel",
-		Annotations: ann,
-		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{
-			{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
-			{Type: specs.MountNamespace}, {Type: specs.NetworkNamespace},
-		}},
-	}
-	data, _ := json.MarshalIndent(spec, "", "  ")
-	return os.WriteFile(filepath.Join(o.Out, "config.json"), data, 0o644)
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	_, err := bundle.Write(bundle.Unikernel{
+		Dir: o.Out, Kernel: o.Kernel, Initrd: o.Initrd, Config: cfg, Annotate: true, URuncJSON: true,
+		Annotations: o.Annotations, Spec: bundle.SpecOptions{Args: args, Hostname: "unikernel"},
+	})
+	return err
 }

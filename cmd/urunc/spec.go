@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 
+	"github.com/urunc-dev/urunc/internal/bundle"
 	"github.com/urunc-dev/urunc/runtime/config"
 )
 
@@ -38,22 +39,15 @@ func specCommand() *cli.Command {
 }
 
 func exampleSpec() *specs.Spec {
-	return &specs.Spec{
-		Version:  specs.Version,
-		Process:  &specs.Process{Args: []string{"hello"}, Env: []string{"PATH=/usr/bin:/bin"}, Cwd: "/"},
-		Root:     &specs.Root{Path: "rootfs"},
+	return bundle.Spec(bundle.SpecOptions{
+		Args:     []string{"hello"},
+		Env:      []string{"PATH=/usr/bin:/bin"},
 		Hostname: "unikernel",
 		Annotations: map[string]string{
 			config.KeyType:       "unikraft",
 			config.KeyHypervisor: "qemu",
-			config.KeyBinary:     "/unikernel/app.elf",
+			config.KeyBinary:     bundle.KernelDir + "/app.elf",
 			config.KeyCmdline:    "hello",
 		},
-		Linux: &specs.Linux{
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
-			},
-		},
-	}
+	})
 }

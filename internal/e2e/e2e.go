@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urunc-dev/urunc/internal/bundle"
+	"github.com/urunc-dev/urunc/runtime/config"
 )
 
 // RepoRoot returns the repository's top directory.
@@ -93,75 +94,51 @@ type Bundle struct {
 func NewBundle(t testing.TB, b Bundle) string {
 	t.Helper()
 	dir := t.TempDir()
-	rootfs := filepath.Join(dir, "rootfs")
-	if err := os.MkdirAll(filepath.Join(rootfs, "unikernel"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	kernel := b.Kernel
 	if kernel == "" {
 		kernel = Unikernel()
 	}
-	data, err := os.ReadFile(kernel)
-	if err != nil {
+	if _, err := os.Stat(kernel); err != nil {
 		t.Fatalf("kernel: %v (run make unikernel)", err)
 	}
-	if err := os.WriteFile(filepath.Join(rootfs, "unikernel", "app.elf"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	cfg := map[string]string{
-		"com.urunc.unikernel.unikernelType": or(b.Type, "unikraft"),
-		"com.urunc.unikernel.hypervisor":    or(b.Hypervisor, "qemu"),
-		"com.urunc.unikernel.binary":        or(b.Binary, "/unikernel/app.elf"),
+		config.KeyType:       or(b.Type, "unikraft"),
+		config.KeyHypervisor: or(b.Hypervisor, "qemu"),
 	}
 	if b.Cmdline != "" {
-		cfg["com.urunc.unikernel.cmdline"] = b.Cmdline
+		cfg[config.KeyCmdline] = b.Cmdline
 	}
-	ann := map[string]string{}
-	if b.URuncJSON {
-		enc := map[string]string{}
-		for k, v := range cfg {
-			enc[k] = base64.StdEncoding.EncodeToString([]byte(v))
+	spec, err := bundle.Write(bundle.Unikernel{
+		Dir: dir, Kernel: kernel, KernelName: "app.elf", Config: cfg,
+		Annotate: !b.URuncJSON, URuncJSON: b.URuncJSON, Annotations: b.Annotations,
+		Spec: bundle.SpecOptions{Args: b.Args, Terminal: b.Terminal, Namespaces: b.Namespaces},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Binary != "" {
+		// A binary path the bundle does not hold (bad-input tests).
+		if b.URuncJSON {
+			cfg[config.KeyBinary] = b.Binary
+			if err := os.WriteFile(filepath.Join(dir, "rootfs", config.URuncJSON), config.EncodeURuncJSON(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			spec.Annotations[config.KeyBinary] = b.Binary
 		}
-		j, _ := json.Marshal(enc)
-		if err := os.WriteFile(filepath.Join(rootfs, "urunc.json"), j, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		for k, v := range cfg {
-			ann[k] = v
-		}
 	}
-	for k, v := range b.Annotations {
-		ann[k] = v
-	}
-	ns := b.Namespaces
-	if ns == nil {
-		ns = []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace},
-			{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}}
-	}
-	spec := specs.Spec{
-		Version:     specs.Version,
-		Process:     &specs.Process{Args: b.Args, Cwd: "/", Terminal: b.Terminal, Env: []string{"PATH=/bin"}},
-		Root:        &specs.Root{Path: "rootfs"},
-		Annotations: ann,
-		Hooks:       b.Hooks,
-		Linux:       &specs.Linux{Namespaces: ns},
-	}
+	spec.Hooks = b.Hooks
 	if b.Memory > 0 {
 		spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &b.Memory}}
 	}
-	WriteSpec(t, dir, &spec)
+	WriteSpec(t, dir, spec)
 	return dir
 }
 
 // WriteSpec writes config.json into a bundle.
-func WriteSpec(t testing.TB, bundle string, spec *specs.Spec) {
+func WriteSpec(t testing.TB, dir string, spec *specs.Spec) {
 	t.Helper()
-	j, err := json.MarshalIndent(spec, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), j, 0o644); err != nil {
+	if err := bundle.WriteSpec(dir, spec); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/urunc-dev/urunc/runtime/config"
 )
 
 // UnikernelRootfsTar returns a tar of an image rootfs as upstream urunc
@@ -24,14 +25,10 @@ func UnikernelRootfsTar(t testing.TB) []byte {
 	if err != nil {
 		t.Fatalf("%v (run make unikernel)", err)
 	}
-	cfg := map[string]string{}
-	for k, v := range map[string]string{
+	uj := config.EncodeURuncJSON(map[string]string{
 		"com.urunc.unikernel.unikernelType": "unikraft", "com.urunc.unikernel.hypervisor": "qemu",
 		"com.urunc.unikernel.binary": "/unikernel/app.elf", "com.urunc.vmm.machine": "microvm",
-	} {
-		cfg[k] = base64.StdEncoding.EncodeToString([]byte(v))
-	}
-	uj, _ := json.Marshal(cfg)
+	})
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	tw.WriteHeader(&tar.Header{Name: "unikernel/", Typeflag: tar.TypeDir, Mode: 0o755})

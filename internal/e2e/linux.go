@@ -2,10 +2,11 @@ package e2e
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urunc-dev/urunc/internal/bundle"
+	"github.com/urunc-dev/urunc/runtime/config"
 
 	"archive/tar"
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -34,14 +35,10 @@ func BusyboxLinuxRootfsTar(t testing.TB, index string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := map[string]string{}
-	for k, v := range map[string]string{
+	uj := config.EncodeURuncJSON(map[string]string{
 		"com.urunc.unikernel.unikernelType": "linux", "com.urunc.unikernel.hypervisor": "qemu",
 		"com.urunc.unikernel.binary": "/boot/vmlinux",
-	} {
-		cfg[k] = base64.StdEncoding.EncodeToString([]byte(v))
-	}
-	uj, _ := json.Marshal(cfg)
+	})
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, d := range []string{"bin/", "boot/", "etc/", "tmp/", "www/"} {
@@ -74,8 +71,8 @@ func BusyboxLinuxBundle(t testing.TB, args []string, env []string) string {
 	if err != nil {
 		t.Skip("busybox not found: install Debian package busybox-static")
 	}
-	bundle := t.TempDir()
-	rootfs := filepath.Join(bundle, "rootfs")
+	dir := t.TempDir()
+	rootfs := filepath.Join(dir, "rootfs")
 	for _, d := range []string{"bin", "etc", "boot", "tmp"} {
 		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
 	}
@@ -85,20 +82,11 @@ func BusyboxLinuxBundle(t testing.TB, args []string, env []string) string {
 	}
 	os.WriteFile(filepath.Join(rootfs, "etc", "hello"), []byte("hello from the rootfs\n"), 0o644)
 	copyFile(t, vmlinux, filepath.Join(rootfs, "boot", "vmlinux"), 0o644)
-	spec := &specs.Spec{
-		Version: specs.Version,
-		Process: &specs.Process{Args: args, Env: env, Cwd: "/tmp"},
-		Root:    &specs.Root{Path: "rootfs"},
-		Annotations: map[string]string{
-			"com.urunc.unikernel.unikernelType": "linux",
-			"com.urunc.unikernel.hypervisor":    "qemu",
-			"com.urunc.unikernel.binary":        "/boot/vmlinux",
-		},
-		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace},
-			{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.NetworkNamespace}}},
-	}
-	WriteSpec(t, bundle, spec)
-	return bundle
+	spec := bundle.Spec(bundle.SpecOptions{Args: args, Env: env, Cwd: "/tmp", Annotations: map[string]string{
+		config.KeyType: "linux", config.KeyHypervisor: "qemu", config.KeyBinary: "/boot/vmlinux",
+	}})
+	WriteSpec(t, dir, spec)
+	return dir
 }
 
 func copyFile(t testing.TB, src, dst string, mode os.FileMode) {
@@ -113,12 +101,12 @@ func copyFile(t testing.TB, src, dst string, mode os.FileMode) {
 }
 
 // EditSpec changes a bundle's config.json through f.
-func EditSpec(t testing.TB, bundle string, f func(*specs.Spec)) {
+func EditSpec(t testing.TB, dir string, f func(*specs.Spec)) {
 	t.Helper()
 	var spec specs.Spec
-	if err := json.Unmarshal([]byte(ReadFile(filepath.Join(bundle, "config.json"))), &spec); err != nil {
+	if err := json.Unmarshal([]byte(ReadFile(filepath.Join(dir, "config.json"))), &spec); err != nil {
 		t.Fatal(err)
 	}
 	f(&spec)
-	WriteSpec(t, bundle, &spec)
+	WriteSpec(t, dir, &spec)
 }

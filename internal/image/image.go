@@ -12,8 +12,6 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"debug/elf"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,9 +30,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/urunc-dev/urunc/internal/atomicfile"
 	"github.com/urunc-dev/urunc/runtime/config"
 
-	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
@@ -109,7 +107,7 @@ func WriteFile(o Options, out string) error {
 	if err != nil {
 		return err
 	}
-	return state.WriteAtomic(out, 0o644, true, p.write)
+	return atomicfile.Write(out, 0o644, true, p.write)
 }
 
 // Write builds the image and writes it to w as a `docker save` archive.
@@ -218,7 +216,7 @@ func check(o Options) (*plan, error) {
 	// What the runtime reads back must be what was asked for: unknown keys
 	// and anything else it would read differently are refused here rather
 	// than at run time.
-	decoded, err := config.ParseURuncJSON(encodeURuncJSON(cfg))
+	decoded, err := config.ParseURuncJSON(config.EncodeURuncJSON(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
@@ -317,17 +315,6 @@ func parents(p string) []string {
 		dirs = append([]string{d}, dirs...)
 	}
 	return dirs
-}
-
-// encodeURuncJSON encodes urunc.json as upstream does: a flat object,
-// every value standard base64.
-func encodeURuncJSON(cfg map[string]string) []byte {
-	enc := make(map[string]string, len(cfg))
-	for k, v := range cfg {
-		enc[k] = base64.StdEncoding.EncodeToString([]byte(v))
-	}
-	data, _ := json.MarshalIndent(enc, "", "  ") // a map of strings always encodes
-	return append(data, '\n')
 }
 
 func equalMaps(a, b map[string]string) bool {
@@ -438,7 +425,7 @@ func (p *plan) writeLayer(w io.Writer) error {
 			return err
 		}
 	}
-	uj := encodeURuncJSON(p.config)
+	uj := config.EncodeURuncJSON(p.config)
 	if err := tw.WriteHeader(header(config.URuncJSON, 0o644, int64(len(uj)), tar.TypeReg)); err != nil {
 		return err
 	}

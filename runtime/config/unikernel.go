@@ -203,6 +203,17 @@ func ParseURuncJSON(data []byte) (*Unikernel, error) {
 	return parse(values, decodeFileValue)
 }
 
+// EncodeURuncJSON is ParseURuncJSON's inverse, as upstream's image tools
+// write urunc.json: a flat object, every value standard base64.
+func EncodeURuncJSON(values map[string]string) []byte {
+	enc := make(map[string]string, len(values))
+	for k, v := range values {
+		enc[k] = base64.StdEncoding.EncodeToString([]byte(v))
+	}
+	data, _ := json.MarshalIndent(enc, "", "  ") // a map of strings always encodes
+	return append(data, '\n')
+}
+
 // RootfsPath returns the absolute rootfs path of a bundle.
 func RootfsPath(bundle string, spec *specs.Spec) string {
 	if spec.Root == nil || spec.Root.Path == "" {

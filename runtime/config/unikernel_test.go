@@ -212,3 +212,19 @@ func TestLoadHost(t *testing.T) {
 		}
 	}
 }
+
+// urunc.json written by EncodeURuncJSON reads back as the same values.
+func TestURuncJSONRoundTrip(t *testing.T) {
+	in := map[string]string{KeyType: "unikraft", KeyHypervisor: "qemu", KeyBinary: "/unikernel/app.elf", KeyCmdline: `a "b" c`}
+	data := EncodeURuncJSON(in)
+	if strings.Contains(string(data), "unikraft") {
+		t.Fatalf("values not base64: %s", data)
+	}
+	u, err := ParseURuncJSON(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := u.Map(); len(got) != len(in) || got[KeyCmdline] != in[KeyCmdline] || got[KeyBinary] != in[KeyBinary] {
+		t.Fatalf("round trip: %v", got)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/urunc-dev/urunc/internal/atomicfile"
 	"github.com/urunc-dev/urunc/runtime/cgroups"
 	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/hooks"
@@ -336,7 +337,7 @@ func (c *creation) recordCreated() error {
 		return fmt.Errorf("%w: init child vanished: %w", ErrHandshake, err)
 	}
 	if c.pidFile != "" {
-		if err := state.WriteFileAtomic(c.pidFile, []byte(strconv.Itoa(c.child.Pid)), 0o644); err != nil {
+		if err := atomicfile.WriteFile(c.pidFile, []byte(strconv.Itoa(c.child.Pid)), 0o644); err != nil {
 			return fmt.Errorf("write pid file: %w", err)
 		}
 		pidFile := c.pidFile

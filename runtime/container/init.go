@@ -14,6 +14,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/urunc-dev/urunc/internal/atomicfile"
 	"github.com/urunc-dev/urunc/runtime/accel"
 	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/hooks"
@@ -297,7 +298,7 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		return nil, nil, err
 	}
 	for _, f := range plan.Files {
-		if err := state.WriteFileAtomic(f.Path, f.Data, os.FileMode(f.Mode)); err != nil {
+		if err := atomicfile.WriteFile(f.Path, f.Data, os.FileMode(f.Mode)); err != nil {
 			return nil, nil, fmt.Errorf("write %s: %w", filepath.Base(f.Path), err)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/urunc-dev/urunc/internal/atomicfile"
 )
 
 // ErrAsset is wrapped when the init binary, the modules or the kernel
@@ -52,50 +54,36 @@ func BuildInitrd(dst string, spec InitSpec) error {
 		return err
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*")
-	if err != nil {
-		return fmt.Errorf("creating initrd: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-
-	if spec.CacheDir != "" {
-		static, err := spec.cachedStatic(mods)
-		if err != nil {
+	err = atomicfile.Write(dst, 0o600, false, func(w io.Writer) error {
+		if spec.CacheDir != "" {
+			static, err := spec.cachedStatic(mods)
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(static)
+			if err != nil {
+				return fmt.Errorf("opening cached initrd part: %w", err)
+			}
+			_, err = io.Copy(w, f) // copy_file_range on Linux
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("copying cached initrd part: %w", err)
+			}
+		} else if err := spec.writeStatic(w, mods); err != nil {
 			return err
 		}
-		f, err := os.Open(static)
-		if err != nil {
-			return fmt.Errorf("opening cached initrd part: %w", err)
+		cw := newCPIOWriter(w)
+		if err := cw.File(ConfigPath, 0o644, cfgJSON); err != nil {
+			return fmt.Errorf("writing %s: %w", ConfigPath, err)
 		}
-		_, err = io.Copy(tmp, f) // copy_file_range on Linux
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("copying cached initrd part: %w", err)
+		if err := cw.Close(); err != nil {
+			return fmt.Errorf("writing %s: %w", ConfigPath, err)
 		}
-	} else if err := spec.writeStatic(tmp, mods); err != nil {
-		return err
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("initrd %s: %w", dst, err)
 	}
-
-	cw := newCPIOWriter(tmp)
-	if err := cw.File(ConfigPath, 0o644, cfgJSON); err != nil {
-		return fmt.Errorf("writing %s: %w", ConfigPath, err)
-	}
-	if err := cw.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", ConfigPath, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing initrd: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return fmt.Errorf("installing initrd: %w", err)
-	}
-	ok = true
 	return nil
 }
 
@@ -203,22 +191,8 @@ func (s InitSpec) cachedStatic(mods []Module) (string, error) {
 	if err := os.MkdirAll(s.CacheDir, 0o755); err != nil {
 		return "", fmt.Errorf("initrd cache: %w", err)
 	}
-	tmp, err := os.CreateTemp(s.CacheDir, ".linux-initrd-*")
-	if err != nil {
-		return "", fmt.Errorf("initrd cache: %w", err)
-	}
-	if err := s.writeStatic(tmp, mods); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("initrd cache: %w", err)
-	}
 	// Concurrent builders race harmlessly: both files are identical.
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(name, 0o600, false, func(w io.Writer) error { return s.writeStatic(w, mods) }); err != nil {
 		return "", fmt.Errorf("initrd cache: %w", err)
 	}
 	return name, nil

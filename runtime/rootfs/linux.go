@@ -12,6 +12,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/urunc-dev/urunc/internal/atomicfile"
 	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/linuxboot"
 	"github.com/urunc-dev/urunc/runtime/state"
@@ -127,7 +128,7 @@ func hostTSCKHz(ctx context.Context, cacheDir string) int {
 		return 0
 	}
 	if os.MkdirAll(cacheDir, 0o755) == nil {
-		state.WriteFileAtomic(cache, []byte(fmt.Sprintf("%s %d\n", strings.TrimSpace(string(bootID)), khz)), 0o644)
+		atomicfile.WriteFile(cache, []byte(fmt.Sprintf("%s %d\n", strings.TrimSpace(string(bootID)), khz)), 0o644)
 	}
 	return khz
 }

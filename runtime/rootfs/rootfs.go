@@ -18,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/urunc-dev/urunc/internal/atomicfile"
 	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/linuxboot"
 	"github.com/urunc-dev/urunc/runtime/state"
@@ -203,7 +204,7 @@ func copyRegular(src, dst string) error {
 	if !info.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", src)
 	}
-	return state.WriteAtomic(dst, state.FileMode, false, func(w io.Writer) error {
+	return atomicfile.Write(dst, state.FileMode, false, func(w io.Writer) error {
 		_, err := io.Copy(w, in)
 		return err
 	})

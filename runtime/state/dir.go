@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/urunc-dev/urunc/internal/atomicfile"
 )
 
 // File names inside <root>/<id>, the one place they are defined.
@@ -200,55 +201,12 @@ func (d Dir) Locked() bool {
 // Remove deletes the whole state directory.
 func (d Dir) Remove() error { return os.RemoveAll(d.Path()) }
 
-// WriteFileAtomic writes data to a temporary file in the same directory
-// and renames it over path, so readers never see half a file. It does not
-// fsync: runtime state lives on /run (tmpfs) and means nothing after a
-// reboot, so surviving a power loss buys nothing (runc does not sync its
-// state either), while on a disk-backed root every fsync costs
-// milliseconds on the lifecycle's critical path.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	return WriteAtomic(path, mode, false, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// WriteAtomic is WriteFileAtomic for content produced by write: path is
-// either complete or untouched, whatever write does. durable fsyncs the
-// file before the rename, for artefacts that must survive a crash (an
-// image a user builds).
-func WriteAtomic(path string, mode os.FileMode, durable bool, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if durable {
-		if err := tmp.Sync(); err != nil {
-			tmp.Close()
-			return err
-		}
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 func (d Dir) writeJSON(name string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(d.File(name), data, FileMode); err != nil {
+	if err := atomicfile.WriteFile(d.File(name), data, FileMode); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	return nil
