@@ -370,9 +370,7 @@ func (b *bench) linuxGuest() {
 		whole = append(whole, time.Since(t0))
 		out.Close()
 	}
-	if c := accel.Decide(accel.Probe(), accel.Request{LinuxGuest: true}); true {
-		accelName = c.Accel
-	}
+	accelName = accel.Decide(accel.Probe(), accel.Request{}).Accel
 	b.p("| %d runs, accelerator %s | median (min-max) |\n|---|---|\n| to the program's first output | %s |\n| whole run (guest powers off, container deleted) | %s |\n\n", runs, accelName, fmtStats(first), fmtStats(whole))
 }
 

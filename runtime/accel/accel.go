@@ -56,8 +56,6 @@ type Request struct {
 	Machine string
 	// GuestMachine is the guest type's preferred machine ("microvm", "pc").
 	GuestMachine string
-	// LinuxGuest: a general-purpose kernel (needs a fully working KVM).
-	LinuxGuest bool
 }
 
 // Choice is the decision and its reasons.

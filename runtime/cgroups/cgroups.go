@@ -90,7 +90,7 @@ func Config(req Request, systemdRunning bool) (*cg.Cgroup, string, error) {
 	}
 	dir, err := systemd.ExpandSlice(slice)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %v", ErrBadPath, err)
+		return nil, "", fmt.Errorf("%w: %w", ErrBadPath, err)
 	}
 	unit := name
 	if !strings.HasSuffix(name, ".slice") {

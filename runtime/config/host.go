@@ -19,7 +19,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration must be a string like \"10s\": %v", err)
+		return fmt.Errorf("duration must be a string like \"10s\": %w", err)
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {

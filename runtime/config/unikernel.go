@@ -124,7 +124,7 @@ func Load(bundle string, spec *specs.Spec) (*Unikernel, error) {
 	if hasUnikernelAnnotation {
 		u, err := parse(spec.Annotations, decodeAnnotation)
 		if err != nil {
-			return nil, fmt.Errorf("%w: annotations: %v", ErrInvalidConfig, err)
+			return nil, fmt.Errorf("%w: annotations: %w", ErrInvalidConfig, err)
 		}
 		u.Source = "annotations"
 		return u, u.validate()
@@ -142,7 +142,7 @@ func Load(bundle string, spec *specs.Spec) (*Unikernel, error) {
 		return nil, ErrNoConfig
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidConfig, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, path, err)
 	}
 	if !info.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalidConfig, path)
@@ -152,11 +152,11 @@ func Load(bundle string, spec *specs.Spec) (*Unikernel, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	u, err := ParseURuncJSON(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidConfig, path, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidConfig, path, err)
 	}
 	u.Source = path
 	// Per-container overrides of VMM choices may still come as annotations.
@@ -164,7 +164,7 @@ func Load(bundle string, spec *specs.Spec) (*Unikernel, error) {
 		if v, ok := spec.Annotations[k]; ok {
 			dv, err := decodeAnnotation(v)
 			if err != nil {
-				return nil, fmt.Errorf("%w: annotation %s: %v", ErrInvalidConfig, k, err)
+				return nil, fmt.Errorf("%w: annotation %s: %w", ErrInvalidConfig, k, err)
 			}
 			*u.fields()[k] = dv
 		}
@@ -190,7 +190,7 @@ func overrideKey(k string) bool {
 func ParseURuncJSON(data []byte) (*Unikernel, error) {
 	var raw map[string]any
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %v", err)
+		return nil, fmt.Errorf("not a JSON object: %w", err)
 	}
 	values := make(map[string]string, len(raw))
 	for k, v := range raw {
@@ -243,10 +243,10 @@ func parse(values map[string]string, decode func(string) (string, error)) (*Unik
 		}
 		v, err := decode(values[k])
 		if err != nil {
-			return nil, fmt.Errorf("key %s: %v", k, err)
+			return nil, fmt.Errorf("key %s: %w", k, err)
 		}
 		if err := checkText(v); err != nil {
-			return nil, fmt.Errorf("key %s: %v", k, err)
+			return nil, fmt.Errorf("key %s: %w", k, err)
 		}
 		*field = v
 	}
@@ -277,7 +277,7 @@ func decodeFileValue(v string) (string, error) {
 func decodeBase64(v string) (string, error) {
 	d, err := base64.StdEncoding.Strict().DecodeString(v)
 	if err != nil {
-		return "", fmt.Errorf("malformed base64 %q: %v", v, err)
+		return "", fmt.Errorf("malformed base64 %q: %w", v, err)
 	}
 	return string(d), nil
 }

@@ -42,7 +42,7 @@ func namespacePlan(spec *specs.Spec) (uintptr, []specs.LinuxNamespace, error) {
 			return 0, nil, fmt.Errorf("%w: joining a mount namespace by path (%s)", ErrUnsupported, ns.Path)
 		}
 		if _, err := os.Stat(ns.Path); err != nil {
-			return 0, nil, fmt.Errorf("%w: %s namespace path: %v", config.ErrBadBundle, ns.Type, err)
+			return 0, nil, fmt.Errorf("%w: %s namespace path: %w", config.ErrBadBundle, ns.Type, err)
 		}
 		join = append(join, ns)
 	}

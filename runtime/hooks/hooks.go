@@ -69,7 +69,7 @@ func Run(ctx context.Context, kind Kind, list []specs.Hook, st any, defaultTimeo
 			onRun(h)
 		}
 		if err := runOne(ctx, h, stdin, defaultTimeout); err != nil {
-			return fmt.Errorf("%w: %s hook %s: %v", ErrHookFailed, kind, h.Path, err)
+			return fmt.Errorf("%w: %s hook %s: %w", ErrHookFailed, kind, h.Path, err)
 		}
 	}
 	return nil

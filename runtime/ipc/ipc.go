@@ -123,7 +123,7 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	c, err := l.ln.AcceptUnix()
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: %v", ErrTimeout, context.Cause(ctx))
+			return nil, fmt.Errorf("%w: %w", ErrTimeout, context.Cause(ctx))
 		}
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (c *Conn) Read(ctx context.Context) (Message, string, error) {
 	line, err := c.r.ReadString('\n')
 	if err != nil {
 		if ctx.Err() != nil {
-			return "", "", fmt.Errorf("%w: %v", ErrTimeout, context.Cause(ctx))
+			return "", "", fmt.Errorf("%w: %w", ErrTimeout, context.Cause(ctx))
 		}
 		if errors.Is(err, io.EOF) && line == "" {
 			return "", "", io.EOF
@@ -247,7 +247,7 @@ func DialRaw(ctx context.Context, path string) (*net.UnixConn, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: connect %s: %v (last error: %v)", ErrTimeout, path, context.Cause(ctx), err)
+			return nil, fmt.Errorf("%w: connect %s: %w (last error: %w)", ErrTimeout, path, context.Cause(ctx), err)
 		case <-time.After(2 * time.Millisecond):
 		}
 	}

@@ -48,7 +48,7 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 	var greeting response
 	if err := c.read(&greeting); err != nil || greeting.QMP == nil {
 		conn.Close()
-		return nil, fmt.Errorf("%w: no QMP greeting on %s: %v", ErrQMP, path, err)
+		return nil, fmt.Errorf("%w: no QMP greeting on %s: %w", ErrQMP, path, err)
 	}
 	if _, err := c.Execute("qmp_capabilities"); err != nil {
 		conn.Close()

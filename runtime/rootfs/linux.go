@@ -146,7 +146,7 @@ func boundFiles(mounts []specs.Mount) (files []linuxboot.File, volumes []boundDi
 		}
 		fi, err := os.Stat(m.Source)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: bind mount source %s: %v", config.ErrBadBundle, m.Source, err)
+			return nil, nil, fmt.Errorf("%w: bind mount source %s: %w", config.ErrBadBundle, m.Source, err)
 		}
 		ro := slices.Contains(m.Options, "ro")
 		if fi.IsDir() {

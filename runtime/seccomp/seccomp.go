@@ -119,7 +119,7 @@ func Load(p libseccomp.Policy) error {
 		return ErrUnsupported
 	}
 	if err := libseccomp.LoadFilter(libseccomp.Filter{NoNewPrivs: true, Policy: p}); err != nil {
-		return fmt.Errorf("%w: %v", ErrLoad, err)
+		return fmt.Errorf("%w: %w", ErrLoad, err)
 	}
 	return nil
 }

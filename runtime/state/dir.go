@@ -178,7 +178,7 @@ func (d Dir) Lock(ctx context.Context) (unlock func(), err error) {
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, fmt.Errorf("%w: %s: %v", ErrLocked, d.ID, ctx.Err())
+			return nil, fmt.Errorf("%w: %s: %w", ErrLocked, d.ID, ctx.Err())
 		case <-tick.C:
 		}
 	}
@@ -221,7 +221,7 @@ func (d Dir) readJSON(name string, v any) error {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrCorrupt, name, err)
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, name, err)
 	}
 	return nil
 }
