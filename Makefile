@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin
 export GOFLAGS ?= -mod=mod
 
-.PHONY: all build test unit e2e vet fmt clean deps
+.PHONY: all build test unit e2e e2e-run vet fmt clean deps
 all: build
 
 # Installs missing Debian packages (qemu, runc, busybox, tmux, ...).
@@ -28,11 +28,20 @@ test: deps
 	$(MAKE) linux-kernel
 	gofmt -l $$(git ls-files '*.go') | (! grep .) || (echo "gofmt needed" && false)
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 40m -p 1 ./... ./testdata/unikernel/
+	$(MAKE) e2e-run
 	$(MAKE) fuzz FUZZTIME=2000x
 
+# Unit tests only: no root, no VMs, no engines; fast and safe anywhere
+# (end-to-end tests skip unless URUNC_E2E=1, see internal/testenv).
 unit:
-	$(GO) test -short ./...
+	$(GO) test -count=1 -short ./...
+
+# Every test, end-to-end ones included (root: namespaces, qemu, engines).
+e2e: build unikernel crictl linux-kernel
+	$(MAKE) e2e-run
+
+e2e-run:
+	URUNC_E2E=1 $(GO) test -count=1 -timeout 40m -p 1 ./... ./testdata/unikernel/
 
 vet:
 	$(GO) vet ./...

@@ -10,7 +10,7 @@ SOAK_NET ?= 100
 SOAK_LINUX ?= 10
 soak: build unikernel linux-kernel
 	URUNC_SOAK=$(SOAK_N) URUNC_SOAK_PAR=$(SOAK_PAR) URUNC_SOAK_NET=$(SOAK_NET) URUNC_SOAK_LINUX=$(SOAK_LINUX) \
-		$(GO) test -count=1 -timeout 30m -run '^TestSoak' -v ./tests/reliability/
+		URUNC_E2E=1 $(GO) test -count=1 -timeout 30m -run '^TestSoak' -v ./tests/reliability/
 
 # Every fuzz target for FUZZTIME (seed corpora: <pkg>/testdata/fuzz/).
 FUZZTIME ?= 10s
@@ -20,4 +20,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReadState -fuzztime $(FUZZTIME) ./runtime/state
 	$(GO) test -run '^$$' -fuzz FuzzParseURuncJSON -fuzztime $(FUZZTIME) ./runtime/config
 	$(GO) test -run '^$$' -fuzz FuzzAnnotations -fuzztime $(FUZZTIME) ./runtime/config
-	$(GO) test -run '^$$' -fuzz FuzzBuildQemu -fuzztime $(FUZZTIME) ./runtime/vm
+	$(GO) test -run '^$$' -fuzz FuzzBuildQemu -fuzztime $(FUZZTIME) ./runtime/vmm

@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/urunc-dev/urunc/internal/e2e"
+	"github.com/urunc-dev/urunc/internal/testenv"
 	"github.com/urunc-dev/urunc/runtime/state"
 )
 
@@ -32,9 +33,7 @@ func buildConsole(t *testing.T) string {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux not found: install Debian package tmux")
 	}
-	if testing.Short() {
-		t.Skip("-short: no console end-to-end tests")
-	}
+	testenv.Require(t) // builds the console and drives it in tmux
 	e2e.Make(t, "build-dev")
 	return filepath.Join(e2e.RepoRoot(), "bin", "urunc-dev")
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urunc-dev/urunc/internal/e2e"
 	"github.com/urunc-dev/urunc/internal/image"
+	"github.com/urunc-dev/urunc/internal/testenv"
 )
 
 func TestParseAdds(t *testing.T) {
@@ -36,9 +37,7 @@ func TestParseAdds(t *testing.T) {
 // The real binary: bad input is a clear message on stderr, exit status 1
 // and no file written.
 func TestImageCommandRefusals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: builds bin/urunc-dev")
-	}
+	testenv.Require(t) // builds bin/urunc-dev
 	e2e.Make(t, "build-dev", "unikernel")
 	bin := filepath.Join(e2e.RepoRoot(), "bin", "urunc-dev")
 	kernel := e2e.Unikernel()

@@ -20,6 +20,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urunc-dev/urunc/internal/bundle"
+	"github.com/urunc-dev/urunc/internal/testenv"
 	"github.com/urunc-dev/urunc/runtime/config"
 )
 
@@ -42,12 +43,11 @@ func Make(t testing.TB, targets ...string) {
 	}
 }
 
-// RequireRoot skips tests that need root.
+// RequireRoot skips end-to-end tests unless they were asked for
+// (internal/testenv's switch) and the process is root.
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates namespaces and runs qemu with taps")
-	}
+	testenv.RequireRoot(t)
 }
 
 // RequireQEMU skips when qemu is missing.

@@ -12,6 +12,7 @@ import (
 
 	cg "github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urunc-dev/urunc/internal/testenv"
 )
 
 func TestConfigPaths(t *testing.T) {
@@ -108,9 +109,7 @@ func TestResources(t *testing.T) {
 // TestRealCgroup creates a cgroup on this machine's hierarchy with
 // limits, moves a process in and removes it again.
 func TestRealCgroup(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
-	}
+	testenv.RequireRoot(t) // creates cgroups
 	id := fmt.Sprintf("unit-%d", os.Getpid())
 	limit, quota, period, pids := int64(96<<20), int64(50000), uint64(100000), int64(64)
 	p, err := Create(Request{ID: id, Path: "/urunc-test/" + id, Resources: &specs.LinuxResources{

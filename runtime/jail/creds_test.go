@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/urunc-dev/urunc/internal/testenv"
 	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
@@ -99,9 +100,7 @@ func TestAccessible(t *testing.T) {
 
 // PrepareAccess names the file a non-root VMM cannot reach.
 func TestPrepareAccess(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown")
-	}
+	testenv.RequireRoot(t) // chowns
 	state := filepath.Join(t.TempDir(), "c1")
 	os.Mkdir(state, 0o700)
 	os.Chmod(filepath.Dir(state), 0o755)

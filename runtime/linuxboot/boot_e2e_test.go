@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/urunc-dev/urunc/internal/testenv"
 	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
@@ -36,9 +37,7 @@ type bootEnv struct {
 
 func newBootEnv(t *testing.T) bootEnv {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("boots qemu; skipped with -short")
-	}
+	testenv.Require(t) // boots qemu
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)

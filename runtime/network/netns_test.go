@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/urunc-dev/urunc/internal/testenv"
 	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
@@ -39,9 +40,7 @@ type testNS struct {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces, veth pairs and tap devices")
-	}
+	testenv.RequireRoot(t) // creates network namespaces, veth pairs and tap devices
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skipf("needs /dev/net/tun: %v", err)
 	}

@@ -14,15 +14,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/urunc-dev/urunc/internal/testenv"
 )
 
 // realQEMU returns the kernel of the project's test unikernel and makes
 // sure qemu is installed (else the test is skipped).
 func realQEMU(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("runs qemu")
-	}
+	testenv.Require(t) // runs qemu
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("qemu-system-x86_64 not installed (Debian package qemu-system-x86)")
 	}
