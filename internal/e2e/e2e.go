@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -307,4 +308,31 @@ func ReadFile(path string) string {
 // Describe formats a result for failure messages.
 func (r Result) String() string {
 	return fmt.Sprintf("exit %d, stdout %q, stderr %q", r.Code, strings.TrimSpace(r.Stdout), strings.TrimSpace(r.Stderr))
+}
+
+// ExitCode is a command's exit status from its Run/Wait error: 0, the
+// status, or -1 when it did not run or was killed by a signal.
+func ExitCode(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// setupOnce builds what the lifecycle tests run, once per test binary.
+var setupOnce sync.Once
+
+// Setup skips unless end-to-end tests run as root with qemu, builds
+// bin/urunc and the test unikernel (once per test binary) and returns a
+// urunc with a fresh root.
+func Setup(t *testing.T) *URunc {
+	t.Helper()
+	RequireRoot(t)
+	RequireQEMU(t)
+	setupOnce.Do(func() { Make(t, "build", "unikernel") })
+	return NewURunc(t)
 }

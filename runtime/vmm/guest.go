@@ -197,6 +197,19 @@ func noSharedFS(guest string, req Request) error {
 	return nil
 }
 
+// addressWords are the guest's address and gateway as IPKEY IP/PREFIX
+// and GWKEY GW (the gateway only when there is one); none without a NIC.
+func addressWords(n *Net, ipKey, gwKey string) []string {
+	if n == nil {
+		return nil
+	}
+	words := []string{fmt.Sprintf("%s%s/%d", ipKey, n.IP, n.PrefixLen)}
+	if n.Gateway != "" {
+		words = append(words, gwKey+n.Gateway)
+	}
+	return words
+}
+
 func join(words ...string) string {
 	var out []string
 	for _, w := range words {

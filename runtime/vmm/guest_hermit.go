@@ -1,9 +1,5 @@
 package vmm
 
-import (
-	"fmt"
-)
-
 // Hermit boots hermit-rs unikernels on qemu: the kernel is hermit's loader
 // and the application comes as the initrd. Command line:
 //
@@ -31,14 +27,7 @@ func (h Hermit) Boot(req Request) (*Boot, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ip, gw string
-	if n := req.Net; n != nil {
-		ip = fmt.Sprintf("ip=%s/%d", n.IP, n.PrefixLen)
-		if n.Gateway != "" {
-			gw = "gateway=" + n.Gateway
-		}
-	}
-	netArgs := join(ip, gw)
+	netArgs := join(addressWords(req.Net, "ip=", "gateway=")...)
 	sep := ""
 	if netArgs != "" && cmd != "" {
 		sep = "--"

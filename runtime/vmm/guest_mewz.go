@@ -1,9 +1,5 @@
 package vmm
 
-import (
-	"fmt"
-)
-
 // MewzDebugExitDevice is mewz's own exit device (port 0x501, 2 bytes).
 const MewzDebugExitDevice = "isa-debug-exit,iobase=0x501,iosize=2"
 
@@ -29,15 +25,8 @@ func (m Mewz) Boot(req Request) (*Boot, error) {
 	if err := noSharedFS(name, req); err != nil {
 		return nil, err
 	}
-	var cmdline string
-	if n := req.Net; n != nil {
-		cmdline = fmt.Sprintf("ip=%s/%d", n.IP, n.PrefixLen)
-		if n.Gateway != "" {
-			cmdline += " gateway=" + n.Gateway
-		}
-	}
 	return &Boot{
-		Cmdline:       cmdline,
+		Cmdline:       join(addressWords(req.Net, "ip=", "gateway=")...),
 		QEMUNetDevice: "virtio-net-pci,disable-legacy=on,disable-modern=off",
 		QEMUArgs:      []string{"-device", MewzDebugExitDevice},
 		OwnDebugExit:  true,

@@ -1,9 +1,5 @@
 package vmm
 
-import (
-	"fmt"
-)
-
 // Mirage boots MirageOS unikernels (solo5 hvt/spt targets, or the virtio
 // target on qemu). Command line:
 //
@@ -28,12 +24,5 @@ func (m Mirage) Boot(req Request) (*Boot, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ip, gw string
-	if n := req.Net; n != nil {
-		ip = fmt.Sprintf("--ipv4=%s/%d", n.IP, n.PrefixLen)
-		if n.Gateway != "" {
-			gw = "--ipv4-gateway=" + n.Gateway
-		}
-	}
-	return &Boot{Cmdline: join(ip, gw, cmd), Solo5Net: "service", Solo5Block: "storage", Stop: StopSignal}, nil
+	return &Boot{Cmdline: join(append(addressWords(req.Net, "--ipv4=", "--ipv4-gateway="), cmd)...), Solo5Net: "service", Solo5Block: "storage", Stop: StopSignal}, nil
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,16 +18,11 @@ import (
 	"github.com/urunc-dev/urunc/internal/e2e"
 )
 
-var buildOnce sync.Once
-
 // setup skips without root or qemu and builds bin/urunc and the test
 // unikernel once per test binary.
 func setup(t *testing.T) *e2e.URunc {
 	t.Helper()
-	e2e.RequireRoot(t)
-	e2e.RequireQEMU(t)
-	buildOnce.Do(func() { e2e.Make(t, "build", "unikernel") })
-	return e2e.NewURunc(t)
+	return e2e.Setup(t)
 }
 
 // outFile returns a file to give create as the container's stdio.

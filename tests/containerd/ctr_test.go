@@ -84,12 +84,7 @@ func (c *containerd) run(stdin []byte, args ...string) result {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
 	out, err := cmd.CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		code = -1
-	}
+	code := e2e.ExitCode(err)
 	return result{string(out), code}
 }
 

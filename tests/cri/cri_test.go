@@ -397,12 +397,7 @@ func (c *cri) run(args ...string) result {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		code = -1
-	}
+	code := e2e.ExitCode(err)
 	return result{string(out), stderr.String(), code}
 }
 

@@ -106,12 +106,7 @@ func (d *dockerd) run(args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/usr/bin/docker", append([]string{"-H", "unix://" + d.sock}, args...)...)
 	out, err := cmd.CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		code = -1
-	}
+	code := e2e.ExitCode(err)
 	return result{string(out), code}
 }
 

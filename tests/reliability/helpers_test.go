@@ -11,23 +11,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/urunc-dev/urunc/internal/e2e"
 )
 
-var buildOnce sync.Once
-
 // setup skips without root or qemu, builds bin/urunc and the test
 // unikernel once, and points urunc at short handshake timeouts.
 func setup(t *testing.T) *e2e.URunc {
 	t.Helper()
-	e2e.RequireRoot(t)
-	e2e.RequireQEMU(t)
-	buildOnce.Do(func() { e2e.Make(t, "build", "unikernel") })
-	u := e2e.NewURunc(t)
+	u := e2e.Setup(t)
 	cfg := filepath.Join(t.TempDir(), "host.json")
 	if err := os.WriteFile(cfg, []byte(`{"timeouts":{"booted":"2s","ack":"2s","startReply":"3s","lock":"5s","stopGrace":"1s"}}`), 0o600); err != nil {
 		t.Fatal(err)
