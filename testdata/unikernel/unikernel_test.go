@@ -251,13 +251,15 @@ func heartbeat(t *testing.T, c vmConfig, elf string) {
 			break
 		}
 	}
+	// The order and numbering of the heartbeats is the point, not their
+	// pace: the limit only stops a hung guest (a loaded host slows TCG).
 	start := time.Now()
-	deadline := start.Add(5 * time.Second)
+	deadline := start.Add(60 * time.Second)
 	beats := 0
 	for beats < 2 {
 		l, ok := next(time.Until(deadline))
 		if !ok {
-			t.Fatalf("%d heartbeats within 5 s, want 2; output %q, stderr %q", beats, out, stderr.String())
+			t.Fatalf("%d heartbeats within 60 s, want 2; output %q, stderr %q", beats, out, stderr.String())
 		}
 		if strings.HasPrefix(l, "heartbeat ") {
 			beats++
