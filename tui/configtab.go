@@ -9,14 +9,14 @@ import (
 
 // configView is the Config tab: what runs and why, from state.json (the
 // OCI state urunc keeps) and vmm.json (what the runtime exec'd).
-func configView(m *Model, c *container) string {
-	st := m.styles
+func configView(ctx *programContext, c *container) string {
+	st := ctx.Styles
 	var b strings.Builder
 	kv := func(k, v string) {
 		if v == "" {
 			v = "-"
 		}
-		b.WriteString(st.Header.Render(fmt.Sprintf("%-14s", k)) + " " + truncate(v, max(10, m.width-15)) + "\n")
+		b.WriteString(st.Header.Render(fmt.Sprintf("%-14s", k)) + " " + truncate(v, max(10, ctx.Width-15)) + "\n")
 	}
 	section := func(s string) { b.WriteString(st.Title.Render(s) + "\n") }
 	section("Container")
@@ -26,7 +26,7 @@ func configView(m *Model, c *container) string {
 		kv("bundle", s.Bundle)
 		kv("rootfs", s.Rootfs)
 		if !s.Created.IsZero() {
-			kv("created", s.Created.In(m.opts.Location).Format(time.RFC3339))
+			kv("created", s.Created.In(ctx.Location).Format(time.RFC3339))
 		}
 		kv("owner", s.Owner)
 		if s.Pid > 0 {
@@ -49,7 +49,7 @@ func configView(m *Model, c *container) string {
 		kv("graceful stop", v.GracefulStop)
 		kv("guest cmdline", v.GuestCmdline)
 		b.WriteString(st.Header.Render(fmt.Sprintf("%-14s", "argv")) + "\n")
-		for _, l := range wrapArgv(v.Argv, max(20, m.width-4)) {
+		for _, l := range wrapArgv(v.Argv, max(20, ctx.Width-4)) {
 			b.WriteString("  " + l + "\n")
 		}
 	} else {
@@ -64,7 +64,7 @@ func configView(m *Model, c *container) string {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			b.WriteString(truncate("  "+k+"="+c.State.Annotations[k], m.width) + "\n")
+			b.WriteString(truncate("  "+k+"="+c.State.Annotations[k], ctx.Width) + "\n")
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")

@@ -49,6 +49,9 @@ func (c *container) status() state.Status {
 
 func (c *container) live() bool { return c.status().Live() }
 
+// needsForce: delete must kill the container first (--force).
+func needsForce(c *container) bool { return c.live() || c.status() == state.Creating }
+
 func (c *container) guest() string {
 	switch {
 	case c.State != nil && c.State.Guest != "":

@@ -40,31 +40,41 @@ type detailPane struct {
 	configTop int // first line of the Config tab
 }
 
-func (m *Model) handleDetailKey(msg tea.KeyMsg, wasG bool) tea.Cmd {
-	k := m.keys
-	d := &m.detail
+// show switches to container id on tab (-1: the tab shown last). Another
+// container's console starts at its tail; the search is kept.
+func (d *detailPane) show(id string, tab int) {
+	if d.id != id {
+		d.serial = serialPane{follow: true, search: d.serial.search}
+	}
+	d.id = id
+	if tab >= 0 {
+		d.tab = tab
+	}
+}
+
+// handleKey handles a key of the detail view; c is the container shown
+// (nil: gone).
+func (d *detailPane) handleKey(ctx *programContext, c *container, msg tea.KeyMsg, wasG bool) intent {
+	k := ctx.Keys
 	switch {
 	case key.Matches(msg, k.Back):
-		m.screen = screenList
-		m.list.selected = d.id
-		return nil
+		return intent{back: true}
 	case key.Matches(msg, k.NextTab):
 		d.tab = (d.tab + 1) % numTabs
-		return nil
+		return intent{}
 	case key.Matches(msg, k.PrevTab):
 		d.tab = (d.tab + numTabs - 1) % numTabs
-		return nil
+		return intent{}
 	case key.Matches(msg, k.Tabs):
 		d.tab = int(msg.String()[0] - '1')
-		return nil
+		return intent{}
 	}
-	c := m.containers[d.id]
 	if c == nil {
-		return nil
+		return intent{}
 	}
 	switch d.tab {
 	case tabSerial:
-		return d.serial.handleKey(m, c, msg, wasG)
+		return d.serial.handleKey(ctx, c, msg, wasG)
 	case tabConfig:
 		switch {
 		case key.Matches(msg, k.Up):
@@ -75,13 +85,12 @@ func (m *Model) handleDetailKey(msg tea.KeyMsg, wasG bool) tea.Cmd {
 			d.configTop = 0
 		}
 	}
-	return nil
+	return intent{}
 }
 
-// view renders the detail view into height lines.
-func (d *detailPane) view(m *Model, height int) string {
-	st := m.styles
-	c := m.containers[d.id]
+// view renders the detail view of c (nil: gone) into height lines.
+func (d *detailPane) view(ctx *programContext, c *container, height int) string {
+	st := ctx.Styles
 	if c == nil {
 		return st.Dim.Render(d.id + " is gone")
 	}
@@ -105,15 +114,15 @@ func (d *detailPane) view(m *Model, height int) string {
 	var body string
 	switch d.tab {
 	case tabHandshake:
-		body = handshakeView(m, c, bodyH)
+		body = handshakeView(ctx, c, bodyH)
 	case tabSerial:
-		body = d.serial.view(m, c, bodyH)
+		body = d.serial.view(ctx, c, bodyH)
 	case tabResources:
-		body = resourcesView(m, c)
+		body = resourcesView(ctx, c)
 	case tabConfig:
-		lines := strings.Split(configView(m, c), "\n")
+		lines := strings.Split(configView(ctx, c), "\n")
 		d.configTop = min(d.configTop, max(0, len(lines)-bodyH))
 		body = strings.Join(lines[d.configTop:], "\n")
 	}
-	return truncate(title, m.width) + "\n" + truncate(strings.Join(tabs, " "), m.width) + "\n\n" + body
+	return truncate(title, ctx.Width) + "\n" + truncate(strings.Join(tabs, " "), ctx.Width) + "\n\n" + body
 }

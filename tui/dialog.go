@@ -106,72 +106,54 @@ func readBundle(path string) bundleInfo {
 	return b
 }
 
-func (m *Model) openCreate() {
-	paths := FindBundles(m.opts.Bundles)
-	if len(paths) == 0 {
-		m.status.set("no bundles to create from: start urunc-dev with --bundles DIR (urunc-dev bundle makes them)", true)
-		return
-	}
-	d := &m.dialog
-	d.bundles = d.bundles[:0]
-	for _, p := range paths {
-		d.bundles = append(d.bundles, readBundle(p))
-	}
-	d.bundleI = min(d.bundleI, len(d.bundles)-1)
-	d.open(dialogCreateBundle, "")
+// answer is what a key did to the question, for the root to act on: the
+// dialog only asks; what an answer means (run kill, set the filter...) is
+// the root's business.
+type answer struct {
+	kind   dialogKind // the question
+	target string     // the container (kill, delete, search) or bundle path (create id)
+	value  string     // the signal, the text typed, the bundle's name
+	state  answerState
 }
 
-// defaultID is "<bundle>-<n>", n counting up past the ids in use.
-func (m *Model) defaultID(bundle string) string {
-	d := &m.dialog
-	for {
-		d.counter++
-		id := fmt.Sprintf("%s-%d", bundle, d.counter)
-		if _, used := m.containers[id]; used {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(m.opts.Root, id)); err == nil {
-			continue
-		}
-		return id
-	}
-}
+type answerState int
 
-func (m *Model) handleDialogKey(msg tea.KeyMsg) tea.Cmd {
-	k := m.keys
-	d := &m.dialog
-	if msg.Type == tea.KeyCtrlC {
-		return tea.Quit
-	}
+const (
+	stillAsking answerState = iota // nothing to act on
+	answered                       // enter, y, a signal
+	cancelled
+	edited // the text changed (the filter applies as you type)
+)
+
+// handleKey handles a key while a question is asked.
+func (d *dialog) handleKey(ctx *programContext, msg tea.KeyMsg) (answer, tea.Cmd) {
+	k := ctx.Keys
+	a := answer{kind: d.kind, target: d.target}
 	switch d.kind {
 	case dialogKill:
-		sig := ""
 		switch {
 		case key.Matches(msg, k.SigTerm):
-			sig = "TERM"
+			a.value = "TERM"
 		case key.Matches(msg, k.SigKill):
-			sig = "KILL"
+			a.value = "KILL"
 		case key.Matches(msg, k.SigInt):
-			sig = "INT"
+			a.value = "INT"
 		case key.Matches(msg, k.SigHup):
-			sig = "HUP"
+			a.value = "HUP"
 		}
 		d.close()
-		if sig == "" {
-			m.status.set("kill cancelled", false)
-			return nil
+		a.state = answered
+		if a.value == "" {
+			a.state = cancelled
 		}
-		return m.run("kill", d.target, sig)
+		return a, nil
 	case dialogDelete:
 		d.close()
-		if !key.Matches(msg, k.Confirm) {
-			m.status.set("delete cancelled", false)
-			return nil
+		a.state = cancelled
+		if key.Matches(msg, k.Confirm) {
+			a.state = answered
 		}
-		if c := m.containers[d.target]; c != nil && (c.live() || c.status() == state.Creating) {
-			return m.run("delete", "--force", d.target)
-		}
-		return m.run("delete", d.target)
+		return a, nil
 	case dialogCreateBundle:
 		switch {
 		case key.Matches(msg, k.Up):
@@ -182,62 +164,45 @@ func (m *Model) handleDialogKey(msg tea.KeyMsg) tea.Cmd {
 			d.startToo = !d.startToo
 		case key.Matches(msg, k.Enter):
 			b := d.bundles[d.bundleI]
-			d.openInput(dialogCreateID, b.Path, "container id: ", m.defaultID(b.Name))
+			a.target, a.value, a.state = b.Path, b.Name, answered
 		case key.Matches(msg, k.Cancel):
 			d.close()
+			a.state = cancelled
 		}
-		return nil
+		return a, nil
 	}
 
 	// Text inputs.
 	switch msg.Type {
 	case tea.KeyEsc:
-		kind := d.kind
 		d.close()
-		if kind == dialogFilter {
-			m.list.filter = ""
-		}
-		return nil
+		a.state = cancelled
+		return a, nil
 	case tea.KeyEnter:
-		v := strings.TrimSpace(d.input.Value())
-		kind := d.kind
+		a.value = strings.TrimSpace(d.input.Value())
 		d.close()
-		switch kind {
-		case dialogFilter:
-			m.list.filter = v
-		case dialogSearch:
-			if c := m.containers[d.target]; c != nil {
-				m.detail.serial.setSearch(m, c, v)
-			}
-		case dialogCreateID:
-			if v == "" {
-				m.status.set("create: the id is empty", true)
-				return nil
-			}
-			return m.createCmd(d.target, v, d.startToo)
-		}
-		return nil
+		a.state = answered
+		return a, nil
 	}
 	var cmd tea.Cmd
 	d.input, cmd = d.input.Update(msg)
 	if d.kind == dialogFilter {
-		m.list.filter = d.input.Value() // filter as you type
+		a.value, a.state = d.input.Value(), edited
 	}
-	return cmd
+	return a, cmd
 }
 
 // createView is the bundle picker, shown in place of the list.
-func createView(m *Model) string {
-	st := m.styles
-	d := &m.dialog
+func (d *dialog) createView(ctx *programContext) string {
+	st := ctx.Styles
 	var b strings.Builder
 	b.WriteString(st.Title.Render("Create a container from a bundle") + "\n\n")
 	b.WriteString(st.Header.Render(fmt.Sprintf("  %-20s %-9s %-10s %-24s %s", "BUNDLE", "TYPE", "HYPERVISOR", "CMDLINE", "PATH")) + "\n")
 	for i, bi := range d.bundles {
 		line := fmt.Sprintf("  %-20s %-9s %-10s %-24s %s", truncate(bi.Name, 20), bi.Type, bi.Hypervisor, truncate(bi.Cmdline, 24), bi.Path)
-		line = truncate(line, m.width)
+		line = truncate(line, ctx.Width)
 		if i == d.bundleI {
-			line = st.Selected.Render(pad(line, m.width, false))
+			line = st.Selected.Render(pad(line, ctx.Width, false))
 		}
 		b.WriteString(line + "\n")
 	}
@@ -250,10 +215,10 @@ func createView(m *Model) string {
 	return b.String()
 }
 
-// dialogLine is the question asked on the line above the status bar.
-func dialogLine(m *Model) string {
-	st := m.styles
-	d := &m.dialog
+// line is the question asked on the line above the status bar; target
+// is the container it is about (nil: none, or gone).
+func (d *dialog) line(ctx *programContext, target *container) string {
+	st := ctx.Styles
 	switch d.kind {
 	case dialogFilter, dialogSearch:
 		return d.input.View()
@@ -267,7 +232,7 @@ func dialogLine(m *Model) string {
 		return st.Dialog.Render("kill " + d.target + " with signal: [t] TERM  [k] KILL  [i] INT  [h] HUP   (other key: cancel)")
 	case dialogDelete:
 		q := "delete " + d.target + "? (y/N)"
-		if c := m.containers[d.target]; c != nil && (c.live() || c.status() == state.Creating) {
+		if c := target; c != nil && needsForce(c) {
 			q = "delete " + d.target + "? it is " + string(c.status()) + ": the VMM will be killed (--force) (y/N)"
 		}
 		return st.Dialog.Render(q)

@@ -12,9 +12,9 @@ import (
 // the time since the previous step and its writer, a summary of how long
 // create and start took, and what the container is waiting for now with
 // a live counter that turns red past the step's expected time.
-func handshakeView(m *Model, c *container, height int) string {
-	st := m.styles
-	now := m.opts.Now()
+func handshakeView(ctx *programContext, c *container, height int) string {
+	st := ctx.Styles
+	now := ctx.Now
 	var lines []string
 	if sum := phaseSummary(c.Events); sum != "" {
 		lines = append(lines, st.Dim.Render(sum), "")
@@ -33,9 +33,9 @@ func handshakeView(m *Model, c *container, height int) string {
 			}
 			detail += "then waits for " + e.Waiting
 		}
-		line := truncate(fmt.Sprintf("%-12s %9s  %-16s %7d  %s", e.Time.In(m.opts.Location).Format("15:04:05.000"), delta, e.Step, e.PID, detail), m.width)
+		line := truncate(fmt.Sprintf("%-12s %9s  %-16s %7d  %s", e.Time.In(ctx.Location).Format("15:04:05.000"), delta, e.Step, e.PID, detail), ctx.Width)
 		if e.Error != "" || e.Step == state.StepFailed {
-			line = st.Error.Render(truncate(line+"  error: "+e.Error, m.width))
+			line = st.Error.Render(truncate(line+"  error: "+e.Error, ctx.Width))
 		}
 		steps = append(steps, line)
 	}
@@ -44,11 +44,11 @@ func handshakeView(m *Model, c *container, height int) string {
 	}
 	var footer []string
 	for _, w := range c.waits() {
-		footer = append(footer, waitLine(m, w, now))
+		footer = append(footer, waitLine(ctx, w, now))
 	}
 	if c.status() == state.Stopped && len(c.Events) > 0 {
 		if last := c.Events[len(c.Events)-1]; last.Error != "" {
-			footer = append(footer, st.Error.Render(truncate("stopped: "+last.Error, m.width)))
+			footer = append(footer, st.Error.Render(truncate("stopped: "+last.Error, ctx.Width)))
 		}
 	}
 	if len(footer) > 0 {
@@ -65,8 +65,8 @@ func handshakeView(m *Model, c *container, height int) string {
 
 // waitLine renders one wait: "waiting for BOOTED  3.2s  (expected < 2s,
 // gives up after 10s)", highlighted once past the expected time.
-func waitLine(m *Model, w wait, now time.Time) string {
-	st := m.styles
+func waitLine(ctx *programContext, w wait, now time.Time) string {
+	st := ctx.Styles
 	elapsed := now.Sub(w.Since)
 	line := fmt.Sprintf("waiting for %s  %s", w.What, stepDuration(elapsed))
 	exp := w.expected()
@@ -85,13 +85,13 @@ func waitLine(m *Model, w wait, now time.Time) string {
 	line += "  (" + strings.Join(notes, ", ") + ")"
 	switch {
 	case w.Timeout > 0 && elapsed > w.Timeout:
-		return st.Error.Render(truncate(line+"  <- past its timeout: the waiter should have failed", m.width))
+		return st.Error.Render(truncate(line+"  <- past its timeout: the waiter should have failed", ctx.Width))
 	case exp > 0 && elapsed > exp:
-		return st.Error.Render(truncate(line+"  <- longer than expected", m.width))
+		return st.Error.Render(truncate(line+"  <- longer than expected", ctx.Width))
 	case exp == 0:
-		return st.Accent.Render(truncate(line, m.width))
+		return st.Accent.Render(truncate(line, ctx.Width))
 	}
-	return st.Warn.Render(truncate(line, m.width))
+	return st.Warn.Render(truncate(line, ctx.Width))
 }
 
 // phaseSummary says how long create and start took, from the journal.

@@ -85,10 +85,10 @@ type listPane struct {
 }
 
 // rows returns the filtered, sorted containers.
-func (l *listPane) rows(m *Model) []*container {
+func (l *listPane) rows(cs map[string]*container) []*container {
 	f := strings.ToLower(l.filter)
 	var out []*container
-	for _, c := range m.containers {
+	for _, c := range cs {
 		if f != "" && !strings.Contains(strings.ToLower(strings.Join([]string{c.ID, string(c.status()), c.guest(), c.hypervisor()}, " ")), f) {
 			continue
 		}
@@ -180,16 +180,16 @@ func (l *listPane) cursor(rows []*container) int {
 	return 0
 }
 
-func (l *listPane) selectedContainer(m *Model) *container {
-	rows := l.rows(m)
+func (l *listPane) selectedContainer(cs map[string]*container) *container {
+	rows := l.rows(cs)
 	if i := l.cursor(rows); i >= 0 {
 		return rows[i]
 	}
 	return nil
 }
 
-func (l *listPane) move(m *Model, delta int) {
-	rows := l.rows(m)
+func (l *listPane) move(cs map[string]*container, delta int) {
+	rows := l.rows(cs)
 	i := l.cursor(rows)
 	if i < 0 {
 		return
@@ -198,46 +198,46 @@ func (l *listPane) move(m *Model, delta int) {
 	l.selected = rows[i].ID
 }
 
-func (l *listPane) handleKey(m *Model, msg tea.KeyMsg) tea.Cmd {
-	k := m.keys
+func (l *listPane) handleKey(ctx *programContext, cs map[string]*container, msg tea.KeyMsg) intent {
+	k := ctx.Keys
 	switch {
 	case key.Matches(msg, k.Up):
-		l.move(m, -1)
+		l.move(cs, -1)
 	case key.Matches(msg, k.Down):
-		l.move(m, 1)
+		l.move(cs, 1)
 	case key.Matches(msg, k.PageUp):
-		l.move(m, -m.bodyHeight())
+		l.move(cs, -ctx.bodyHeight())
 	case key.Matches(msg, k.PageDown):
-		l.move(m, m.bodyHeight())
+		l.move(cs, ctx.bodyHeight())
 	case key.Matches(msg, k.Top):
-		l.move(m, -1<<30)
+		l.move(cs, -1<<30)
 	case key.Matches(msg, k.Bottom):
-		l.move(m, 1<<30)
+		l.move(cs, 1<<30)
 	case key.Matches(msg, k.Enter):
-		if c := l.selectedContainer(m); c != nil {
-			m.openDetail(c.ID, m.detail.tab)
+		if c := l.selectedContainer(cs); c != nil {
+			return openTab(c.ID, -1)
 		}
 	case key.Matches(msg, k.Tabs):
-		if c := l.selectedContainer(m); c != nil {
-			m.openDetail(c.ID, int(msg.String()[0]-'1'))
+		if c := l.selectedContainer(cs); c != nil {
+			return openTab(c.ID, int(msg.String()[0]-'1'))
 		}
 	case key.Matches(msg, k.Filter):
-		m.dialog.openInput(dialogFilter, "", "filter: ", l.filter)
+		return intent{ask: &inputRequest{kind: dialogFilter, prompt: "filter: ", value: l.filter}}
 	case key.Matches(msg, k.Sort):
 		l.sortBy = (l.sortBy + 1) % numColumns
-		m.status.set("sorted by "+l.sortBy.String(), false)
+		return say("sorted by " + l.sortBy.String())
 	case key.Matches(msg, k.Back):
 		if l.filter != "" {
 			l.filter = ""
-			m.status.set("filter cleared", false)
+			return say("filter cleared")
 		}
 	}
-	return nil
+	return intent{}
 }
 
 // view renders the list into height lines.
-func (l *listPane) view(m *Model, height int) string {
-	st := m.styles
+func (l *listPane) view(ctx *programContext, cs map[string]*container, height int) string {
+	st := ctx.Styles
 	var b strings.Builder
 	var head []string
 	for c := colID; c < numColumns; c++ {
@@ -248,14 +248,14 @@ func (l *listPane) view(m *Model, height int) string {
 		head = append(head, pad(name, c.width(), c.rightAligned()))
 	}
 	head = append(head, "LAST STEP")
-	b.WriteString(st.Header.Render(truncate("  "+strings.Join(head, " "), m.width)))
-	rows := l.rows(m)
+	b.WriteString(st.Header.Render(truncate("  "+strings.Join(head, " "), ctx.Width)))
+	rows := l.rows(cs)
 	if len(rows) == 0 {
 		b.WriteString("\n")
 		if l.filter != "" {
 			b.WriteString(st.Dim.Render(fmt.Sprintf("no container matches %q (esc clears the filter)", l.filter)))
 		} else {
-			b.WriteString(st.Dim.Render("no containers under " + m.opts.Root + " (c: create one from a bundle)"))
+			b.WriteString(st.Dim.Render("no containers under " + ctx.Root + " (c: create one from a bundle)"))
 		}
 		return b.String()
 	}
@@ -268,18 +268,18 @@ func (l *listPane) view(m *Model, height int) string {
 		l.offset = cur - page + 1
 	}
 	l.offset = min(l.offset, max(0, len(rows)-page))
-	now := m.opts.Now()
+	now := ctx.Now
 	for i := l.offset; i < len(rows) && i < l.offset+page; i++ {
 		c := rows[i]
 		// The selection is in reverse video and marked with ">", which
 		// survives a terminal without attributes (or a screen capture).
 		if i == cur {
-			row := truncate("> "+l.row(c, now), m.width)
-			row = st.Selected.Render(pad(row, m.width, false))
+			row := truncate("> "+l.row(c, now), ctx.Width)
+			row = st.Selected.Render(pad(row, ctx.Width, false))
 			b.WriteString("\n" + row)
 			continue
 		}
-		b.WriteString("\n" + st.status(c.status()).Render(truncate("  "+l.row(c, now), m.width)))
+		b.WriteString("\n" + st.status(c.status()).Render(truncate("  "+l.row(c, now), ctx.Width)))
 	}
 	return b.String()
 }

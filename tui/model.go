@@ -3,9 +3,14 @@
 // timeline, the guest console, resource graphs and the configuration, and
 // actions that run the urunc binary exactly as containerd would.
 //
-// Layout: model.go is the root model (messages, routing, the container
-// store); one file per pane (list.go, handshake.go, serial.go,
-// resources.go, configtab.go) and per overlay (dialog.go, help.go);
+// Layout: model.go is the root model (messages, the container store);
+// route.go routes keys to the panes and applies what they ask; view.go
+// draws the frame around them (header, status and key bars, the ? help).
+// One file per pane: list.go, detail.go (the tabs: handshake.go,
+// serial.go, resources.go, configtab.go) and dialog.go (the question on
+// the dialog line and the bundle picker). Panes never see the root model:
+// they get a programContext (context.go: styles, keys, size, clock) and
+// the container they show, keep their own state, and return an intent.
 // keys.go is the keymap and styles.go the shared adaptive styles.
 package tui
 
@@ -16,7 +21,6 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
-	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/urunc-dev/urunc/runtime/cgroups"
@@ -302,77 +306,6 @@ func (m *Model) applySamples(s sampleMsg) {
 			c.cgroupMem, c.cgroupErr = &mem, err
 		}
 	}
-}
-
-// target is the container actions apply to: the one shown in the detail
-// view, else the list's selection.
-func (m *Model) target() *container {
-	if m.screen == screenDetail {
-		return m.containers[m.detail.id]
-	}
-	return m.list.selectedContainer(m)
-}
-
-func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
-	if m.dialog.kind != dialogNone {
-		return m.handleDialogKey(msg)
-	}
-	k := m.keys
-	if m.showHelp {
-		// Any key closes the help; q still quits.
-		m.showHelp = false
-		if key.Matches(msg, k.Quit) {
-			return tea.Quit
-		}
-		return nil
-	}
-	wasG := m.pendingG
-	m.pendingG = false
-	switch {
-	case key.Matches(msg, k.Quit):
-		return tea.Quit
-	case key.Matches(msg, k.Help):
-		m.showHelp = true
-		return nil
-	case key.Matches(msg, k.Create):
-		m.openCreate()
-		return nil
-	case key.Matches(msg, k.Start):
-		return m.onTarget("start", func(c *container) tea.Cmd { return m.run("start", c.ID) })
-	case key.Matches(msg, k.Kill):
-		return m.onTarget("kill", func(c *container) tea.Cmd { m.dialog.open(dialogKill, c.ID); return nil })
-	case key.Matches(msg, k.Delete):
-		return m.onTarget("delete", func(c *container) tea.Cmd { m.dialog.open(dialogDelete, c.ID); return nil })
-	case key.Matches(msg, k.Pause):
-		return m.onTarget("pause", func(c *container) tea.Cmd {
-			if c.status() == state.Paused {
-				return m.run("resume", c.ID)
-			}
-			return m.run("pause", c.ID)
-		})
-	}
-	if m.screen == screenDetail {
-		return m.handleDetailKey(msg, wasG)
-	}
-	return m.list.handleKey(m, msg)
-}
-
-// onTarget runs f on the target container, or says there is none.
-func (m *Model) onTarget(what string, f func(*container) tea.Cmd) tea.Cmd {
-	c := m.target()
-	if c == nil {
-		m.status.set(what+": no container selected", true)
-		return nil
-	}
-	return f(c)
-}
-
-// openDetail shows container id on tab.
-func (m *Model) openDetail(id string, tab int) {
-	if m.detail.id != id {
-		m.detail.serial = serialPane{follow: true, search: m.detail.serial.search}
-	}
-	m.screen, m.detail.id, m.detail.tab = screenDetail, id, tab
 }
 
 // run runs one urunc command asynchronously; its outcome comes back as an

@@ -217,7 +217,7 @@ func isQuit(cmd tea.Cmd) bool {
 }
 
 func (m *Model) selectedID() string {
-	if c := m.list.selectedContainer(m); c != nil {
+	if c := m.list.selectedContainer(m.containers); c != nil {
 		return c.ID
 	}
 	return ""
@@ -277,18 +277,18 @@ func TestKeys(t *testing.T) {
 			}
 		}},
 		{"filter as you type, esc clears", []string{"/", "g", "a", "m"}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
-			want(t, ids(m.list.rows(m)), "gamma")
+			want(t, ids(m.list.rows(m.containers)), "gamma")
 			want(t, m.selectedID(), "gamma")
 			press(m, "esc")
-			want(t, ids(m.list.rows(m)), "alpha beta gamma")
+			want(t, ids(m.list.rows(m.containers)), "alpha beta gamma")
 		}},
 		{"filter on status, kept after enter, esc on the list clears", []string{"/", "r", "u", "n", "enter"}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
-			want(t, ids(m.list.rows(m)), "alpha")
+			want(t, ids(m.list.rows(m.containers)), "alpha")
 			if m.dialog.kind != dialogNone || m.list.filter != "run" {
 				t.Fatal("filter not kept")
 			}
 			press(m, "esc")
-			want(t, ids(m.list.rows(m)), "alpha beta gamma")
+			want(t, ids(m.list.rows(m.containers)), "alpha beta gamma")
 		}},
 		{"filter matching nothing says so", []string{"/", "z", "z", "enter"}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
 			if !strings.Contains(m.View(), `no container matches "zz"`) {
@@ -315,7 +315,7 @@ func TestKeys(t *testing.T) {
 				if m.list.sortBy != col {
 					t.Fatalf("after %d presses: %s", i, m.list.sortBy)
 				}
-				if got := ids(m.list.rows(m)); got != wantOrder[col] {
+				if got := ids(m.list.rows(m.containers)); got != wantOrder[col] {
 					t.Fatalf("sorted by %s: %s, want %s", col, got, wantOrder[col])
 				}
 				if !strings.Contains(m.View(), col.String()+"↓") {
@@ -541,7 +541,7 @@ func TestMessages(t *testing.T) {
 			_, cmd := m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: "delta"})
 			return cmd
 		}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
-			want(t, ids(m.list.rows(m)), "alpha beta delta gamma")
+			want(t, ids(m.list.rows(m.containers)), "alpha beta delta gamma")
 			want(t, string(m.containers["delta"].status()), "stopped")
 		}},
 		{"container removed while shown", func(t *testing.T, m *Model, _ fix) tea.Cmd {
@@ -549,7 +549,7 @@ func TestMessages(t *testing.T) {
 			_, cmd := m.Update(WatchMsg{Kind: watch.ContainerRemoved, ID: "gamma"})
 			return cmd
 		}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
-			want(t, ids(m.list.rows(m)), "alpha beta")
+			want(t, ids(m.list.rows(m.containers)), "alpha beta")
 			if m.screen != screenList || m.status.text != "gamma was deleted" {
 				t.Fatal("still showing gamma")
 			}
@@ -765,7 +765,7 @@ func TestSerialKeys(t *testing.T) {
 	press(m, "2")
 	p := &m.detail.serial
 	c := m.containers["alpha"]
-	page := m.serialPage()
+	page := m.context().serialPage()
 	b0 := c.serial.first() // the fixture's 4 lines, numbered before the reset
 	if b0 != 4 || !p.follow || p.visibleTop(c, page) != b0+200-page {
 		t.Fatal("not following by default")

@@ -8,26 +8,26 @@ import (
 
 // resourcesView is the Resources tab: CPU and RSS sparklines of the VMM,
 // one sample per SampleEvery, newest on the right.
-func resourcesView(m *Model, c *container) string {
-	st := m.styles
+func resourcesView(ctx *programContext, c *container) string {
+	st := ctx.Styles
 	if len(c.CPU) == 0 {
 		if !c.live() {
 			return st.Dim.Render("the VMM is not running: nothing to sample")
 		}
-		return st.Dim.Render(fmt.Sprintf("no samples yet (pid %d is sampled every %s)", c.pid(), m.opts.SampleEvery))
+		return st.Dim.Render(fmt.Sprintf("no samples yet (pid %d is sampled every %s)", c.pid(), ctx.SampleEvery))
 	}
-	w := max(10, m.width-2)
-	span := time.Duration(min(len(c.CPU), w)) * m.opts.SampleEvery
+	w := max(10, ctx.Width-2)
+	span := time.Duration(min(len(c.CPU), w)) * ctx.SampleEvery
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s   now %.1f%%  avg %.1f%%  max %.1f%%\n", st.Header.Render("CPU (100% = one core)"),
 		lastOf(c.CPU), avgOf(c.CPU), maxOf(c.CPU))
 	b.WriteString(st.OK.Render(sparkline(c.CPU, w, 0, max(100, maxOf(c.CPU)))) + "\n")
-	b.WriteString(st.Dim.Render(fmt.Sprintf("scale 0-%.0f%%, last %s, one sample every %s", max(100, maxOf(c.CPU)), shortDuration(span), m.opts.SampleEvery)) + "\n\n")
+	b.WriteString(st.Dim.Render(fmt.Sprintf("scale 0-%.0f%%, last %s, one sample every %s", max(100, maxOf(c.CPU)), shortDuration(span), ctx.SampleEvery)) + "\n\n")
 	fmt.Fprintf(&b, "%s   now %.1f  avg %.1f  max %.1f\n", st.Header.Render("RSS (MiB)"), lastOf(c.RSS), avgOf(c.RSS), maxOf(c.RSS))
 	lo, hi := rssScale(c.RSS)
 	b.WriteString(st.Accent.Render(sparkline(c.RSS, w, lo, hi)) + "\n")
 	b.WriteString(st.Dim.Render(fmt.Sprintf("scale %.1f-%.1f MiB", lo, hi)))
-	if line := cgroupLine(m, c); line != "" {
+	if line := cgroupLine(ctx, c); line != "" {
 		b.WriteString("\n\n" + line)
 	}
 	if !c.live() {
@@ -97,8 +97,8 @@ func avgOf(v []float64) float64 {
 
 // cgroupLine says how much of its cgroup's memory limit the VM (VMM +
 // guest) uses: near the limit, the kernel OOM-kills the VMM.
-func cgroupLine(m *Model, c *container) string {
-	st := m.styles
+func cgroupLine(ctx *programContext, c *container) string {
+	st := ctx.Styles
 	switch {
 	case c.cgroupErr != nil:
 		return st.Dim.Render("cgroup: " + c.cgroupErr.Error())

@@ -20,12 +20,9 @@ type serialPane struct {
 	hit    int // line of the current match; -1: none
 }
 
-// page is how many console lines the tab shows.
-func (m *Model) serialPage() int { return max(1, m.bodyHeight()-4) }
-
-func (p *serialPane) handleKey(m *Model, c *container, msg tea.KeyMsg, wasG bool) tea.Cmd {
-	k := m.keys
-	page := m.serialPage()
+func (p *serialPane) handleKey(ctx *programContext, c *container, msg tea.KeyMsg, wasG bool) intent {
+	k := ctx.Keys
+	page := ctx.serialPage()
 	switch {
 	case key.Matches(msg, k.Follow):
 		if p.follow {
@@ -34,11 +31,10 @@ func (p *serialPane) handleKey(m *Model, c *container, msg tea.KeyMsg, wasG bool
 			p.follow = true
 		}
 	case msg.String() == "g":
-		if wasG {
-			p.follow, p.top = false, c.serial.first()
-		} else {
-			m.pendingG = true
+		if !wasG {
+			return intent{pendingG: true}
 		}
+		p.follow, p.top = false, c.serial.first()
 	case key.Matches(msg, k.Top): // home
 		p.follow, p.top = false, c.serial.first()
 	case key.Matches(msg, k.Bottom):
@@ -52,13 +48,13 @@ func (p *serialPane) handleKey(m *Model, c *container, msg tea.KeyMsg, wasG bool
 	case key.Matches(msg, k.Down):
 		p.scroll(c, 1, page)
 	case key.Matches(msg, k.Search):
-		m.dialog.openInput(dialogSearch, c.ID, "search: ", p.search)
+		return intent{ask: &inputRequest{kind: dialogSearch, target: c.ID, prompt: "search: ", value: p.search}}
 	case key.Matches(msg, k.NextHit):
-		p.jump(m, c, 1)
+		return p.jump(ctx, c, 1)
 	case key.Matches(msg, k.PrevHit):
-		p.jump(m, c, -1)
+		return p.jump(ctx, c, -1)
 	}
-	return nil
+	return intent{}
 }
 
 // visibleTop is the first line on screen.
@@ -85,30 +81,29 @@ func (p *serialPane) scroll(c *container, n, page int) {
 
 // setSearch starts a search: the newest match at or above the bottom of
 // the screen becomes current.
-func (p *serialPane) setSearch(m *Model, c *container, s string) {
+func (p *serialPane) setSearch(ctx *programContext, c *container, s string) intent {
 	p.search, p.hit = s, -1
 	if s == "" {
-		return
+		return intent{}
 	}
-	page := m.serialPage()
+	page := ctx.serialPage()
 	from := min(p.visibleTop(c, page)+page, c.serial.end())
 	p.hit = from
-	p.jump(m, c, -1)
+	return p.jump(ctx, c, -1)
 }
 
 // jump moves to the next (dir 1, newer) or previous (-1, older) line
 // matching the search, wrapping around, and scrolls it to mid-screen.
-func (p *serialPane) jump(m *Model, c *container, dir int) {
+func (p *serialPane) jump(ctx *programContext, c *container, dir int) intent {
 	if p.search == "" {
-		m.status.set("no search: / searches the console", true)
-		return
+		return sayErr("no search: / searches the console")
 	}
 	first, end := c.serial.first(), c.serial.end()
 	n := end - first
 	if n == 0 {
-		return
+		return intent{}
 	}
-	page := m.serialPage()
+	page := ctx.serialPage()
 	start := p.hit
 	if start < first || start >= end {
 		if dir > 0 {
@@ -123,16 +118,15 @@ func (p *serialPane) jump(m *Model, c *container, dir int) {
 		if len(matchIndexes(c.serial.line(j), p.search, ci)) > 0 {
 			p.hit, p.follow = j, false
 			p.top = p.clampTop(c, j-page/2, page)
-			m.status.set(fmt.Sprintf("match at line %d of %d (n: next, N: previous)", j-first+1, n), false)
-			return
+			return say(fmt.Sprintf("match at line %d of %d (n: next, N: previous)", j-first+1, n))
 		}
 	}
 	p.hit = -1
-	m.status.set(fmt.Sprintf("no match for %q in the last %d lines", p.search, n), true)
+	return sayErr(fmt.Sprintf("no match for %q in the last %d lines", p.search, n))
 }
 
-func (p *serialPane) view(m *Model, c *container, height int) string {
-	st := m.styles
+func (p *serialPane) view(ctx *programContext, c *container, height int) string {
+	st := ctx.Styles
 	page := max(1, height-1)
 	top := p.visibleTop(c, page)
 	first, end := c.serial.first(), c.serial.end()
@@ -153,10 +147,10 @@ func (p *serialPane) view(m *Model, c *container, height int) string {
 		mode += fmt.Sprintf("  search %q (n/N)", p.search)
 	}
 	var b strings.Builder
-	b.WriteString(st.Dim.Render(truncate(mode, m.width)))
+	b.WriteString(st.Dim.Render(truncate(mode, ctx.Width)))
 	ci := caseInsensitive(p.search)
 	for i := top; i < end && i < top+page; i++ {
-		line := truncate(c.serial.line(i), m.width)
+		line := truncate(c.serial.line(i), ctx.Width)
 		if p.search != "" {
 			style := st.Match
 			if i == p.hit {

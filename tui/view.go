@@ -10,11 +10,6 @@ import (
 	"github.com/urunc-dev/urunc/runtime/state"
 )
 
-// Screen layout, top to bottom: header (1 line), body (the list, a detail
-// tab, the bundle picker or the help), the dialog line, the status bar and
-// the key bar.
-const chromeLines = 4
-
 // View renders the whole screen, or returns the last one if nothing
 // visible changed since.
 func (m *Model) View() string {
@@ -25,26 +20,24 @@ func (m *Model) View() string {
 	return m.frame
 }
 
-// bodyHeight is the number of lines between the header and the dialog line.
-func (m *Model) bodyHeight() int { return max(3, m.height-chromeLines) }
-
 func (m *Model) render() string {
-	h := m.bodyHeight()
+	ctx := m.context()
+	h := ctx.bodyHeight()
 	var body string
 	switch {
 	case m.showHelp:
-		body = helpView(m)
+		body = helpView(ctx)
 	case m.dialog.kind == dialogCreateBundle:
-		body = createView(m)
+		body = m.dialog.createView(ctx)
 	case m.screen == screenDetail:
-		body = m.detail.view(m, h)
+		body = m.detail.view(ctx, m.containers[m.detail.id], h)
 	default:
-		body = m.list.view(m, h)
+		body = m.list.view(ctx, m.containers, h)
 	}
 	parts := []string{
 		m.headerView(),
 		fitScreen(body, m.width, h),
-		truncate(dialogLine(m), m.width),
+		truncate(m.dialog.line(ctx, m.containers[m.dialog.target]), m.width),
 		m.statusView(),
 		m.keyBar(),
 	}
@@ -95,11 +88,11 @@ func (m *Model) keyBar() string {
 }
 
 // helpView is the ? overlay: every key, and what the numbers mean.
-func helpView(m *Model) string {
-	st := m.styles
+func helpView(ctx *programContext) string {
+	st := ctx.Styles
 	titles := []string{"List", "Actions (selected container)", "Detail", "Serial tab"}
 	var cols []string
-	for i, group := range m.keys.fullHelp() {
+	for i, group := range ctx.Keys.fullHelp() {
 		var b strings.Builder
 		b.WriteString(st.Title.Render(titles[i]) + "\n")
 		for _, k := range group {
