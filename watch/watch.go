@@ -1,6 +1,8 @@
 // Package watch follows a urunc state root with fsnotify and turns file
 // changes into typed events: containers appearing and disappearing, state
-// changes, journal lines and guest console output.
+// changes, journal lines and guest console output. Events carry what was
+// read, parsed (the state, the VMM description, journal lines, console
+// bytes), so a consumer never reads the state directory itself.
 //
 // It watches directories, not files (state.json and vmm.json are replaced
 // by rename, which a watch on the file itself would lose), adds each
@@ -14,7 +16,8 @@
 // All the bookkeeping (offsets, partial lines, pending windows) belongs to
 // one goroutine; events are built (files read) only when the consumer can
 // take them, so a slow consumer sees fewer, larger events rather than an
-// unbounded queue.
+// unbounded queue, and what an event carries is as fresh as the moment it
+// is handed over.
 package watch
 
 import (
@@ -67,8 +70,20 @@ func (k Kind) String() string {
 
 // Event is one change of one container.
 type Event struct {
-	Kind   Kind
-	ID     string
+	Kind Kind
+	ID   string
+	// State is state.json read when the event was built, with its status
+	// re-derived as runtime/state.ReadState does (a live status whose
+	// process is gone reads stopped). It is set on ContainerAdded,
+	// StateChanged, and JournalAppended when the new lines include a
+	// stopped or failed step: the journal says so before state.json is
+	// rewritten, or without it ever being rewritten when the VMM just died,
+	// so the status is derived again then. nil: not written yet, or not
+	// readable (the consumer keeps what it had).
+	State *state.State
+	// VMM is vmm.json (ContainerAdded, VMMChanged); nil: not written yet,
+	// or not readable.
+	VMM    *state.VMMInfo
 	Events []state.Event // JournalAppended: the new complete lines, parsed
 	Serial []byte        // SerialAppended: the new bytes
 	// Reset (SerialAppended) says the log was truncated or replaced, or
@@ -373,12 +388,14 @@ func (w *Watcher) flush(ls *loopState, now time.Time) {
 func (w *Watcher) build(ls *loopState, k key) (Event, bool) {
 	ev := Event{Kind: k.kind, ID: k.id}
 	dir := filepath.Join(w.root, k.id)
+	sd := state.Dir{Root: w.root, ID: k.id}
 	switch k.kind {
 	case ContainerAdded:
 		if ls.announced[k.id] || !exists(filepath.Join(dir, state.MarkerFile)) {
 			return ev, false // known already, or not (yet) a urunc container
 		}
 		ls.announced[k.id] = true
+		ev.State, ev.VMM = readState(sd), readVMM(sd)
 	case ContainerRemoved:
 	case StateChanged, VMMChanged:
 		name := state.StateFile
@@ -387,6 +404,11 @@ func (w *Watcher) build(ls *loopState, k key) (Event, bool) {
 		}
 		if !ls.announced[k.id] || !exists(filepath.Join(dir, name)) {
 			return ev, false
+		}
+		if k.kind == StateChanged {
+			ev.State = readState(sd)
+		} else {
+			ev.VMM = readVMM(sd)
 		}
 	case JournalAppended:
 		if !ls.announced[k.id] {
@@ -409,6 +431,12 @@ func (w *Watcher) build(ls *loopState, k key) (Event, bool) {
 			return ev, false
 		}
 		ev.Events = evs
+		for _, e := range evs {
+			if e.Step == state.StepStopped || e.Step == state.StepFailed {
+				ev.State = readState(sd)
+				break
+			}
+		}
 	case SerialAppended:
 		if !ls.announced[k.id] {
 			return ev, false
@@ -464,6 +492,24 @@ func (w *Watcher) readNew(ls *loopState, path string, limit int64) ([]byte, bool
 	data = data[:n]
 	t.off = start + int64(n)
 	return data, reset, t
+}
+
+// readState is state.json with its status re-derived; nil if unreadable.
+func readState(d state.Dir) *state.State {
+	st, err := d.ReadState()
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// readVMM is vmm.json; nil if unreadable.
+func readVMM(d state.Dir) *state.VMMInfo {
+	v, err := d.ReadVMM()
+	if err != nil {
+		return nil
+	}
+	return v
 }
 
 func exists(path string) bool {

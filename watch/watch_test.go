@@ -95,17 +95,30 @@ func TestLifecycleEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next(t, w, "c1", ContainerAdded)
+	if ev := next(t, w, "c1", ContainerAdded); ev.State != nil || ev.VMM != nil {
+		t.Fatalf("added before its files, with %+v %+v", ev.State, ev.VMM)
+	}
 
+	// A create in progress holds the lock: "creating" stays creating.
+	unlock, err := d.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	st := &state.State{State: specs.State{ID: "c1", Status: "creating"}}
 	d.WriteState(st) // temp file + rename
-	next(t, w, "c1", StateChanged)
+	if ev := next(t, w, "c1", StateChanged); ev.State == nil || ev.State.ID != "c1" || ev.State.Status != "creating" {
+		t.Fatalf("state: %+v", ev.State)
+	}
+	unlock()
 
 	d.AppendEvent(state.Event{Step: state.StepCreate})
 	d.AppendEvent(state.Event{Step: state.StepChildSpawned, Waiting: "BOOTED", TimeoutMS: 10000})
 	ev := next(t, w, "c1", JournalAppended)
 	if len(ev.Events) != 2 || ev.Events[1].Waiting != "BOOTED" || ev.Events[1].TimeoutMS != 10000 {
 		t.Fatalf("journal: %+v", ev.Events)
+	}
+	if ev.State != nil {
+		t.Fatal("a journal without stopped or failed carries the state")
 	}
 
 	serial := d.File(state.SerialFile)
@@ -124,10 +137,38 @@ func TestLifecycleEvents(t *testing.T) {
 	}
 
 	d.WriteVMM(&state.VMMInfo{Hypervisor: "qemu"})
-	next(t, w, "c1", VMMChanged)
+	if ev := next(t, w, "c1", VMMChanged); ev.VMM == nil || ev.VMM.Hypervisor != "qemu" || ev.State != nil {
+		t.Fatalf("vmm: %+v state %+v", ev.VMM, ev.State)
+	}
 
 	d.Remove()
 	next(t, w, "c1", ContainerRemoved)
+}
+
+// The journal says stopped (or failed) before state.json is rewritten, or
+// without it being rewritten at all: the event carries the state read
+// then, its status derived from the process (here: gone).
+func TestJournalStoppedCarriesDerivedState(t *testing.T) {
+	w, root := start(t, Options{})
+	d, _ := state.Create(root, "j1")
+	next(t, w, "j1", ContainerAdded)
+	d.WriteState(&state.State{State: specs.State{ID: "j1", Status: "running", Pid: 1 << 30}})
+	if ev := next(t, w, "j1", StateChanged); ev.State == nil || ev.State.Status != "stopped" {
+		t.Fatalf("a running state whose pid is gone: %+v", ev.State)
+	}
+	for _, step := range []string{state.StepStopped, state.StepFailed} {
+		d.AppendEvent(state.Event{Step: state.StepKill})
+		d.AppendEvent(state.Event{Step: step})
+		ev := next(t, w, "j1", JournalAppended)
+		if len(ev.Events) != 2 || ev.State == nil || ev.State.Status != "stopped" {
+			t.Fatalf("%s: %+v state %+v", step, ev.Events, ev.State)
+		}
+	}
+	// Unreadable state.json: the event still comes, without a state.
+	os.WriteFile(d.File(state.StateFile), []byte("{torn"), 0o600)
+	if ev := next(t, w, "j1", StateChanged); ev.State != nil {
+		t.Fatalf("corrupt state.json parsed: %+v", ev.State)
+	}
 }
 
 // Every atomic replacement of state.json is seen, through the directory
@@ -164,7 +205,9 @@ func TestNewDirCatchesUp(t *testing.T) {
 	d.AppendEvent(state.Event{Step: state.StepCreate})
 	os.WriteFile(d.File(state.SerialFile), []byte("boot\n"), 0o600)
 	d.WriteVMM(&state.VMMInfo{Hypervisor: "qemu"})
-	next(t, w, "n1", ContainerAdded)
+	if ev := next(t, w, "n1", ContainerAdded); ev.State == nil || ev.State.ID != "n1" || ev.VMM == nil || ev.VMM.Hypervisor != "qemu" {
+		t.Fatalf("added without its files: %+v %+v", ev.State, ev.VMM)
+	}
 	got := collect(w, 300*time.Millisecond)
 	for _, k := range []Kind{StateChanged, VMMChanged, JournalAppended, SerialAppended} {
 		if count(got, "n1", k) != 1 {
