@@ -1,9 +1,7 @@
 package tui
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -11,7 +9,6 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/state"
 )
 
@@ -37,7 +34,14 @@ type dialog struct {
 	bundleI int
 	// create
 	startToo bool
-	counter  int
+	counter  int // the n of the last default id "<bundle>-<n>"
+	// scanning: the bundles are being read (the picker says so);
+	// choosing: enter was pressed, the default id is being chosen.
+	scanning, choosing bool
+	// seq numbers the requests (bundle scan, id choice): a result that is
+	// not for the last one (the dialog was closed, or opened again, since)
+	// is dropped.
+	seq int
 }
 
 func newDialog() dialog {
@@ -48,6 +52,13 @@ func newDialog() dialog {
 
 func (d *dialog) open(kind dialogKind, target string) {
 	d.kind, d.target = kind, target
+	d.scanning, d.choosing = false, false
+}
+
+// request numbers a new request whose result the dialog waits for.
+func (d *dialog) request() int {
+	d.seq++
+	return d.seq
 }
 
 func (d *dialog) openInput(kind dialogKind, target, prompt, value string) {
@@ -60,50 +71,13 @@ func (d *dialog) openInput(kind dialogKind, target, prompt, value string) {
 
 func (d *dialog) close() {
 	d.kind = dialogNone
+	d.scanning, d.choosing = false, false
 	d.input.Blur()
 }
 
 // bundleInfo is a bundle offered by create.
 type bundleInfo struct {
 	Path, Name, Type, Hypervisor, Cmdline string
-}
-
-// FindBundles lists the bundles under dirs: each subdirectory with a
-// config.json (or the directory itself if it has one), sorted by path.
-func FindBundles(dirs []string) []string {
-	var out []string
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "config.json")); err == nil {
-			out = append(out, d)
-			continue
-		}
-		entries, _ := os.ReadDir(d)
-		for _, e := range entries {
-			p := filepath.Join(d, e.Name())
-			if _, err := os.Stat(filepath.Join(p, "config.json")); err == nil {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
-// readBundle reads what the picker shows of a bundle: its annotations.
-func readBundle(path string) bundleInfo {
-	b := bundleInfo{Path: path, Name: filepath.Base(path)}
-	data, err := os.ReadFile(filepath.Join(path, "config.json"))
-	if err != nil {
-		return b
-	}
-	var spec struct {
-		Annotations map[string]string `json:"annotations"`
-	}
-	if json.Unmarshal(data, &spec) == nil {
-		b.Type = spec.Annotations[config.KeyType]
-		b.Hypervisor = spec.Annotations[config.KeyHypervisor]
-		b.Cmdline = spec.Annotations[config.KeyCmdline]
-	}
-	return b
 }
 
 // answer is what a key did to the question, for the root to act on: the
@@ -156,18 +130,21 @@ func (d *dialog) handleKey(ctx *programContext, msg tea.KeyMsg) (answer, tea.Cmd
 		return a, nil
 	case dialogCreateBundle:
 		switch {
+		case key.Matches(msg, k.Cancel):
+			d.close()
+			a.state = cancelled
+		case key.Matches(msg, k.ToggleStart):
+			d.startToo = !d.startToo
+		case len(d.bundles) == 0 || d.choosing:
+			// Still scanning, or the id is being chosen: nothing to move.
 		case key.Matches(msg, k.Up):
 			d.bundleI = max(0, d.bundleI-1)
 		case key.Matches(msg, k.Down):
 			d.bundleI = min(len(d.bundles)-1, d.bundleI+1)
-		case key.Matches(msg, k.ToggleStart):
-			d.startToo = !d.startToo
 		case key.Matches(msg, k.Enter):
 			b := d.bundles[d.bundleI]
+			d.choosing = true
 			a.target, a.value, a.state = b.Path, b.Name, answered
-		case key.Matches(msg, k.Cancel):
-			d.close()
-			a.state = cancelled
 		}
 		return a, nil
 	}
@@ -198,6 +175,9 @@ func (d *dialog) createView(ctx *programContext) string {
 	var b strings.Builder
 	b.WriteString(st.Title.Render("Create a container from a bundle") + "\n\n")
 	b.WriteString(st.Header.Render(fmt.Sprintf("  %-20s %-9s %-10s %-24s %s", "BUNDLE", "TYPE", "HYPERVISOR", "CMDLINE", "PATH")) + "\n")
+	if d.scanning {
+		b.WriteString(st.Dim.Render("  scanning…") + "\n")
+	}
 	for i, bi := range d.bundles {
 		line := fmt.Sprintf("  %-20s %-9s %-10s %-24s %s", truncate(bi.Name, 20), bi.Type, bi.Hypervisor, truncate(bi.Cmdline, 24), bi.Path)
 		line = truncate(line, ctx.Width)

@@ -64,14 +64,25 @@ const (
 
 // Messages.
 type (
-	// WatchMsg carries one change from package watch.
+	// WatchMsg carries one change from package watch, with what it read.
 	WatchMsg watch.Event
 	// sampleTickMsg asks for a resource sample (every SampleEvery).
 	sampleTickMsg time.Time
 	// clockMsg redraws a live counter (handshake waits), 5 times a second,
 	// only while one is on screen.
-	clockMsg  time.Time
-	sampleMsg map[int][2]float64
+	clockMsg time.Time
+	// sampleMsg is one resource sample: CPU% and RSS (MiB) per pid (a pid
+	// missing is gone) and, read by the same command, the cgroup memory
+	// of the container on the Resources tab (nil: not read).
+	sampleMsg struct {
+		usage  map[int][2]float64
+		cgroup *cgroupSample
+	}
+	cgroupSample struct {
+		id  string
+		mem cgroups.MemoryUse
+		err error
+	}
 	// actionMsg is the outcome of a urunc command.
 	actionMsg struct {
 		what string
@@ -101,6 +112,8 @@ type Model struct {
 	// guest printing into a console nobody is looking at costs no render).
 	frame string
 	dirty bool
+
+	disk diskReads // only commands call it (load.go)
 }
 
 var _ tea.Model = (*Model)(nil)
@@ -128,25 +141,29 @@ func New(o Options) *Model {
 		containers: map[string]*container{}, width: 80, height: 24,
 		dialog: newDialog(),
 		detail: detailPane{serial: serialPane{follow: true}},
+		disk:   osDisk(),
 	}
+	// The one read outside a command, and it stays here rather than in
+	// Init's command: New is the constructor, it runs before the program
+	// does, on the caller's goroutine, so it blocks no Update. Done here,
+	// the first frame already lists the containers (Bubble Tea draws a
+	// frame before Init's command returns, which would show an empty root
+	// for a moment), and a Model used without a program or a watcher
+	// (tests, a one-shot view) knows its root. It costs nothing later:
+	// the watcher reports the same containers again, with their state and
+	// VMM in the events, and Update applies them like any other change.
 	ids, _ := state.List(o.Root)
 	for _, id := range ids {
-		m.load(id)
+		c := m.get(id)
+		d := state.Dir{Root: o.Root, ID: id}
+		if st, err := d.ReadState(); err == nil {
+			c.State = st
+		}
+		if v, err := d.ReadVMM(); err == nil {
+			c.VMM = v
+		}
 	}
 	return m
-}
-
-// load (re)reads a container's state and VMM description.
-func (m *Model) load(id string) *container {
-	c := m.get(id)
-	d := state.Dir{Root: m.opts.Root, ID: id}
-	if st, err := d.ReadState(); err == nil {
-		c.State = st
-	}
-	if v, err := d.ReadVMM(); err == nil {
-		c.VMM = v
-	}
-	return c
 }
 
 func (m *Model) get(id string) *container {
@@ -203,7 +220,15 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case sampleTickMsg:
 		return tea.Batch(m.sampleTick(), m.sampleCmd())
 	case sampleMsg:
-		m.applySamples(msg)
+		return m.applySamples(msg)
+	case stateMsg:
+		if c := m.containers[msg.id]; c != nil && msg.st != nil {
+			c.State = msg.st
+		}
+	case bundlesMsg:
+		m.applyBundles(msg)
+	case idMsg:
+		m.applyID(msg)
 	case clockMsg:
 		m.clockArmed = false
 	case actionMsg:
@@ -227,10 +252,18 @@ func (m *Model) needsClock() bool {
 	return c != nil && len(c.waits()) > 0
 }
 
+// applyWatch applies a change reported by the watcher, from what the
+// event carries: the watcher read the files.
 func (m *Model) applyWatch(ev watch.Event) {
 	switch ev.Kind {
 	case watch.ContainerAdded:
-		m.load(ev.ID)
+		c := m.get(ev.ID)
+		if ev.State != nil {
+			c.State = ev.State
+		}
+		if ev.VMM != nil {
+			c.VMM = ev.VMM
+		}
 	case watch.ContainerRemoved:
 		delete(m.containers, ev.ID)
 		if m.screen == screenDetail && m.detail.id == ev.ID {
@@ -238,23 +271,21 @@ func (m *Model) applyWatch(ev watch.Event) {
 			m.status.set(ev.ID+" was deleted", false)
 		}
 	case watch.StateChanged:
-		if st, err := (state.Dir{Root: m.opts.Root, ID: ev.ID}).ReadState(); err == nil {
-			m.get(ev.ID).State = st
+		if ev.State != nil {
+			m.get(ev.ID).State = ev.State
 		}
 	case watch.VMMChanged:
-		if v, err := (state.Dir{Root: m.opts.Root, ID: ev.ID}).ReadVMM(); err == nil {
-			m.get(ev.ID).VMM = v
+		if ev.VMM != nil {
+			m.get(ev.ID).VMM = ev.VMM
 		}
 	case watch.JournalAppended:
 		c := m.get(ev.ID)
 		c.Events = append(c.Events, ev.Events...)
-		// The journal says stopped before state.json is rewritten (or
-		// never, when the VMM just died): re-derive the status.
-		for _, e := range ev.Events {
-			if e.Step == state.StepStopped || e.Step == state.StepFailed {
-				m.load(ev.ID)
-				break
-			}
+		// Lines with stopped or failed come with the state derived again
+		// (the journal says so before state.json is rewritten, or never
+		// when the VMM just died).
+		if ev.State != nil {
+			c.State = ev.State
 		}
 	case watch.SerialAppended:
 		c := m.get(ev.ID)
@@ -280,32 +311,54 @@ func (m *Model) sampleCmd() tea.Cmd {
 		return nil
 	}
 	sample := m.opts.Sample
-	return func() tea.Msg { return sampleMsg(sample(pids)) }
+	// The cgroup's memory (VMM + guest against the limit) only for the
+	// container on screen: one small read per sample, in this command.
+	var readCgroup func() *cgroupSample
+	if f := m.opts.CgroupMemory; f != nil && m.screen == screenDetail && m.detail.tab == tabResources {
+		if c := m.containers[m.detail.id]; c != nil && c.State != nil && c.live() {
+			id, st := c.ID, *c.State // a copy: Update may replace c.State meanwhile
+			readCgroup = func() *cgroupSample {
+				mem, err := f(&st)
+				return &cgroupSample{id: id, mem: mem, err: err}
+			}
+		}
+	}
+	return func() tea.Msg {
+		msg := sampleMsg{usage: sample(pids)}
+		if readCgroup != nil {
+			msg.cgroup = readCgroup()
+		}
+		return msg
+	}
 }
 
-func (m *Model) applySamples(s sampleMsg) {
+// applySamples records a sample; a VMM missing from it has died, and its
+// container's state is read again by a command.
+func (m *Model) applySamples(s sampleMsg) tea.Cmd {
+	var reload []tea.Cmd
+	gone := map[string]bool{}
 	for _, c := range m.containers {
 		pid := c.pid()
 		if pid == 0 || c.status() == state.Created {
 			continue
 		}
-		v, ok := s[pid]
+		v, ok := s.usage[pid]
 		if !ok {
 			// The VMM is gone without anything written to the state dir
 			// yet: re-derive its status (ReadState checks the pid).
-			m.load(c.ID)
+			gone[c.ID] = true
+			reload = append(reload, m.reloadState(c.ID))
 			continue
 		}
 		c.addSample(v[0], v[1])
 	}
-	// The cgroup's memory (VMM + guest against the limit) only for the
-	// container on screen: one small read per sample.
-	if f := m.opts.CgroupMemory; f != nil && m.screen == screenDetail && m.detail.tab == tabResources {
-		if c := m.containers[m.detail.id]; c != nil && c.State != nil && c.live() {
-			mem, err := f(c.State)
-			c.cgroupMem, c.cgroupErr = &mem, err
+	if cg := s.cgroup; cg != nil && !gone[cg.id] {
+		if c := m.containers[cg.id]; c != nil && c.live() {
+			mem := cg.mem
+			c.cgroupMem, c.cgroupErr = &mem, cg.err
 		}
 	}
+	return tea.Batch(reload...)
 }
 
 // run runs one urunc command asynchronously; its outcome comes back as an

@@ -138,7 +138,7 @@ func fixture(t *testing.T) (*Model, fix) {
 		ev(-3599000, state.StepFailed, pidParent, state.Event{Detail: "create", Error: "waiting for BOOTED from the init child: timed out after 10s"}),
 	}})
 	m.Update(WatchMsg{Kind: watch.SerialAppended, ID: "alpha", Serial: []byte("Hello from the urunc test unikernel\r\ncmdline: heartbeat\nheartbeat 1\nheartbeat 2\n")})
-	m.Update(WatchMsg{Kind: watch.VMMChanged, ID: "alpha"}) // no vmm.json: nothing changes
+	m.Update(WatchMsg{Kind: watch.VMMChanged, ID: "alpha"}) // no vmm.json read: nothing changes
 	return m, f
 }
 
@@ -186,6 +186,31 @@ func typeText(m *Model, s string) {
 	for _, r := range s {
 		m.Update(keyMsg(string(r)))
 	}
+}
+
+// load runs a command that reads the disk (a scan, the id choice, a state
+// read again, a sample) and applies its message, as the program would;
+// it returns the command that Update returned in turn.
+func load(t *testing.T, m *Model, cmd tea.Cmd) tea.Cmd {
+	t.Helper()
+	if cmd == nil {
+		t.Fatal("no command")
+	}
+	msg := cmd()
+	if b, ok := msg.(tea.BatchMsg); ok { // one command per container
+		var next []tea.Cmd
+		for _, c := range b {
+			next = append(next, load(t, m, c))
+		}
+		return tea.Batch(next...)
+	}
+	_, next := m.Update(msg)
+	return next
+}
+
+// sampled is a sample of one pid.
+func sampled(pid int, cpu, rss float64) sampleMsg {
+	return sampleMsg{usage: map[int][2]float64{pid: {cpu, rss}}}
 }
 
 // runAction runs an action command and applies its outcome.
@@ -296,7 +321,7 @@ func TestKeys(t *testing.T) {
 			}
 		}},
 		{"s cycles the sort columns", nil, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
-			m.Update(sampleMsg{os.Getpid(): {5, 30}})
+			m.Update(sampled(os.Getpid(), 5, 30))
 			m.containers["beta"].CPU, m.containers["beta"].RSS = []float64{50}, []float64{10}
 			wantOrder := []string{
 				colStatus:     "alpha beta gamma", // created, running... by rank: beta(created) first
@@ -371,12 +396,21 @@ func TestKeys(t *testing.T) {
 			runAction(t, m, press(m, "p"))
 			want(t, lastWord(f.lastCall(t), 2), "resume alpha")
 		}},
-		{"c: pick a bundle, accept the id, create and start", []string{"c"}, func(t *testing.T, m *Model, f fix, _ tea.Cmd) {
+		{"c: pick a bundle, accept the id, create and start", []string{"c"}, func(t *testing.T, m *Model, f fix, cmd tea.Cmd) {
 			v := m.View()
-			if m.dialog.kind != dialogCreateBundle || !strings.Contains(v, "Create a container from a bundle") || !strings.Contains(v, "[x] start after create") {
+			if m.dialog.kind != dialogCreateBundle || !strings.Contains(v, "scanning…") || strings.Contains(v, "heartbeat") {
+				t.Fatalf("the picker before the scan's result:\n%s", v)
+			}
+			if press(m, "enter"); m.dialog.kind != dialogCreateBundle {
+				t.Fatal("enter before the scan's result left the picker")
+			}
+			load(t, m, cmd)
+			v = m.View()
+			if m.dialog.kind != dialogCreateBundle || !strings.Contains(v, "Create a container from a bundle") || !strings.Contains(v, "[x] start after create") ||
+				strings.Contains(v, "scanning") || !strings.Contains(v, "heartbeat") {
 				t.Fatal(v)
 			}
-			press(m, "j", "k", "j", "enter") // heartbeat, hello: sorted by path
+			load(t, m, press(m, "j", "k", "j", "enter")) // heartbeat, hello: sorted by path
 			if m.dialog.kind != dialogCreateID || m.dialog.input.Value() != "hello-1" {
 				t.Fatalf("dialog %d id %q", m.dialog.kind, m.dialog.input.Value())
 			}
@@ -386,23 +420,49 @@ func TestKeys(t *testing.T) {
 			want(t, lastWord(calls[len(calls)-2], 4), "create --bundle "+filepath.Join(f.bundles, "hello")+" hello-1")
 			want(t, lastWord(calls[len(calls)-1], 2), "start hello-1")
 			want(t, m.status.text, "urunc create + start hello-1: ok")
-			// The next default id counts on.
-			press(m, "c", "enter") // the picker stays on hello
-			want(t, m.dialog.input.Value(), "hello-2")
+			// The next default id counts on, past a directory under the
+			// root the console does not know (yet).
+			os.Mkdir(filepath.Join(f.root, "hello-2"), 0o700)
+			load(t, m, press(m, "c"))
+			load(t, m, press(m, "enter")) // the picker stays on hello
+			want(t, m.dialog.input.Value(), "hello-3")
 		}},
-		{"c: tab turns start off, the id can be edited", []string{"c", "tab", "enter"}, func(t *testing.T, m *Model, f fix, _ tea.Cmd) {
+		{"c: tab turns start off, the id can be edited", []string{"c"}, func(t *testing.T, m *Model, f fix, cmd tea.Cmd) {
+			load(t, m, cmd)
+			load(t, m, press(m, "tab", "enter"))
 			press(m, "backspace")
 			typeText(m, "x")
 			want(t, m.dialog.input.Value(), "heartbeat-x")
 			runAction(t, m, press(m, "enter"))
 			want(t, lastWord(f.lastCall(t), 4), "create --bundle "+filepath.Join(f.bundles, "heartbeat")+" heartbeat-x")
 		}},
-		{"c: esc cancels the picker and the id", []string{"c", "esc"}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
+		{"c: esc cancels the picker and the id", []string{"c"}, func(t *testing.T, m *Model, _ fix, cmd tea.Cmd) {
+			// esc while scanning: the scan's late result opens nothing.
+			press(m, "esc")
 			want(t, fmt.Sprint(m.dialog.kind), fmt.Sprint(dialogNone))
-			press(m, "c", "enter", "esc")
+			load(t, m, cmd)
+			want(t, fmt.Sprint(m.dialog.kind), fmt.Sprint(dialogNone))
+			load(t, m, press(m, "c"))
+			load(t, m, press(m, "enter"))
+			press(m, "esc")
+			want(t, fmt.Sprint(m.dialog.kind), fmt.Sprint(dialogNone))
+			// esc while the id is chosen: its late result asks nothing.
+			load(t, m, press(m, "c"))
+			cmd = press(m, "enter")
+			press(m, "esc")
+			load(t, m, cmd)
 			want(t, fmt.Sprint(m.dialog.kind), fmt.Sprint(dialogNone))
 		}},
-		{"c: an empty id is refused", []string{"c", "enter"}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
+		{"c: a bundle directory without bundles says so", nil, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
+			m.opts.Bundles = []string{t.TempDir()}
+			load(t, m, press(m, "c"))
+			if m.dialog.kind != dialogNone || !m.status.isErr || !strings.Contains(m.status.text, "--bundles") {
+				t.Fatalf("dialog %d status %q", m.dialog.kind, m.status.text)
+			}
+		}},
+		{"c: an empty id is refused", []string{"c"}, func(t *testing.T, m *Model, _ fix, cmd tea.Cmd) {
+			load(t, m, cmd)
+			load(t, m, press(m, "enter"))
 			for range "heartbeat-1" {
 				press(m, "backspace")
 			}
@@ -410,7 +470,9 @@ func TestKeys(t *testing.T) {
 				t.Fatal("empty id accepted")
 			}
 		}},
-		{"urunc's JSON error becomes the status line", []string{"c", "enter"}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
+		{"urunc's JSON error becomes the status line", []string{"c"}, func(t *testing.T, m *Model, _ fix, cmd tea.Cmd) {
+			load(t, m, cmd)
+			load(t, m, press(m, "enter"))
 			for range "heartbeat-1" {
 				press(m, "backspace")
 			}
@@ -423,7 +485,9 @@ func TestKeys(t *testing.T) {
 				t.Fatal("error not on screen")
 			}
 		}},
-		{"without a log line, urunc's stderr", []string{"c", "enter"}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
+		{"without a log line, urunc's stderr", []string{"c"}, func(t *testing.T, m *Model, _ fix, cmd tea.Cmd) {
+			load(t, m, cmd)
+			load(t, m, press(m, "enter"))
 			for range "heartbeat-1" {
 				press(m, "backspace")
 			}
@@ -536,13 +600,20 @@ func TestMessages(t *testing.T) {
 			}
 		}},
 		{"container added", func(t *testing.T, m *Model, f fix) tea.Cmd {
-			d, _ := state.Create(f.root, "delta")
-			d.WriteState(&state.State{State: specs.State{ID: "delta", Status: "stopped"}})
-			_, cmd := m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: "delta"})
+			_, cmd := m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: "delta",
+				State: &state.State{State: specs.State{ID: "delta", Status: "stopped"}}, VMM: &state.VMMInfo{Hypervisor: "firecracker"}})
 			return cmd
 		}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
 			want(t, ids(m.list.rows(m.containers)), "alpha beta delta gamma")
 			want(t, string(m.containers["delta"].status()), "stopped")
+			want(t, m.containers["delta"].hypervisor(), "firecracker")
+		}},
+		{"container added before its state.json", func(t *testing.T, m *Model, f fix) tea.Cmd {
+			_, cmd := m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: "delta"})
+			return cmd
+		}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
+			want(t, ids(m.list.rows(m.containers)), "alpha beta delta gamma")
+			want(t, strings.Fields(rowOf(m.View(), "delta"))[1], "?") // status unknown, not an error
 		}},
 		{"container removed while shown", func(t *testing.T, m *Model, _ fix) tea.Cmd {
 			press(m, "j", "j", "enter")
@@ -556,19 +627,19 @@ func TestMessages(t *testing.T) {
 			want(t, m.selectedID(), "alpha")
 		}},
 		{"state changed", func(t *testing.T, m *Model, f fix) tea.Cmd {
-			d := state.Dir{Root: f.root, ID: "alpha"}
-			st, _ := d.ReadState()
+			st := *m.containers["alpha"].State
 			st.Status = "paused"
-			d.WriteState(st)
-			_, cmd := m.Update(WatchMsg{Kind: watch.StateChanged, ID: "alpha"})
+			_, cmd := m.Update(WatchMsg{Kind: watch.StateChanged, ID: "alpha", State: &st})
 			return cmd
 		}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
 			want(t, string(m.containers["alpha"].status()), "paused")
+			// An event without a state (state.json unreadable) keeps it.
+			m.Update(WatchMsg{Kind: watch.StateChanged, ID: "alpha"})
+			want(t, string(m.containers["alpha"].status()), "paused")
 		}},
 		{"vmm changed", func(t *testing.T, m *Model, f fix) tea.Cmd {
-			(state.Dir{Root: f.root, ID: "alpha"}).WriteVMM(&state.VMMInfo{Hypervisor: "qemu", Binary: "/usr/bin/qemu-system-x86_64",
-				Argv: []string{"qemu-system-x86_64", "-M", "microvm", "-append", "heartbeat x"}, Accel: "kvm", AccelReason: "/dev/kvm usable"})
-			_, cmd := m.Update(WatchMsg{Kind: watch.VMMChanged, ID: "alpha"})
+			_, cmd := m.Update(WatchMsg{Kind: watch.VMMChanged, ID: "alpha", VMM: &state.VMMInfo{Hypervisor: "qemu", Binary: "/usr/bin/qemu-system-x86_64",
+				Argv: []string{"qemu-system-x86_64", "-M", "microvm", "-append", "heartbeat x"}, Accel: "kvm", AccelReason: "/dev/kvm usable"}})
 			return cmd
 		}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
 			press(m, "4")
@@ -589,15 +660,16 @@ func TestMessages(t *testing.T) {
 				t.Fatal("last step not in the list")
 			}
 		}},
-		{"journal says stopped: status re-derived", func(t *testing.T, m *Model, f fix) tea.Cmd {
-			d := state.Dir{Root: f.root, ID: "alpha"}
-			st, _ := d.ReadState()
-			st.Pid = 1 << 30 // gone
-			d.WriteState(st)
-			_, cmd := m.Update(WatchMsg{Kind: watch.JournalAppended, ID: "alpha", Events: []state.Event{{Time: t0, Step: state.StepStopped}}})
+		{"journal says stopped: the state re-derived by the watcher", func(t *testing.T, m *Model, f fix) tea.Cmd {
+			st := *m.containers["alpha"].State
+			st.Status = "stopped" // what ReadState derives once the pid is gone
+			_, cmd := m.Update(WatchMsg{Kind: watch.JournalAppended, ID: "alpha", Events: []state.Event{{Time: t0, Step: state.StepStopped}}, State: &st})
 			return cmd
-		}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
+		}, func(t *testing.T, m *Model, _ fix, cmd tea.Cmd) {
 			want(t, string(m.containers["alpha"].status()), "stopped")
+			if cmd != nil {
+				t.Fatal("a command to read what the event carries")
+			}
 		}},
 		{"serial appended, torn line, reset", func(t *testing.T, m *Model, _ fix) tea.Cmd {
 			m.Update(WatchMsg{Kind: watch.SerialAppended, ID: "beta", Serial: []byte("one\r\n\x1b[31mtwo\x1b[0m\nthr")})
@@ -655,7 +727,7 @@ func TestMessages(t *testing.T) {
 		}},
 		{"samples fill the list and the graphs", func(t *testing.T, m *Model, _ fix) tea.Cmd {
 			for i := 0; i < 10; i++ {
-				m.Update(sampleMsg{os.Getpid(): {float64(i * 10), 30 + float64(i)}})
+				m.Update(sampled(os.Getpid(), float64(i*10), 30+float64(i)))
 			}
 			return nil
 		}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
@@ -669,11 +741,12 @@ func TestMessages(t *testing.T) {
 					t.Fatalf("resources lack %q:\n%s", s, v)
 				}
 			}
-			// The cgroup line appears with the next sample on this tab.
+			// The cgroup line appears with the next sample on this tab: the
+			// sampling command reads it.
 			if strings.Contains(v, "cgroup memory") {
 				t.Fatalf("cgroup read before a sample on the Resources tab:\n%s", v)
 			}
-			m.Update(sampleMsg{os.Getpid(): {5, 30}})
+			load(t, m, m.sampleCmd())
 			v = m.View()
 			for _, s := range []string{"cgroup memory (VMM + guest)", "40.0 MiB, peak 50.0 MiB of 128 MiB limit (31%)", "limit hit 2 times"} {
 				if !strings.Contains(v, s) {
@@ -688,7 +761,10 @@ func TestMessages(t *testing.T) {
 			d.WriteState(st)
 			_, cmd := m.Update(sampleMsg{})
 			return cmd
-		}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
+		}, func(t *testing.T, m *Model, _ fix, cmd tea.Cmd) {
+			// Update read nothing: the state is read again by the command.
+			want(t, string(m.containers["alpha"].status()), "running")
+			load(t, m, cmd)
 			want(t, string(m.containers["alpha"].status()), "stopped")
 		}},
 		{"clock runs only while a wait is on screen", func(t *testing.T, m *Model, _ fix) tea.Cmd {
@@ -929,15 +1005,9 @@ func TestWaits(t *testing.T) {
 // A wait past its expected time turns into an error line; the counter
 // follows the clock.
 func TestWaitingHighlight(t *testing.T) {
-	m, f := fixture(t)
-	d, _ := state.Create(f.root, "stuck")
-	unlock, err := d.Lock(context.Background()) // a create in progress holds the lock
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	d.WriteState(&state.State{State: specs.State{ID: "stuck", Status: "creating"}, Created: t0})
-	m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: "stuck"})
+	m, _ := fixture(t)
+	// A create in progress (it holds the lock, so the watcher reads "creating").
+	m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: "stuck", State: &state.State{State: specs.State{ID: "stuck", Status: "creating"}, Created: t0}})
 	m.Update(WatchMsg{Kind: watch.JournalAppended, ID: "stuck", Events: []state.Event{
 		{Time: t0.Add(-1500 * time.Millisecond), Step: state.StepChildSpawned, PID: 1, Waiting: "BOOTED", TimeoutMS: 10000},
 	}})

@@ -1,10 +1,6 @@
 package tui
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -47,8 +43,7 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 		m.showHelp = true
 		return nil
 	case key.Matches(msg, k.Create):
-		m.openCreate()
-		return nil
+		return m.openCreate()
 	case key.Matches(msg, k.Start):
 		return m.onTarget("start", func(c *container) tea.Cmd { return m.run("start", c.ID) })
 	case key.Matches(msg, k.Kill):
@@ -127,8 +122,8 @@ func (m *Model) handleDialogKey(msg tea.KeyMsg) tea.Cmd {
 			return m.run("delete", a.target)
 		}
 	case dialogCreateBundle:
-		if a.state == answered {
-			m.dialog.openInput(dialogCreateID, a.target, "container id: ", m.defaultID(a.value))
+		if a.state == answered { // the id input opens when the id is chosen (applyID)
+			return m.chooseID(m.dialog.request(), a.target, a.value, m.dialog.counter)
 		}
 	case dialogFilter:
 		switch a.state {
@@ -153,33 +148,45 @@ func (m *Model) handleDialogKey(msg tea.KeyMsg) tea.Cmd {
 	return cmd
 }
 
-func (m *Model) openCreate() {
-	paths := FindBundles(m.opts.Bundles)
-	if len(paths) == 0 {
-		m.status.set("no bundles to create from: start urunc-dev with --bundles DIR (urunc-dev bundle makes them)", true)
-		return
+const noBundles = "no bundles to create from: start urunc-dev with --bundles DIR (urunc-dev bundle makes them)"
+
+// openCreate opens the bundle picker, which says "scanning…" until the
+// scan's result arrives (applyBundles).
+func (m *Model) openCreate() tea.Cmd {
+	if len(m.opts.Bundles) == 0 {
+		m.status.set(noBundles, true)
+		return nil
 	}
 	d := &m.dialog
-	d.bundles = d.bundles[:0]
-	for _, p := range paths {
-		d.bundles = append(d.bundles, readBundle(p))
-	}
-	d.bundleI = min(d.bundleI, len(d.bundles)-1)
 	d.open(dialogCreateBundle, "")
+	d.bundles, d.scanning = nil, true
+	return m.scanBundles(d.request())
 }
 
-// defaultID is "<bundle>-<n>", n counting up past the ids in use.
-func (m *Model) defaultID(bundle string) string {
+// applyBundles fills the picker with the bundles found, unless it was
+// closed (or opened again) since the scan was asked for.
+func (m *Model) applyBundles(msg bundlesMsg) {
 	d := &m.dialog
-	for {
-		d.counter++
-		id := fmt.Sprintf("%s-%d", bundle, d.counter)
-		if _, used := m.containers[id]; used {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(m.opts.Root, id)); err == nil {
-			continue
-		}
-		return id
+	if d.kind != dialogCreateBundle || msg.seq != d.seq {
+		return
 	}
+	d.scanning = false
+	if len(msg.bundles) == 0 {
+		d.close()
+		m.status.set(noBundles, true)
+		return
+	}
+	d.bundles = msg.bundles
+	d.bundleI = min(d.bundleI, len(d.bundles)-1)
+}
+
+// applyID asks for the container id, the default one chosen, unless the
+// picker was closed since enter.
+func (m *Model) applyID(msg idMsg) {
+	d := &m.dialog
+	if d.kind != dialogCreateBundle || !d.choosing || msg.seq != d.seq {
+		return
+	}
+	d.counter = msg.counter
+	d.openInput(dialogCreateID, msg.bundle, "container id: ", msg.id)
 }

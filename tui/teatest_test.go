@@ -50,11 +50,18 @@ func stable(v string, f fix) string {
 
 // runProgram runs the model as a real Bubble Tea program (teatest, fixed
 // 120x40 terminal, ASCII profile from TestMain), sends keys, quits and
-// returns the final screen.
+// returns the final screen. A key "wait:TEXT" waits for TEXT on the
+// screen instead: what a command reads arrives as a message some time
+// after the key that asked for it.
 func runProgram(t *testing.T, m *Model, keys ...string) string {
 	t.Helper()
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(120, 40))
 	for _, k := range keys {
+		if text, ok := strings.CutPrefix(k, "wait:"); ok {
+			teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(text)) },
+				teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(5*time.Millisecond))
+			continue
+		}
 		tm.Send(keyMsg(k))
 	}
 	if err := tm.Quit(); err != nil {
@@ -82,8 +89,8 @@ func TestGolden(t *testing.T) {
 		{"serial-search", []string{"enter", "2", "/", "b", "e", "a", "t", "enter"}},
 		{"resources", []string{"enter", "3"}},
 		{"config", []string{"enter", "4"}},
-		{"create", []string{"c"}},
-		{"create-id", []string{"c", "enter"}},
+		{"create", []string{"c", "wait:heartbeat"}},                                   // the bundle scan's result
+		{"create-id", []string{"c", "wait:heartbeat", "enter", "wait:container id:"}}, // and the id's
 		{"kill", []string{"K"}},
 		{"delete", []string{"D"}},
 	}
