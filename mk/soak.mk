@@ -21,3 +21,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseURuncJSON -fuzztime $(FUZZTIME) ./runtime/config
 	$(GO) test -run '^$$' -fuzz FuzzAnnotations -fuzztime $(FUZZTIME) ./runtime/config
 	$(GO) test -run '^$$' -fuzz FuzzBuildQemu -fuzztime $(FUZZTIME) ./runtime/vmm
+	$(GO) test -run '^$$' -fuzz FuzzReadManifest -fuzztime $(FUZZTIME) ./runtime/solo5

@@ -2,9 +2,12 @@
 // re-exec child installs it on its own thread right before it execs the
 // monitor, so the monitor runs under it from its first instruction.
 //
-// The filter is an allow-list per monitor (see Rules); every other system
-// call fails with EPERM. execve itself is allowed only with the exact
-// filename pointer the runtime passes (Exec), which the monitor's fresh
+// The filter is an allow-list per monitor (see Rules), derived from
+// strace of the real Solo5 v0.12.1 tenders and tested by running them
+// under it (docs/solo5.md); every other system call fails with EPERM
+// (clone3 with ENOSYS, so that glibc falls back to clone, whose flags the
+// filter checks). execve itself is allowed only with the exact filename
+// pointer the runtime passes (Exec), which the monitor's fresh
 // address space does not reproduce: in practice the exec of the monitor is
 // the one execve the filter lets through. The solo5 monitors install their
 // own, tighter filters after they loaded the guest; this one covers the
@@ -81,32 +84,50 @@ func (e *Exec) Run() error {
 	return fmt.Errorf("exec %s: %w", e.path, errno)
 }
 
-// Policy is the filter of profile for an exec of x.
+// Policy is the filter of profile for an exec of x: one group of allowed
+// calls, one group per specific errno (clone3: ENOSYS), EPERM for the rest.
 func Policy(profile string, x *Exec) (libseccomp.Policy, error) {
 	rules, err := Rules(profile)
 	if err != nil {
 		return libseccomp.Policy{}, err
 	}
-	g := libseccomp.SyscallGroup{Action: libseccomp.ActionAllow}
+	allow := libseccomp.SyscallGroup{Action: libseccomp.ActionAllow}
+	var refuse []libseccomp.SyscallGroup
+	byErrno := map[unix.Errno]int{}
 	for _, r := range rules {
 		switch {
+		case !r.Allowed():
+			if len(r.Any) != 0 {
+				return libseccomp.Policy{}, fmt.Errorf("seccomp profile %s: %s: a refused call cannot have conditions", profile, r.Name)
+			}
+			i, ok := byErrno[r.Errno]
+			if !ok {
+				// go-seccomp-bpf validates only the default action; a
+				// group's action is returned as it is, errno included.
+				i = len(refuse)
+				byErrno[r.Errno] = i
+				refuse = append(refuse, libseccomp.SyscallGroup{Action: libseccomp.Action(unix.SECCOMP_RET_ERRNO | uint32(r.Errno))})
+			}
+			refuse[i].Names = append(refuse[i].Names, r.Name)
 		case r.Name == "execve":
-			g.NamesWithCondtions = append(g.NamesWithCondtions, libseccomp.NameWithConditions{
+			allow.NamesWithCondtions = append(allow.NamesWithCondtions, libseccomp.NameWithConditions{
 				Name:       "execve",
 				Conditions: libseccomp.ArgumentConditions{{Argument: 0, Operation: libseccomp.Equal, Value: x.PathPointer()}},
 			})
 		case len(r.Any) == 0:
-			g.Names = append(g.Names, r.Name)
+			allow.Names = append(allow.Names, r.Name)
 		default:
-			for _, c := range r.Any {
-				g.NamesWithCondtions = append(g.NamesWithCondtions, libseccomp.NameWithConditions{
-					Name:       r.Name,
-					Conditions: libseccomp.ArgumentConditions{{Argument: c.Arg, Operation: c.Op, Value: c.Value}},
-				})
+			for _, all := range r.Any {
+				conds := make(libseccomp.ArgumentConditions, len(all))
+				for i, c := range all {
+					conds[i] = libseccomp.Condition{Argument: c.Arg, Operation: c.Op, Value: c.Value}
+				}
+				allow.NamesWithCondtions = append(allow.NamesWithCondtions, libseccomp.NameWithConditions{Name: r.Name, Conditions: conds})
 			}
 		}
 	}
-	return libseccomp.Policy{DefaultAction: libseccomp.ActionErrno, Syscalls: []libseccomp.SyscallGroup{g}}, nil
+	groups := append([]libseccomp.SyscallGroup{allow}, refuse...)
+	return libseccomp.Policy{DefaultAction: libseccomp.ActionErrno, Syscalls: groups}, nil
 }
 
 // Load installs the filter on the calling thread only (no TSYNC) and sets
