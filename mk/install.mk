@@ -9,6 +9,8 @@
 # urunc finds urunc-init beside itself and the kernel and modules in
 # ../lib/urunc/linux from its own directory, so bin and lib stay together
 # under one PREFIX (no separate BINDIR/LIBDIR).
+#   make install-docker / uninstall-docker   add/remove the "urunc" runtime
+#                             in $(DOCKER_DAEMON_JSON) (opt-in, explicit)
 PREFIX ?= /usr/local
 DESTDIR ?=
 SYSCONFDIR ?= /etc
@@ -16,6 +18,8 @@ BINDIR = $(PREFIX)/bin
 URUNC_LIBDIR = $(PREFIX)/lib/urunc
 DOCDIR = $(PREFIX)/share/doc/urunc
 CONFDIR = $(SYSCONFDIR)/urunc
+# Not DOCKER_CONFIG: that is the docker client's own variable (~/.docker).
+DOCKER_DAEMON_JSON ?= /etc/docker/daemon.json
 INSTALL ?= install
 
 # Every binary of $(BIN) that is installed; a new one is one more line:
@@ -26,7 +30,7 @@ INSTALL_BINS := urunc urunc-dev urunc-init
 INSTALL_DOCS := README.md CHANGELOG.md CONTRIBUTING.md LICENSE NOTICE
 HOST_CONFIG := packaging/config.json
 
-.PHONY: install uninstall
+.PHONY: install uninstall install-docker uninstall-docker
 
 install: build
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(BINDIR)
@@ -71,3 +75,13 @@ uninstall:
 		echo "uninstall: kept $$conf (changed from the default)"; \
 	fi; \
 	rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true
+
+# Registration with Docker is explicit: these only edit daemon.json (a
+# backup beside it, other keys and runtimes kept); dockerd reads it on
+# reload (systemctl reload docker, or kill -HUP the dockerd pid).
+install-docker:
+	@test -x $(DESTDIR)$(BINDIR)/urunc || { echo "install-docker: no $(DESTDIR)$(BINDIR)/urunc: make install first" >&2; exit 1; }
+	$(GO) run ./scripts/docker-runtime -config $(DESTDIR)$(DOCKER_DAEMON_JSON) add urunc $(BINDIR)/urunc
+
+uninstall-docker:
+	$(GO) run ./scripts/docker-runtime -config $(DESTDIR)$(DOCKER_DAEMON_JSON) remove urunc $(BINDIR)/urunc
