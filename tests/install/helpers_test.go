@@ -91,7 +91,7 @@ func must(t *testing.T, name string, args ...string) string {
 }
 
 // buildInfo is what `make version` says the build stamps.
-type buildInfo struct{ release, commit, dirty string }
+type buildInfo struct{ release, commit, dirty, sourceDate string }
 
 func stamped(t *testing.T) buildInfo {
 	t.Helper()
@@ -105,6 +105,8 @@ func stamped(t *testing.T) buildInfo {
 			b.commit = v
 		case "dirty":
 			b.dirty = v
+		case "source":
+			b.sourceDate = strings.TrimPrefix(v, "date ")
 		}
 	}
 	if b.release == "" || b.commit == "" || b.dirty == "" {
