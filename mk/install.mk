@@ -28,6 +28,8 @@ INSTALL_BINS := urunc urunc-dev urunc-init
 
 # Installed as plain text (links between them keep working).
 INSTALL_DOCS := README.md CHANGELOG.md CONTRIBUTING.md LICENSE NOTICE
+# docs/*.md as committed: an untracked draft is not installed (nor packaged).
+INSTALL_DOC_PAGES := $(wildcard $(if $(filter true,$(IN_GIT)),$(shell git -C $(CURDIR) ls-files 'docs/*.md'),docs/*.md))
 HOST_CONFIG := packaging/config.json
 
 .PHONY: install uninstall install-docker uninstall-docker
@@ -61,7 +63,7 @@ install: build
 	fi
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(DOCDIR)/docs
 	$(INSTALL) -m 0644 $(INSTALL_DOCS) $(DESTDIR)$(DOCDIR)/
-	$(INSTALL) -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
+	$(INSTALL) -m 0644 $(INSTALL_DOC_PAGES) $(DESTDIR)$(DOCDIR)/docs/
 
 # Removes what install installed; a changed config.json stays (and says so).
 uninstall:

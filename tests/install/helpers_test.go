@@ -215,9 +215,11 @@ func expected(t *testing.T, prefix, sysconf string) (files, dirs map[string]fs.F
 	for _, d := range []string{"README.md", "CHANGELOG.md", "CONTRIBUTING.md", "LICENSE", "NOTICE"} {
 		files[doc+"/"+d] = 0o644
 	}
-	md, _ := filepath.Glob(filepath.Join(repo, "docs", "*.md"))
-	for _, d := range md {
-		files[doc+"/docs/"+filepath.Base(d)] = 0o644
+	// The committed pages only (an untracked draft is not installed).
+	for _, d := range strings.Fields(must(t, "git", "-C", repo, "ls-files", "docs/*.md")) {
+		if _, err := os.Stat(filepath.Join(repo, d)); err == nil {
+			files[doc+"/docs/"+filepath.Base(d)] = 0o644
+		}
 	}
 	dirs[doc] = fs.ModeDir | 0o755
 	dirs[doc+"/docs"] = fs.ModeDir | 0o755
