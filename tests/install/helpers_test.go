@@ -36,9 +36,10 @@ func needRoot(t *testing.T) {
 	e2e.RequireRoot(t)
 }
 
-// mk runs make in the repository with args and returns its output. The
-// outer make's MAKEFLAGS (make test) stay out: its variables would
-// override ours.
+// mk runs make in the repository with args and returns its output.
+// Neither an outer make's flags and variables (make test PREFIX=...
+// exports PREFIX too) nor the caller's environment choose where things
+// are installed: only args do.
 func mk(t *testing.T, args ...string) string {
 	t.Helper()
 	return mkIn(t, repo, args...)
@@ -50,7 +51,9 @@ func mkIn(t *testing.T, dir string, args ...string) string {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "make", append([]string{"-C", dir, "--no-print-directory"}, args...)...)
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "MAKEFLAGS=") && !strings.HasPrefix(e, "MFLAGS=") {
+		switch k, _, _ := strings.Cut(e, "="); k {
+		case "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "PREFIX", "DESTDIR", "SYSCONFDIR", "DOCKER_DAEMON_JSON":
+		default:
 			cmd.Env = append(cmd.Env, e)
 		}
 	}
