@@ -32,7 +32,11 @@ INSTALL_DOCS := README.md CHANGELOG.md CONTRIBUTING.md LICENSE NOTICE
 INSTALL_DOC_PAGES := $(wildcard $(if $(filter true,$(IN_GIT)),$(shell git -C $(CURDIR) ls-files 'docs/*.md'),docs/*.md))
 HOST_CONFIG := packaging/config.json
 
-.PHONY: install uninstall install-docker uninstall-docker
+.PHONY: install uninstall install-docker uninstall-docker install-bins
+
+# The list, for tests/install.
+install-bins:
+	@echo $(INSTALL_BINS)
 
 install: build
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(BINDIR)

@@ -190,7 +190,7 @@ func expected(t *testing.T, prefix, sysconf string) (files, dirs map[string]fs.F
 	}
 	files = map[string]fs.FileMode{}
 	dirs = map[string]fs.FileMode{}
-	for _, b := range []string{"urunc", "urunc-dev", "urunc-init"} {
+	for _, b := range installBins(t) {
 		files[p+"/bin/"+b] = 0o755
 	}
 	if hasKernel() {
@@ -236,6 +236,16 @@ func clean(m map[string]fs.FileMode) map[string]fs.FileMode {
 		out[path.Clean(p)] = mode
 	}
 	return out
+}
+
+// installBins are the binaries make install installs (INSTALL_BINS).
+func installBins(t *testing.T) []string {
+	t.Helper()
+	bins := strings.Fields(mk(t, "-s", "install-bins"))
+	if len(bins) < 3 {
+		t.Fatalf("make install-bins: %q", bins)
+	}
+	return bins
 }
 
 func hasKernel() bool {

@@ -23,7 +23,7 @@ func TestInstallDestDir(t *testing.T) {
 		t.Errorf("kernel built: %v, but install said:\n%s", hasKernel(), out)
 	}
 	checkTree(t, dest, "/usr/local", "/etc")
-	for _, b := range []string{"urunc", "urunc-dev", "urunc-init"} {
+	for _, b := range installBins(t) {
 		sameFile(t, filepath.Join(dest, "usr/local/bin", b), filepath.Join(repo, "bin", b))
 	}
 	conf := filepath.Join(dest, "etc/urunc/config.json")
