@@ -17,7 +17,7 @@ build: $(BIN)/urunc
 # urfave_cli_no_docs drops the man-page generator (blackfriday): ~0.4 ms
 # less start-up for every one of a lifecycle's urunc processes.
 $(BIN)/urunc: FORCE
-	CGO_ENABLED=0 $(GO) build -tags urfave_cli_no_docs -o $@ ./cmd/urunc
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(VERSION_LDFLAGS)' -tags urfave_cli_no_docs -o $@ ./cmd/urunc
 
 FORCE:
 
@@ -52,4 +52,6 @@ fmt:
 clean:
 	rm -rf $(BIN) build
 
--include mk/*.mk
+# version.mk first: the others use RELEASE, COMMIT, ... at parse time.
+include mk/version.mk
+-include $(filter-out mk/version.mk,$(wildcard mk/*.mk))

@@ -9,7 +9,7 @@ build: $(BIN)/urunc-dev
 build-dev: $(BIN)/urunc-dev
 
 $(BIN)/urunc-dev: FORCE
-	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/urunc-dev
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(VERSION_LDFLAGS)' -o $@ ./cmd/urunc-dev
 
 # Demo bundles of the project's test unikernel: hello (prints and exits)
 # and heartbeat (prints a line per second until killed).

@@ -13,7 +13,7 @@ linux-kernel:
 urunc-init: $(BIN)/urunc-init
 
 $(BIN)/urunc-init: FORCE
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $@ ./cmd/urunc-init
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '-s -w' -o $@ ./cmd/urunc-init
 
 build: $(BIN)/urunc-init
 

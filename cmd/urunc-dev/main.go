@@ -15,6 +15,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/urfave/cli/v2"
 
+	"github.com/urunc-dev/urunc/internal/version"
 	"github.com/urunc-dev/urunc/runtime/cgroups"
 	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/tui"
@@ -25,6 +26,8 @@ func main() {
 	app := &cli.App{
 		Name:  "urunc-dev",
 		Usage: "console and tools for developing unikernels with urunc",
+		// urunc-dev version <release>, commit: ..., go: ... (as urunc's).
+		Version: version.Get().Text(),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "root", Value: "/run/urunc", Usage: "urunc state root to follow"},
 			&cli.StringSliceFlag{Name: "bundles", Usage: "directory of bundles offered by create (repeatable)"},

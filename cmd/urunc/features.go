@@ -49,7 +49,9 @@ func runtimeFeatures() *features.Features {
 			Cgroup: &features.Cgroup{V1: &yes, V2: &yes, Systemd: &yes},
 		},
 		Annotations: map[string]string{
-			"io.github.urunc.version":     version,
+			"io.github.urunc.version":     build.Release,
+			"io.github.urunc.commit":      build.Commit,
+			"io.github.urunc.dirty":       build.Dirty,
 			"io.github.urunc.guests":      strings.Join(pairs, ";"),
 			"io.github.urunc.handoff":     "bundles without a unikernel configuration are run by runc",
 			"io.github.urunc.annotations": "com.urunc.unikernel.* (incl. sharedfs=9p|virtiofs), com.urunc.vmm.{accel,cpu,machine}, com.urunc.network.mode",

@@ -29,12 +29,6 @@ func init() {
 	}
 }
 
-// Set with -ldflags "-X main.version=... -X main.commit=...".
-var (
-	version = "0.1.0-dev"
-	commit  = ""
-)
-
 const defaultRoot = "/run/urunc"
 
 func main() {
@@ -65,7 +59,7 @@ func newApp() *cli.App {
 	app := &cli.App{
 		Name:                   "urunc",
 		Usage:                  "OCI runtime for unikernels and tiny Linux microVMs",
-		Version:                version,
+		Version:                versionText(),
 		Flags:                  globalFlags(),
 		Before:                 setupLogging,
 		ExitErrHandler:         func(*cli.Context, error) {}, // main reports errors

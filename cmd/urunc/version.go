@@ -2,29 +2,31 @@ package main
 
 import (
 	"fmt"
-	"runtime"
-	"runtime/debug"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
+
+	"github.com/urunc-dev/urunc/internal/version"
 )
+
+// build is the version the Makefile stamped (internal/version).
+var build = version.Get()
+
+// versionText follows "urunc version " in runc's layout, for both
+// `urunc --version` and `urunc version`:
+//
+//	urunc version 0.1.0
+//	commit: 7024d7ee44874a83605c513b6ef398c6a5c89653
+//	spec: 1.3.0
+//	go: go1.26.8
+func versionText() string { return build.Text("spec: " + specs.Version) }
 
 func versionCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "version",
 		Usage: "print version information",
 		Action: func(c *cli.Context) error {
-			rev := commit
-			if rev == "" {
-				if bi, ok := debug.ReadBuildInfo(); ok {
-					for _, s := range bi.Settings {
-						if s.Key == "vcs.revision" {
-							rev = s.Value
-						}
-					}
-				}
-			}
-			fmt.Printf("urunc version %s\ncommit: %s\nspec: %s\ngo: %s\n", version, rev, specs.Version, runtime.Version())
+			fmt.Printf("urunc version %s\n", versionText())
 			return nil
 		},
 	}
