@@ -7,7 +7,7 @@
 // virtio-fs) and switches into it, configures the network, runs the
 // container's process with its env, cwd and uid/gid, copies its output to
 // the console, reaps zombies and finally powers the VM off so that qemu's
-// exit status carries the program's (linuxboot.DecodeExitStatus).
+// exit status carries the program's (runtime/vmm ExitLinuxInit).
 //
 // Any failure prints one line "urunc-init: <error>" on the console and ends
 // the VM with status 125 (126/127 when the program cannot be executed or

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -81,7 +82,19 @@ type Host struct {
 	SharedFS string `json:"sharedFS"`
 	// Virtiofsd is the virtio-fs daemon (the C one qemu 7.2 ships).
 	Virtiofsd string `json:"virtiofsd"`
+	// Monitors holds per-monitor settings by canonical name (qemu,
+	// firecracker, hvt, spt, cloud-hypervisor).
+	Monitors map[string]Monitor `json:"monitors,omitempty"`
 }
+
+// Monitor is one monitor's host settings.
+type Monitor struct {
+	// Path is the monitor's binary (absolute); empty: looked up on PATH.
+	Path string `json:"path,omitempty"`
+}
+
+// MonitorPath is the configured binary of the monitor named canonical, or "".
+func (h *Host) MonitorPath(canonical string) string { return h.Monitors[canonical].Path }
 
 // DefaultHost returns the built-in configuration.
 func DefaultHost() *Host {
@@ -130,6 +143,11 @@ func LoadHost(path string) (*Host, error) {
 	}
 	if h.MemoryMB < 8 || h.VCPUs < 1 {
 		return nil, fmt.Errorf("urunc config %s: defaultMemoryMB must be >= 8 and defaultVCPUs >= 1", path)
+	}
+	for name, m := range h.Monitors {
+		if m.Path != "" && !filepath.IsAbs(m.Path) {
+			return nil, fmt.Errorf("urunc config %s: monitors.%s.path %q must be an absolute path", path, name, m.Path)
+		}
 	}
 	return h, nil
 }

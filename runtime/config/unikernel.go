@@ -38,6 +38,11 @@ const (
 	// (default) or "virtiofs". urunc's addition; the host configuration's
 	// sharedFS is the default.
 	KeySharedFS = Prefix + "sharedfs"
+	// KeySolo5NetDev and KeySolo5BlkDev name the solo5 network and block
+	// devices the unikernel was built with (upstream urunc's keys, v0.8);
+	// they override the guest type's defaults and must match its manifest.
+	KeySolo5NetDev = Prefix + "solo5NetDev"
+	KeySolo5BlkDev = Prefix + "solo5BlkDev"
 
 	VMMPrefix      = "com.urunc.vmm."
 	KeyAccel       = VMMPrefix + "accel"      // kvm | tcg | auto
@@ -71,6 +76,8 @@ type Unikernel struct {
 	UseDMBlock  string `json:"com.urunc.unikernel.useDMBlock,omitempty"`
 	MountRootfs string `json:"com.urunc.unikernel.mountRootfs,omitempty"`
 	SharedFS    string `json:"com.urunc.unikernel.sharedfs,omitempty"`
+	Solo5NetDev string `json:"com.urunc.unikernel.solo5NetDev,omitempty"`
+	Solo5BlkDev string `json:"com.urunc.unikernel.solo5BlkDev,omitempty"`
 
 	Accel       string `json:"com.urunc.vmm.accel,omitempty"`
 	CPU         string `json:"com.urunc.vmm.cpu,omitempty"`
@@ -87,7 +94,8 @@ func (u *Unikernel) fields() map[string]*string {
 		KeyType: &u.Type, KeyCmdline: &u.Cmdline, KeyBinary: &u.Binary,
 		KeyHypervisor: &u.Hypervisor, KeyVersion: &u.Version, KeyInitrd: &u.Initrd,
 		KeyBlock: &u.Block, KeyBlkMntPoint: &u.BlkMntPoint, KeyUseDMBlock: &u.UseDMBlock,
-		KeyMountRootfs: &u.MountRootfs, KeySharedFS: &u.SharedFS, KeyAccel: &u.Accel, KeyCPU: &u.CPU,
+		KeyMountRootfs: &u.MountRootfs, KeySharedFS: &u.SharedFS, KeySolo5NetDev: &u.Solo5NetDev, KeySolo5BlkDev: &u.Solo5BlkDev,
+		KeyAccel: &u.Accel, KeyCPU: &u.CPU,
 		KeyMachine: &u.Machine, KeyNetworkMode: &u.NetworkMode,
 	}
 }

@@ -32,6 +32,10 @@ type CreateOptions struct {
 	ConsoleSocket string
 	// Stdio of the container (the guest console when there is no terminal).
 	Stdin, Stdout, Stderr *os.File
+	// DecodesExit: the caller reaps the VMM and reads the guest's outcome
+	// with Outcome (urunc run, the native shim), so the VMM may report it
+	// through its exit status.
+	DecodesExit bool
 }
 
 // Process is the container's init child as seen by the process that
@@ -182,7 +186,7 @@ func (r *Runtime) checkBundle(o CreateOptions) (*creation, error) {
 	if c.cfg, err = config.Load(c.bundle, c.spec); err != nil {
 		return nil, err
 	}
-	if err := vmm.Validate(c.cfg.Type, c.cfg.Hypervisor); err != nil {
+	if err := vmm.Validate(c.cfg.Type, c.cfg.Hypervisor, r.opts.Host.MonitorPath(vmm.Canonical(c.cfg.Hypervisor))); err != nil {
 		return nil, err
 	}
 	c.rootfs = config.RootfsPath(c.bundle, c.spec)
@@ -219,11 +223,12 @@ func (c *creation) writeCreating() error {
 			Bundle:      c.bundle,
 			Annotations: c.spec.Annotations,
 		},
-		Rootfs:     c.rootfs,
-		Created:    time.Now().UTC(),
-		Owner:      currentUser(),
-		Guest:      c.cfg.Type,
-		Hypervisor: c.cfg.Hypervisor,
+		Rootfs:      c.rootfs,
+		Created:     time.Now().UTC(),
+		Owner:       currentUser(),
+		Guest:       c.cfg.Type,
+		Hypervisor:  c.cfg.Hypervisor,
+		DecodesExit: c.o.DecodesExit,
 	}
 	if err := c.d.WriteState(c.st); err != nil {
 		return err

@@ -237,19 +237,24 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		return nil, nil, err
 	}
 	req := vmm.Request{
-		Guest:      cfg.Type,
-		Version:    cfg.Version,
-		Hypervisor: cfg.Hypervisor,
-		Cmdline:    cfg.Cmdline,
-		MemoryMB:   memMB,
-		VCPUs:      vcpus(spec, r.opts.Host.VCPUs),
-		StateDir:   d.Path(),
-		SerialLog:  d.File(state.SerialFile),
-		ControlFD:  -1,
-		ExtraArgs:  r.opts.Host.QEMU.ExtraArgs,
+		Guest:       cfg.Type,
+		Version:     cfg.Version,
+		Hypervisor:  cfg.Hypervisor,
+		Cmdline:     cfg.Cmdline,
+		MemoryMB:    memMB,
+		VCPUs:       vcpus(spec, r.opts.Host.VCPUs),
+		StateDir:    d.Path(),
+		SerialLog:   d.File(state.SerialFile),
+		ControlFD:   -1,
+		DecodesExit: st.DecodesExit,
+		MonitorPath: r.opts.Host.MonitorPath(vmm.Canonical(cfg.Hypervisor)),
+		ExtraArgs:   r.opts.Host.QEMU.ExtraArgs,
 	}
 	if p := spec.Process; p != nil {
 		req.Process = vmm.Process{Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.User.UID, GID: p.User.GID}
+	}
+	if netw != nil {
+		netw.Name = cfg.Solo5NetDev
 	}
 	if netw != nil && netw.DNS == "" {
 		var src string
@@ -282,6 +287,9 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 	}()
 	r.event(d, state.Event{Step: state.StepStorage, Detail: stor.Detail})
 	req.Kernel, req.Initrd, req.Disks, req.Shares, req.Linux = stor.Kernel, stor.Initrd, stor.Disks, stor.Shares, stor.Linux
+	for i := range req.Disks {
+		req.Disks[i].Name = cfg.Solo5BlkDev
+	}
 
 	if vmm.ControlOf(cfg.Hypervisor) != vmm.NoControl {
 		if req.ControlFD, err = listenInherited(d.File(state.QMPSock)); err != nil {
@@ -303,23 +311,25 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		}
 	}
 	info := &state.VMMInfo{
-		Hypervisor:    cfg.Hypervisor,
-		Binary:        plan.Path,
-		Argv:          plan.Argv,
-		PID:           st.Pid,
-		Guest:         cfg.Type,
-		GuestCmdline:  plan.GuestCmdline,
-		Accel:         choice.Accel,
-		AccelReason:   choice.AccelReason,
-		CPU:           choice.CPU,
-		Machine:       choice.Machine,
-		MachineReason: choice.MachineReason,
-		MemoryMB:      req.MemoryMB,
-		VCPUs:         req.VCPUs,
-		Network:       netDetail,
-		GracefulStop:  string(plan.Stop),
-		Control:       string(plan.Control),
-		Storage:       stor.Detail,
+		Hypervisor:     cfg.Hypervisor,
+		Binary:         plan.Path,
+		Argv:           plan.Argv,
+		PID:            st.Pid,
+		Guest:          cfg.Type,
+		GuestCmdline:   plan.GuestCmdline,
+		Accel:          choice.Accel,
+		AccelReason:    choice.AccelReason,
+		CPU:            choice.CPU,
+		Machine:        choice.Machine,
+		MachineReason:  choice.MachineReason,
+		MemoryMB:       req.MemoryMB,
+		VCPUs:          req.VCPUs,
+		Network:        netDetail,
+		GracefulStop:   string(plan.Stop),
+		Control:        string(plan.Control),
+		Storage:        stor.Detail,
+		ExitRule:       string(plan.Exit.Rule),
+		FailureMarkers: plan.Exit.FailureMarkers,
 	}
 	if v := stor.Virtiofsd; v != nil {
 		info.VirtiofsdPID, info.VirtiofsdStartTime = v.HostPID, v.StartTime

@@ -6,8 +6,6 @@ import (
 	"os/signal"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/urunc-dev/urunc/runtime/linuxboot"
 )
 
 // Run creates and starts a container. Detached, it returns once the VMM
@@ -15,6 +13,9 @@ import (
 // container, waits for the VMM to exit, deletes the container and returns
 // its exit status (for a Linux guest: the guest program's status).
 func (r *Runtime) Run(ctx context.Context, o CreateOptions, detach bool) (int, error) {
+	// In the foreground this process reaps the VMM and reads the guest's
+	// outcome itself.
+	o.DecodesExit = !detach
 	proc, err := r.Create(ctx, o)
 	if err != nil {
 		return -1, err
@@ -35,10 +36,11 @@ func (r *Runtime) Run(ctx context.Context, o CreateOptions, detach bool) (int, e
 		}
 	}()
 	status, err := proc.Wait(ctx)
-	if st, serr := r.State(o.ID); serr == nil && st.Guest == "linux" {
-		// urunc-init passes the program's status through isa-debug-exit.
-		if s, ok := linuxboot.DecodeExitStatus(status); ok {
-			status = s
+	if err == nil {
+		out := r.Outcome(o.ID, status)
+		status = out.Status
+		if out.Status != 0 {
+			r.log.Warn("guest ended", "id", o.ID, "status", out.Status, "reason", out.Reason)
 		}
 	}
 	r.Delete(context.WithoutCancel(ctx), o.ID, true)

@@ -321,8 +321,8 @@ func TestBootExitStatus(t *testing.T) {
 			if want := 2*tc.guest + 1; res.qemuStatus != want {
 				t.Errorf("qemu status %d, want %d; output:\n%s", res.qemuStatus, want, res.out)
 			}
-			if got, ok := DecodeExitStatus(res.qemuStatus); !ok || got != tc.guest {
-				t.Errorf("DecodeExitStatus(%d) = %d, %v; want %d", res.qemuStatus, got, ok, tc.guest)
+			if got, ok := vmm.ExitLinuxInit.Decode(res.qemuStatus); !ok || got != tc.guest {
+				t.Errorf("vmm.ExitLinuxInit.Decode(%d) = %d, %v; want %d", res.qemuStatus, got, ok, tc.guest)
 			}
 			if !strings.Contains(res.out, tc.output) {
 				t.Errorf("output lacks %q:\n%s", tc.output, res.out)

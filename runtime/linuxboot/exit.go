@@ -10,7 +10,7 @@ package linuxboot
 // exits with (v<<1)|1, which the host truncates to 8 bits, so only 7 bits
 // survive: N in 1..127 arrives as 2N+1 (3..255) and anything above 127
 // (e.g. 137 for SIGKILL, 143 for SIGTERM) arrives as 127 ("127 or more").
-// DecodeExitStatus undoes the mapping.
+// runtime/vmm (ExitLinuxInit.Decode) undoes the mapping.
 //
 // urunc-init's own failures use docker's codes: 125 (init could not set the
 // container up), 126 (program found but not executable), 127 (program not
@@ -34,18 +34,4 @@ func DebugExitValue(n int) byte {
 		return MaxExitStatus
 	}
 	return byte(n)
-}
-
-// DecodeExitStatus turns qemu's exit status into the guest program's
-// status. ok is false when the status cannot come from urunc-init (qemu
-// itself failed, e.g. status 1 for a bad option, or the kernel never ran).
-func DecodeExitStatus(qemuStatus int) (status int, ok bool) {
-	switch {
-	case qemuStatus == 0:
-		return 0, true
-	case qemuStatus >= 3 && qemuStatus <= 255 && qemuStatus%2 == 1:
-		return (qemuStatus - 1) / 2, true
-	default:
-		return qemuStatus, false
-	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
 // cpioFile is one entry read back by readCPIO.
@@ -365,7 +367,7 @@ func TestExitStatusMapping(t *testing.T) {
 	for n := 1; n <= 255; n++ {
 		v := DebugExitValue(n)
 		qemu := (int(v)<<1 | 1) & 0xff // what the host sees
-		got, ok := DecodeExitStatus(qemu)
+		got, ok := vmm.ExitLinuxInit.Decode(qemu)
 		want := min(n, MaxExitStatus)
 		if !ok || got != want {
 			t.Errorf("status %d -> port %d -> qemu %d -> %d,%v; want %d", n, v, qemu, got, ok, want)
@@ -375,13 +377,13 @@ func TestExitStatusMapping(t *testing.T) {
 		t.Error("negative status not clamped")
 	}
 	for q, want := range map[int]int{0: 0, 3: 1, 15: 7, 255: 127} {
-		if got, ok := DecodeExitStatus(q); !ok || got != want {
-			t.Errorf("DecodeExitStatus(%d) = %d, %v", q, got, ok)
+		if got, ok := vmm.ExitLinuxInit.Decode(q); !ok || got != want {
+			t.Errorf("vmm.ExitLinuxInit.Decode(%d) = %d, %v", q, got, ok)
 		}
 	}
 	for _, q := range []int{1, 2, 4, 256, -1} {
-		if _, ok := DecodeExitStatus(q); ok {
-			t.Errorf("DecodeExitStatus(%d) ok, want not from the guest", q)
+		if _, ok := vmm.ExitLinuxInit.Decode(q); ok {
+			t.Errorf("vmm.ExitLinuxInit.Decode(%d) ok, want not from the guest", q)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func TestValidateID(t *testing.T) {
@@ -230,5 +232,31 @@ func TestCreatedRunningVMMIsRunning(t *testing.T) {
 		if st, err := d.ReadState(); err != nil || st.StatusOf() != want {
 			t.Errorf("vmm binary %q: status %v %v, want %s", binary, st.StatusOf(), err, want)
 		}
+	}
+}
+
+// Disposition tells a handled signal from one the process would drop.
+func TestDisposition(t *testing.T) {
+	sig := unix.SIGUSR2
+	d, err := Disposition(os.Getpid(), sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.NSInit || d.Dropped() {
+		t.Fatalf("self before Notify: %+v", d)
+	}
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, sig)
+	defer signal.Stop(c)
+	if d, _ = Disposition(os.Getpid(), sig); !d.Caught {
+		t.Fatalf("self after Notify: %+v", d)
+	}
+	signal.Ignore(unix.SIGUSR1)
+	defer signal.Reset(unix.SIGUSR1)
+	if d, _ = Disposition(os.Getpid(), unix.SIGUSR1); !d.Ignored || !d.Dropped() {
+		t.Fatalf("ignored: %+v", d)
+	}
+	if _, err := Disposition(1<<30, sig); err == nil {
+		t.Fatal("no such pid: no error")
 	}
 }

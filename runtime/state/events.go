@@ -98,6 +98,7 @@ const (
 	StepPause          = "pause"
 	StepResume         = "resume"
 	StepStopped        = "stopped" // urunc saw the VMM gone (detail: exit status when known)
+	StepExited         = "exited"  // the guest's outcome, read by whoever reaped the VMM (detail: status and why)
 	StepDelete         = "delete"  // delete began
 	StepFailed         = "failed"  // a step failed; Error says why
 )

@@ -110,3 +110,50 @@ func WaitExit(ctx context.Context, pid int, startTime uint64, d time.Duration) b
 		}
 	}
 }
+
+// SignalDisposition is what a process does with a signal, from
+// /proc/PID/status.
+type SignalDisposition struct {
+	Caught  bool // it has a handler
+	Ignored bool // it ignores it
+	// NSInit: it is pid 1 of its pid namespace, where the kernel drops
+	// every signal the process has no handler for (SIGKILL and SIGSTOP
+	// from an ancestor namespace excepted).
+	NSInit bool
+}
+
+// Dropped reports whether sig would have no effect on the process.
+func (s SignalDisposition) Dropped() bool { return !s.Caught && (s.Ignored || s.NSInit) }
+
+// Disposition reads how pid treats sig.
+func Disposition(pid int, sig unix.Signal) (SignalDisposition, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return SignalDisposition{}, err
+	}
+	var d SignalDisposition
+	bit := uint64(1) << (uint(sig) - 1)
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		v = bytes.TrimSpace(v)
+		switch string(k) {
+		case "SigCgt", "SigIgn":
+			mask, err := strconv.ParseUint(string(v), 16, 64)
+			if err != nil {
+				return SignalDisposition{}, fmt.Errorf("/proc/%d/status %s: %w", pid, k, err)
+			}
+			if string(k) == "SigCgt" {
+				d.Caught = mask&bit != 0
+			} else {
+				d.Ignored = mask&bit != 0
+			}
+		case "NSpid":
+			f := bytes.Fields(v)
+			d.NSInit = len(f) > 1 && string(f[len(f)-1]) == "1"
+		}
+	}
+	return d, nil
+}

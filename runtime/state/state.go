@@ -29,6 +29,10 @@ type State struct {
 	// manager made it; delete and update find it here.
 	CgroupPaths  map[string]string `json:"cgroup_paths,omitempty"`
 	CgroupDriver string            `json:"cgroupDriver,omitempty"`
+	// DecodesExit says the process that created the container reaps the
+	// VMM and maps its exit status to the guest's (urunc run, the native
+	// shim), so the VMM may report the guest's outcome through its status.
+	DecodesExit bool `json:"decodesExit,omitempty"`
 }
 
 // StatusOf returns the status as a typed value.

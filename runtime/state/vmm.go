@@ -16,11 +16,16 @@ type VMMInfo struct {
 	MemoryMB      uint64   `json:"memoryMB,omitempty"`
 	VCPUs         int      `json:"vcpus,omitempty"`
 	Network       string   `json:"network,omitempty"`      // e.g. "tap0 -> 10.0.0.2/24 gw 10.0.0.1" or "none"
-	GracefulStop  string   `json:"gracefulStop,omitempty"` // acpi | signal
+	GracefulStop  string   `json:"gracefulStop,omitempty"` // acpi | signal | kill
 	Control       string   `json:"control,omitempty"`      // the VMM's control socket: qmp, or none
 	TapName       string   `json:"tapName,omitempty"`
 	// Storage says how the guest gets its root filesystem.
 	Storage string `json:"storage,omitempty"`
+	// ExitRule is how the VMM's status maps to the guest's (raw,
+	// linux-init, unikraft) and FailureMarkers are console lines that mean
+	// the guest failed even when that status says success.
+	ExitRule       string   `json:"exitRule,omitempty"`
+	FailureMarkers []string `json:"failureMarkers,omitempty"`
 	// VirtiofsdPID (host pid) and its start time identify a virtiofsd
 	// serving the rootfs, so delete can kill one that outlived the VMM.
 	VirtiofsdPID       int    `json:"virtiofsdPid,omitempty"`

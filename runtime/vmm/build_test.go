@@ -270,7 +270,7 @@ func TestValidateErrors(t *testing.T) {
 		{"linux", "cloud-hypervisor", ErrNotInstalled, []string{"cloud-hypervisor"}},
 	}
 	for _, tt := range tests {
-		err := Validate(tt.guest, tt.hv)
+		err := Validate(tt.guest, tt.hv, "")
 		if tt.want == nil {
 			if err != nil {
 				t.Errorf("%s/%s: %v", tt.guest, tt.hv, err)
@@ -292,7 +292,7 @@ func TestValidateErrors(t *testing.T) {
 	}
 	// Not installed at all: an empty PATH.
 	fakePath(t)
-	if err := Validate("unikraft", "qemu"); !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), "qemu-system-x86_64") {
+	if err := Validate("unikraft", "qemu", ""); !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), "qemu-system-x86_64") {
 		t.Errorf("empty PATH: %v", err)
 	}
 }

@@ -47,6 +47,8 @@ type Boot struct {
 
 	// Stop is how the guest is asked to stop (Plan.Stop).
 	Stop Stop
+	// Exit is how the guest's outcome is read (Plan.Exit).
+	Exit Exit
 }
 
 // guests returns every guest type, sorted by name.

@@ -32,7 +32,9 @@ func (l Linux) Boot(req Request) (*Boot, error) {
 			return nil, fmt.Errorf("%w: a linux guest sharing the container rootfs runs on qemu only, not %s (give it an initrd or a block image)",
 				ErrUnsupportedPair, req.Hypervisor)
 		}
-		return &Boot{Cmdline: req.Linux.Cmdline, Stop: StopACPI}, nil
+		// urunc-init reports the program's status through qemu's exit
+		// device (runtime/linuxboot/exit.go).
+		return &Boot{Cmdline: req.Linux.Cmdline, Stop: StopACPI, Exit: Exit{Rule: ExitLinuxInit}}, nil
 	}
 	cmdline, err := LinuxCmdline(req)
 	if err != nil {

@@ -83,7 +83,9 @@ func TestUnikraftCmdline(t *testing.T) {
 		t.Fatalf("%q", b.Cmdline)
 	}
 	base.Cmdline = ""
-	if b, _ = (Unikraft{}).Boot(base); b.Cmdline != "Unikraft" {
+	// No arguments: still "--", or Unikraft would not read its boot
+	// parameters (0.15-0.17).
+	if b, _ = (Unikraft{}).Boot(base); b.Cmdline != "Unikraft --" {
 		t.Fatalf("%q", b.Cmdline)
 	}
 	// Current format: the nameserver is always there (upstream), the
@@ -92,9 +94,9 @@ func TestUnikraftCmdline(t *testing.T) {
 		n    Net
 		want string
 	}{
-		{Net{IP: "10.0.0.2", PrefixLen: 24, Gateway: "10.0.0.1", DNS: "10.0.0.53"}, "Unikraft netdev.ip=10.0.0.2/24:10.0.0.1:10.0.0.53"},
-		{Net{IP: "10.0.0.2", PrefixLen: 24, Gateway: "10.0.0.1"}, "Unikraft netdev.ip=10.0.0.2/24:10.0.0.1:8.8.8.8"},
-		{Net{IP: "10.0.0.2", PrefixLen: 24}, "Unikraft netdev.ip=10.0.0.2/24::8.8.8.8"},
+		{Net{IP: "10.0.0.2", PrefixLen: 24, Gateway: "10.0.0.1", DNS: "10.0.0.53"}, "Unikraft netdev.ip=10.0.0.2/24:10.0.0.1:10.0.0.53 --"},
+		{Net{IP: "10.0.0.2", PrefixLen: 24, Gateway: "10.0.0.1"}, "Unikraft netdev.ip=10.0.0.2/24:10.0.0.1:8.8.8.8 --"},
+		{Net{IP: "10.0.0.2", PrefixLen: 24}, "Unikraft netdev.ip=10.0.0.2/24::8.8.8.8 --"},
 	} {
 		req := base
 		req.Net = &tc.n
@@ -105,7 +107,7 @@ func TestUnikraftCmdline(t *testing.T) {
 	// Old format, no gateway: no empty parameter.
 	base.Version = "0.15.0"
 	base.Net = &Net{IP: "10.0.0.2", PrefixLen: 16}
-	if b, _ = (Unikraft{}).Boot(base); b.Cmdline != "Unikraft netdev.ipv4_addr=10.0.0.2 netdev.ipv4_subnet_mask=255.255.0.0" {
+	if b, _ = (Unikraft{}).Boot(base); b.Cmdline != "Unikraft netdev.ipv4_addr=10.0.0.2 netdev.ipv4_subnet_mask=255.255.0.0 --" {
 		t.Fatalf("%q", b.Cmdline)
 	}
 }
@@ -169,5 +171,54 @@ func TestRumprunOnLinkPrefix(t *testing.T) {
 		if got := onLinkPrefix(n); got != c.want {
 			t.Errorf("%s gw %s /%d: /%d, want /%d", c.ip, c.gw, c.prefix, got, c.want)
 		}
+	}
+}
+
+// The VMM's status as the guest's, per exit rule.
+func TestExitRuleDecode(t *testing.T) {
+	for _, c := range []struct {
+		rule       ExitRule
+		vmm, guest int
+		ok         bool
+	}{
+		{ExitRaw, 0, 0, true}, {ExitRaw, 255, 255, true}, {ExitRaw, 1, 1, true}, {"", 7, 7, true},
+		{ExitLinuxInit, 0, 0, true}, {ExitLinuxInit, 15, 7, true}, {ExitLinuxInit, 255, 127, true}, {ExitLinuxInit, 1, 1, false}, {ExitLinuxInit, 2, 2, false},
+		{ExitUnikraft, 83, 0, true}, {ExitUnikraft, 0, 0, true}, {ExitUnikraft, 85, 1, true}, {ExitUnikraft, 1, 1, false}, {ExitUnikraft, 137, 137, false},
+	} {
+		if got, ok := c.rule.Decode(c.vmm); got != c.guest || ok != c.ok {
+			t.Errorf("%s %d: %d %v, want %d %v", c.rule, c.vmm, got, ok, c.guest, c.ok)
+		}
+	}
+}
+
+// Unikraft reports its shutdown on port 0x501 only when the runtime
+// decodes the VMM's status (a clean exit would read 83 to an engine);
+// its console failure markers always go with the plan.
+func TestUnikraftExitDevice(t *testing.T) {
+	fakePath(t, allBinaries()...)
+	r := baseRequest("unikraft", "qemu")
+	p, err := Build(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(p.Argv, " ")
+	if p.Exit.Rule != ExitRaw || strings.Contains(all, "0x501") || !strings.Contains(all, DebugExitDevice) || len(p.Exit.FailureMarkers) == 0 {
+		t.Fatalf("engine-reaped: rule %q markers %v argv %s", p.Exit.Rule, p.Exit.FailureMarkers, all)
+	}
+	r.DecodesExit = true
+	p, _ = Build(r)
+	all = strings.Join(p.Argv, " ")
+	if p.Exit.Rule != ExitUnikraft || !strings.Contains(all, UnikraftDebugExitDevice) || !strings.Contains(all, DebugExitDevice) {
+		t.Fatalf("decoded: rule %q argv %s", p.Exit.Rule, all)
+	}
+	r.Hypervisor = "firecracker"
+	if p, _ = Build(r); p.Exit.Rule != ExitRaw {
+		t.Fatalf("firecracker: rule %q", p.Exit.Rule)
+	}
+	l := baseRequest("linux", "qemu")
+	l.Linux = &LinuxInit{Cmdline: "console=ttyS0"}
+	l.Shares = []Share{{Kind: Share9P, HostPath: "/r", Tag: "t", Root: true}}
+	if p, _ = Build(l); p.Exit.Rule != ExitLinuxInit {
+		t.Fatalf("linux init: rule %q", p.Exit.Rule)
 	}
 }

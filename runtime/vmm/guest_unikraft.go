@@ -94,10 +94,30 @@ func (u Unikraft) Boot(req Request) (*Boot, error) {
 			words = append(words, "vfs.rootfs=initrd")
 		}
 	}
-	if cmd != "" {
-		words = append(words, "--", cmd)
+	// Unikraft reads its boot parameters only before a "--" that has a
+	// word in front of it; without one every word (env.vars=, netdev.ip=)
+	// would reach main as an argument. A trailing "--" is harmless.
+	words = append(words, "--", cmd)
+	b := &Boot{Cmdline: join(words...), Stop: StopSignal, Exit: Exit{Rule: ExitRaw, FailureMarkers: unikraftFailureMarkers()}}
+	if req.Hypervisor == QEMU && req.DecodesExit {
+		// Unikraft writes 41 (halt) or 42 (crash, failed init) to port
+		// 0x501 before it powers off: qemu then exits 83 or 85. The
+		// default exit device at 0xf4 stays for guests that use it.
+		b.QEMUArgs = []string{"-device", UnikraftDebugExitDevice}
+		b.Exit.Rule = ExitUnikraft
 	}
-	return &Boot{Cmdline: join(words...), Stop: StopSignal}, nil
+	return b, nil
+}
+
+// UnikraftDebugExitDevice is where Unikraft 0.15-0.17 on qemu/x86 report
+// how they shut down.
+const UnikraftDebugExitDevice = "isa-debug-exit,iobase=0x501,iosize=2"
+
+// unikraftFailureMarkers are console lines of a Unikraft guest that has
+// failed even though it powered the VM off normally (0.15-0.17: an init
+// function's error, a critical message, main() not launched).
+func unikraftFailureMarkers() []string {
+	return []string{"Init function at ", "] CRIT: [", "Failed to launch application's main()"}
 }
 
 // unikraftCurrent reports whether version uses the current command-line

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/urunc-dev/urunc/runtime/accel"
@@ -62,11 +63,21 @@ func LookupMonitor(name string) (Monitor, error) {
 	return nil, fmt.Errorf("%w %q (known: %s; aliases solo5-hvt, solo5-spt)", ErrUnknownHypervisor, name, strings.Join(names, ", "))
 }
 
-// find looks the monitor's binary up on PATH.
-func find(m Monitor) (string, error) {
+// find returns the monitor's binary: configured (an absolute path that
+// must be executable), else looked up on PATH.
+func find(m Monitor, configured string) (string, error) {
+	if configured != "" {
+		if !filepath.IsAbs(configured) {
+			return "", fmt.Errorf("%w: %s path %q in urunc's configuration is not absolute", ErrNotInstalled, m.Name(), configured)
+		}
+		if _, err := exec.LookPath(configured); err != nil {
+			return "", fmt.Errorf("%w: %s (hypervisor %s, from urunc's configuration): %w", ErrNotInstalled, configured, m.Name(), err)
+		}
+		return configured, nil
+	}
 	p, err := exec.LookPath(m.Binary())
 	if err != nil {
-		return "", fmt.Errorf("%w: %s (hypervisor %s) is not installed or not on PATH", ErrNotInstalled, m.Binary(), m.Name())
+		return "", fmt.Errorf("%w: %s (hypervisor %s) is not installed or not on PATH (or set its path in urunc's configuration)", ErrNotInstalled, m.Binary(), m.Name())
 	}
 	return p, nil
 }

@@ -40,7 +40,15 @@ func (SPTMonitor) Choose(want accel.Request, _ accel.Facts) Choice {
 }
 func (SPTMonitor) Devices(req Request) []string { return tunDevice(req) }
 func (s SPTMonitor) Build(path string, req Request, boot *Boot) (*Plan, error) {
-	return solo5Build("solo5-spt", s.Binary(), seccomp.SPT, path, req, boot)
+	p, err := solo5Build("solo5-spt", s.Binary(), seccomp.SPT, path, req, boot)
+	if err != nil {
+		return nil, err
+	}
+	// spt installs no signal handlers ("that would mean adding more to
+	// the seccomp policy"): as pid 1 of its pid namespace it never sees
+	// a SIGTERM.
+	p.Stop = StopKill
+	return p, nil
 }
 
 // solo5Build is shared by solo5-hvt and solo5-spt:
@@ -69,23 +77,52 @@ func solo5Build(monitor, binary, profile, path string, req Request, boot *Boot) 
 	}
 	argv := []string{binary, "--mem=" + strconv.FormatUint(req.MemoryMB, 10)}
 	if n := req.Net; n != nil {
-		if boot.Solo5Net == "" {
-			return nil, fmt.Errorf("%w: %s guests have no solo5 network device name", ErrUnsupportedPair, req.Guest)
+		name := firstOf(n.Name, boot.Solo5Net)
+		if err := solo5DeviceName(monitor, "network", name, req.Guest); err != nil {
+			return nil, err
 		}
-		argv = append(argv, "--net:"+boot.Solo5Net+"="+n.TapName)
+		argv = append(argv, "--net:"+name+"="+n.TapName)
 		if n.MAC != "" {
-			argv = append(argv, "--net-mac:"+boot.Solo5Net+"="+n.MAC)
+			argv = append(argv, "--net-mac:"+name+"="+n.MAC)
 		}
 	}
 	if d := req.Disk(); d != nil {
-		if boot.Solo5Block == "" {
-			return nil, fmt.Errorf("%w: %s guests have no solo5 block device name", ErrUnsupportedPair, req.Guest)
+		name := firstOf(d.Name, boot.Solo5Block)
+		if err := solo5DeviceName(monitor, "block", name, req.Guest); err != nil {
+			return nil, err
 		}
-		argv = append(argv, "--block:"+boot.Solo5Block+"="+d.Path)
+		argv = append(argv, "--block:"+name+"="+d.Path)
 	}
 	argv = append(argv, req.Kernel)
 	if boot.Cmdline != "" {
 		argv = append(argv, boot.Cmdline)
 	}
 	return &Plan{Path: path, Argv: argv, Seccomp: profile}, nil
+}
+
+// solo5DeviceName checks a device name as Solo5 manifests allow them:
+// 1 to 67 letters and digits (MFT_NAME_MAX), which upstream urunc also
+// requires of its solo5NetDev/solo5BlkDev annotations.
+func solo5DeviceName(monitor, kind, name, guest string) error {
+	if name == "" {
+		return fmt.Errorf("%w: %s guests have no solo5 %s device name (name it with an annotation)", ErrUnsupportedPair, guest, kind)
+	}
+	if len(name) > 67 {
+		return invalid(monitor, kind+" device name", name, "longer than 67 characters")
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return invalid(monitor, kind+" device name", name, "only letters and digits")
+		}
+	}
+	return nil
+}
+
+func firstOf(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

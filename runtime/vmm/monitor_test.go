@@ -38,11 +38,11 @@ func TestFindOnFakePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", dir)
-	if p, err := find(HVTMonitor{}); err != nil || p != filepath.Join(dir, "solo5-hvt") {
+	if p, err := find(HVTMonitor{}, ""); err != nil || p != filepath.Join(dir, "solo5-hvt") {
 		t.Fatalf("hvt: %q %v", p, err)
 	}
 	for _, h := range []Monitor{FirecrackerMonitor{}, SPTMonitor{}, QEMUMonitor{}, CloudHypervisorMonitor{}} {
-		_, err := find(h)
+		_, err := find(h, "")
 		if !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), h.Binary()) || !strings.Contains(err.Error(), h.Name()) {
 			t.Fatalf("%s: %v", h.Name(), err)
 		}
@@ -249,5 +249,51 @@ func TestChoose(t *testing.T) {
 	}
 	if _, err := Choose("unikraft", "bochs", accel.Request{}, pvm); !errors.Is(err, ErrUnknownHypervisor) {
 		t.Errorf("bochs: %v", err)
+	}
+}
+
+// A monitor path from the host configuration wins over PATH; a bad one is
+// refused naming the path.
+func TestConfiguredMonitorPath(t *testing.T) {
+	dir := fakePath(t) // nothing on PATH
+	tender := filepath.Join(t.TempDir(), "my-solo5-spt")
+	if err := os.WriteFile(tender, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate("mirage", "spt", tender); err != nil {
+		t.Fatal(err)
+	}
+	r := baseRequest("mirage", "spt")
+	r.MonitorPath = tender
+	if p, err := Build(r); err != nil || p.Path != tender || p.Argv[0] != "solo5-spt" {
+		t.Fatalf("%v %v", p, err)
+	}
+	for _, bad := range []string{"relative/spt", filepath.Join(dir, "missing"), filepath.Join(dir)} {
+		if err := Validate("mirage", "spt", bad); !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), bad) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// The solo5 device names: the guest type's defaults, or the request's
+// (from an annotation or the unikernel's manifest); a name Solo5 would not
+// accept is refused.
+func TestSolo5DeviceNames(t *testing.T) {
+	fakePath(t, allBinaries()...)
+	r := withBlock(withNet(baseRequest("mirage", "spt")))
+	p, err := Build(r)
+	if err != nil || !strings.Contains(strings.Join(p.Argv, " "), "--net:service=tap0_urunc --net-mac:service=02:00:0a:04:00:02 --block:storage=/rootfs/data.img") {
+		t.Fatalf("defaults: %v %v", p, err)
+	}
+	r.Net.Name, r.Disks[0].Name = "service0", "disk1"
+	if p, err = Build(r); err != nil || !strings.Contains(strings.Join(p.Argv, " "), "--net:service0=tap0_urunc --net-mac:service0=") ||
+		!strings.Contains(strings.Join(p.Argv, " "), "--block:disk1=/rootfs/data.img") {
+		t.Fatalf("named: %v %v", p, err)
+	}
+	for _, bad := range []string{"serv ice", "a=b", strings.Repeat("x", 68), "--evil"} {
+		r.Net.Name = bad
+		if _, err := Build(r); !errors.Is(err, ErrInvalidValue) {
+			t.Errorf("%q: %v", bad, err)
+		}
 	}
 }

@@ -23,6 +23,9 @@ type Net struct {
 	DNS       string // may be empty
 	MTU       int
 	Hostname  string
+	// Name is the guest's own name for the NIC (a solo5 manifest's
+	// device); "" = the guest type's default.
+	Name string
 }
 
 // Disk is a block device (an image file or a host block device) the
@@ -32,6 +35,9 @@ type Disk struct {
 	ReadOnly bool
 	// MountPoint is where guests that are told (rumprun) mount it.
 	MountPoint string
+	// Name is the guest's own name for the disk (a solo5 manifest's
+	// device); "" = the guest type's default.
+	Name string
 }
 
 // ShareKind is how a host directory reaches the guest.
@@ -102,6 +108,16 @@ type Request struct {
 	// monitor inherits (see ControlOf); < 0 = none.
 	ControlFD int
 
+	// DecodesExit says the runtime reaps the VMM and turns its exit
+	// status into the container's through Plan.Exit (urunc run, the
+	// native shim); otherwise an engine sees the VMM's raw status, and
+	// no device is added that would make a clean exit non-zero.
+	DecodesExit bool
+
+	// MonitorPath is the monitor binary from the host configuration; ""
+	// looks it up on PATH.
+	MonitorPath string
+
 	// ExtraArgs are the host configuration's verbatim qemu arguments,
 	// already trusted; only the qemu monitor uses them.
 	ExtraArgs []string
@@ -151,9 +167,59 @@ const (
 	// StopACPI: an ACPI power-button press over the control socket, then
 	// SIGKILL after the grace period.
 	StopACPI Stop = "acpi"
-	// StopSignal: the signal is forwarded to the monitor.
+	// StopSignal: the signal is forwarded to the monitor, which ends the
+	// guest on it (once it has installed its handler).
 	StopSignal Stop = "signal"
+	// StopKill: the monitor has no handler (solo5-spt, pid 1 of its pid
+	// namespace, would never see a SIGTERM): SIGTERM becomes SIGKILL.
+	StopKill Stop = "kill"
 )
+
+// ExitRule is how the VMM's exit status maps to the guest's.
+type ExitRule string
+
+const (
+	// ExitRaw: the VMM's status is the guest's (solo5: the guest's own
+	// exit code, 255 for an abort).
+	ExitRaw ExitRule = "raw"
+	// ExitLinuxInit: urunc-init's isa-debug-exit encoding (status N as
+	// 2N+1; 0 as a clean power-off).
+	ExitLinuxInit ExitRule = "linux-init"
+	// ExitUnikraft: Unikraft's port 0x501 (83 halt, 85 crash).
+	ExitUnikraft ExitRule = "unikraft"
+)
+
+// Exit says how to read a guest's outcome: its VMM's status through
+// Rule, and console lines that mean it failed even when that status
+// says success.
+type Exit struct {
+	Rule           ExitRule `json:"rule"`
+	FailureMarkers []string `json:"failureMarkers,omitempty"`
+}
+
+// Decode is the guest's exit status for the VMM's; ok is false when the
+// status cannot come from the guest (the VMM itself failed).
+func (r ExitRule) Decode(vmmStatus int) (status int, ok bool) {
+	switch r {
+	case ExitLinuxInit:
+		switch {
+		case vmmStatus == 0:
+			return 0, true
+		case vmmStatus >= 3 && vmmStatus <= 255 && vmmStatus%2 == 1:
+			return (vmmStatus - 1) / 2, true
+		}
+		return vmmStatus, false
+	case ExitUnikraft:
+		switch vmmStatus {
+		case 0, 83: // powered off (the ACPI request can win the race), halted
+			return 0, true
+		case 85: // crashed or an init function failed
+			return 1, true
+		}
+		return vmmStatus, false
+	}
+	return vmmStatus, true
+}
 
 // Control is the protocol of a monitor's control socket.
 type Control string
@@ -190,4 +256,5 @@ type Plan struct {
 	// exec ("" = none).
 	Seccomp      string
 	GuestCmdline string // the guest command line that was built, for vmm.json / the console
+	Exit         Exit   // how the guest's outcome is read
 }

@@ -36,11 +36,12 @@ func Supports(guest, monitor string) error {
 }
 
 // Validate checks that the guest type and the hypervisor are known, that
-// the guest runs on that hypervisor, and that the monitor's binary is on
-// PATH. Errors wrap ErrUnknownGuest, ErrUnknownHypervisor,
+// the guest runs on that hypervisor, and that the monitor's binary is
+// there: monitorPath (the host configuration's), or on PATH when it is
+// empty. Errors wrap ErrUnknownGuest, ErrUnknownHypervisor,
 // ErrUnsupportedPair or ErrNotInstalled and name the offending value.
-func Validate(guest, hypervisor string) error {
-	_, _, _, err := resolve(guest, hypervisor)
+func Validate(guest, hypervisor, monitorPath string) error {
+	_, _, _, err := resolve(guest, hypervisor, monitorPath)
 	return err
 }
 
@@ -60,12 +61,12 @@ func lookupPair(guest, hypervisor string) (Guest, Monitor, error) {
 	return g, m, nil
 }
 
-func resolve(guest, hypervisor string) (Guest, Monitor, string, error) {
+func resolve(guest, hypervisor, monitorPath string) (Guest, Monitor, string, error) {
 	g, m, err := lookupPair(guest, hypervisor)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	path, err := find(m)
+	path, err := find(m, monitorPath)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -95,7 +96,7 @@ func ControlOf(hypervisor string) Control {
 // (monitor_*.go), and what the VMM will open. An empty req.Machine gets
 // the guest's default.
 func Build(req Request) (*Plan, error) {
-	g, m, path, err := resolve(req.Guest, req.Hypervisor)
+	g, m, path, err := resolve(req.Guest, req.Hypervisor, req.MonitorPath)
 	if err != nil {
 		return nil, err
 	}
@@ -115,8 +116,16 @@ func Build(req Request) (*Plan, error) {
 		return nil, err
 	}
 	plan.GuestCmdline = boot.Cmdline
-	// An ACPI power-down needs the monitor's control socket.
-	plan.Stop = boot.Stop
+	plan.Exit = boot.Exit
+	if plan.Exit.Rule == "" {
+		plan.Exit.Rule = ExitRaw
+	}
+	// The guest's way to stop, unless the monitor decides (a tender
+	// without signal handlers); an ACPI power-down needs the monitor's
+	// control socket.
+	if plan.Stop == "" {
+		plan.Stop = boot.Stop
+	}
 	if plan.Stop == "" || (plan.Stop == StopACPI && m.Control() != QMP) {
 		plan.Stop = StopSignal
 	}

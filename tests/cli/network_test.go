@@ -3,9 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,33 +17,10 @@ import (
 	"github.com/urunc-dev/urunc/internal/e2e"
 )
 
-// cniNamespace makes a network namespace the way a CNI plugin would: a
-// veth pair whose inner end is eth0 with an address and a default route.
-// It returns the namespace's path, eth0's address and the host-side address.
+// cniNamespace is e2e.CNINamespace with a fresh address.
 func cniNamespace(t *testing.T) (name, path, guestIP, hostIP string) {
 	t.Helper()
-	n := rand.IntN(200) + 20
-	name = fmt.Sprintf("urunc-e2e-%d-%d", os.Getpid(), n)
-	hostIf := fmt.Sprintf("uv%d-%d", os.Getpid()%10000, n)
-	hostIP = fmt.Sprintf("10.201.%d.1", n)
-	guestIP = fmt.Sprintf("10.201.%d.2", n)
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v %s", args, err, out)
-		}
-	}
-	run("netns", "add", name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	run("link", "add", hostIf, "type", "veth", "peer", "name", "eth0", "netns", name)
-	t.Cleanup(func() { exec.Command("ip", "link", "del", hostIf).Run() })
-	run("addr", "add", hostIP+"/24", "dev", hostIf)
-	run("link", "set", hostIf, "up")
-	run("-n", name, "addr", "add", guestIP+"/24", "dev", "eth0")
-	run("-n", name, "link", "set", "eth0", "up")
-	run("-n", name, "link", "set", "lo", "up")
-	run("-n", name, "route", "add", "default", "via", hostIP)
-	return name, "/var/run/netns/" + name, guestIP, hostIP
+	return e2e.CNINamespace(t)
 }
 
 func ipOut(t *testing.T, args ...string) string {

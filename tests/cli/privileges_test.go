@@ -33,8 +33,7 @@ func procStatus(t *testing.T, pid int) map[string]string {
 }
 
 // Docker's default capabilities, for the root case.
-var dockerCaps = []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"}
+var dockerCaps = e2e.DockerCaps()
 
 // capMask is the /proc status form of caps (numbers from linux/capability.h).
 func capMask(caps []string) string {
