@@ -10,29 +10,18 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urunc-dev/urunc/internal/fixtures"
 )
-
-// GuestsEnv overrides where the real third-party guests are (Solo5's
-// tenders and test unikernels, Unikraft kernels: shared/guests/README.md).
-const GuestsEnv = "URUNC_TEST_GUESTS"
-
-// GuestsDir is where the real guests are expected: $URUNC_TEST_GUESTS, else
-// ../shared/guests beside the repository.
-func GuestsDir() string {
-	if d := os.Getenv(GuestsEnv); d != "" {
-		return d
-	}
-	return filepath.Join(filepath.Dir(RepoRoot()), "shared", "guests")
-}
 
 // Guest returns the path of a real guest file (e.g.
 // "solo5-v0.12.1/test_hello.spt"), or skips the test saying where the
-// fixtures are expected.
+// fixtures are expected (internal/fixtures finds them).
 func Guest(t testing.TB, rel string) string {
 	t.Helper()
-	p := filepath.Join(GuestsDir(), rel)
+	dir, _ := fixtures.GuestsDir()
+	p := filepath.Join(dir, rel)
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("real guest %s not found: the fixtures are expected in %s (set %s to their directory)", rel, GuestsDir(), GuestsEnv)
+		t.Skip(fixtures.Missing(p))
 	}
 	return p
 }
