@@ -40,7 +40,7 @@ func createCommand() *cli.Command {
 				return err
 			}
 			if !ok {
-				return delegateToRunc()
+				return delegateToRunc(c)
 			}
 			_, err = rt.Create(c.Context, createOptions(c, id))
 			return err

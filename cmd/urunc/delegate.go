@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -27,19 +29,96 @@ func runcPath() (string, error) {
 	return p, nil
 }
 
-// delegateToRunc replaces this process with runc, same arguments.
-func delegateToRunc() error {
+// stateRoot returns the --root in effect as an absolute path: urunc's
+// own containers and the ones it hands to runc live under it.
+func stateRoot(c *cli.Context) (string, error) {
+	r := c.String("root") // looked up through the lineage: a global flag
+	if r == "" {
+		return "", fmt.Errorf("--root must not be empty")
+	}
+	return filepath.Abs(r)
+}
+
+// delegateToRunc replaces this process with runc. runc gets the global
+// flags as urunc parsed them, with --root always set to urunc's own
+// (absolute) root, so that every later command, which urunc receives
+// first, finds the container where it looks: runc's state dir is then
+// <root>/<id>, and runc accepts global flags only before the command.
+// The command and everything after it are passed unchanged.
+func delegateToRunc(c *cli.Context) error {
 	p, err := runcPath()
 	if err != nil {
 		return err
 	}
-	argv := append([]string{"runc"}, os.Args[1:]...)
+	argv, err := runcArgv(c, os.Args[1:])
+	if err != nil {
+		return err
+	}
 	return syscall.Exec(p, argv, os.Environ())
 }
 
-// isRuncContainer reports whether id under the root belongs to runc.
+// runcArgv is runc's argv for urunc's args (os.Args[1:]).
+func runcArgv(c *cli.Context, args []string) ([]string, error) {
+	root, err := stateRoot(c)
+	if err != nil {
+		return nil, err
+	}
+	argv := []string{"runc", "--root", root}
+	for _, name := range []string{"log", "log-format", "rootless", "criu"} {
+		if c.IsSet(name) {
+			argv = append(argv, "--"+name, c.String(name))
+		}
+	}
+	for _, name := range []string{"debug", "systemd-cgroup"} {
+		if c.Bool(name) {
+			argv = append(argv, "--"+name)
+		}
+	}
+	return append(argv, commandArgs(c.App.Flags, args)...), nil
+}
+
+// commandArgs drops the global flags from args: what remains starts with
+// the command's name. Flags that take a value consume the next argument
+// unless written as --name=value.
+func commandArgs(flags []cli.Flag, args []string) []string {
+	takes := map[string]bool{}
+	for _, f := range flags {
+		v := false
+		if d, ok := f.(cli.DocGenerationFlag); ok {
+			v = d.TakesValue()
+		}
+		for _, n := range f.Names() {
+			takes[n] = v
+		}
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return args[i+1:]
+		case len(a) > 1 && a[0] == '-':
+			name := strings.TrimLeft(a, "-")
+			if strings.Contains(name, "=") {
+				continue
+			}
+			if takes[name] {
+				i++
+			}
+		default:
+			return args[i:]
+		}
+	}
+	return nil
+}
+
+// isRuncContainer reports whether id under the root belongs to runc: a
+// directory there without urunc's marker (runc keeps <root>/<id>/state.json).
 func isRuncContainer(c *cli.Context, id string) bool {
-	_, err := state.Open(c.String("root"), id)
+	root, err := stateRoot(c)
+	if err != nil {
+		return false
+	}
+	_, err = state.Open(root, id)
 	return errors.Is(err, state.ErrNotUrunc)
 }
 
@@ -51,7 +130,7 @@ func withContainer(c *cli.Context, f func(id string) error) error {
 		return err
 	}
 	if isRuncContainer(c, id) {
-		return delegateToRunc()
+		return delegateToRunc(c)
 	}
 	return f(id)
 }

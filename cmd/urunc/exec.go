@@ -32,7 +32,7 @@ func execCommand() *cli.Command {
 				return fmt.Errorf("exec: missing container id")
 			}
 			if isRuncContainer(c, id) {
-				return delegateToRunc()
+				return delegateToRunc(c)
 			}
 			return fmt.Errorf("exec in %s: %w: a unikernel has no processes to add", id, container.ErrUnsupported)
 		},

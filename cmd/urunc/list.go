@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -75,16 +78,17 @@ func listCommand() *cli.Command {
 	}
 }
 
-// runcEntries lists runc's containers under the same root, if any.
+// runcEntries lists runc's containers under the same root, if any: the
+// ones urunc handed to runc (delegateToRunc gives runc urunc's --root).
+// runc skips urunc's directories with a warning, as their state.json is
+// not libcontainer's; an id with urunc's marker is dropped all the same.
 func runcEntries(root string) []listEntry {
 	dirs, _ := os.ReadDir(root)
 	foreign := false
 	for _, d := range dirs {
-		if d.IsDir() {
-			if _, err := os.Stat(filepath.Join(root, d.Name(), state.MarkerFile)); err != nil {
-				foreign = true
-				break
-			}
+		if d.IsDir() && !isURuncDir(root, d.Name()) {
+			foreign = true
+			break
 		}
 	}
 	if !foreign {
@@ -96,9 +100,25 @@ func runcEntries(root string) []listEntry {
 	}
 	out, err := exec.Command(p, "--root", root, "list", "--format", "json").Output()
 	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
+		}
+		slog.Warn("runc's containers are not listed", "root", root, "error", err)
 		return nil
 	}
-	var entries []listEntry
-	json.Unmarshal(out, &entries)
+	var all, entries []listEntry
+	json.Unmarshal(out, &all)
+	for _, e := range all {
+		if !isURuncDir(root, e.ID) {
+			entries = append(entries, e)
+		}
+	}
 	return entries
+}
+
+// isURuncDir reports whether <root>/<id> carries urunc's marker.
+func isURuncDir(root, id string) bool {
+	_, err := os.Stat(filepath.Join(root, id, state.MarkerFile))
+	return err == nil
 }

@@ -141,7 +141,7 @@ func newRuntime(c *cli.Context) (*container.Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := filepath.Abs(c.String("root"))
+	root, err := stateRoot(c)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func runCommand() *cli.Command {
 				return err
 			}
 			if !ok {
-				return delegateToRunc()
+				return delegateToRunc(c)
 			}
 			rt, err := newRuntime(c)
 			if err != nil {
