@@ -335,6 +335,11 @@ func (u *Unikernel) validate() error {
 			return fmt.Errorf("%w: %s must be true or false, got %q", ErrInvalidConfig, b.key, b.v)
 		}
 	}
+	for _, d := range []struct{ key, v string }{{KeySolo5NetDev, u.Solo5NetDev}, {KeySolo5BlkDev, u.Solo5BlkDev}} {
+		if d.v != "" && !solo5Name(d.v) {
+			return fmt.Errorf("%w: %s %q: a Solo5 device name is 1 to 67 letters and digits", ErrInvalidConfig, d.key, d.v)
+		}
+	}
 	if err := CheckSharedFS(u.SharedFS); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrInvalidConfig, KeySharedFS, err)
 	}
@@ -368,4 +373,18 @@ func CheckSharedFS(v string) error {
 		return nil
 	}
 	return fmt.Errorf("%w %q (want %s or %s)", ErrUnknownSharedFS, v, SharedFS9P, SharedFSVirtiofs)
+}
+
+// solo5Name is a device name Solo5 accepts (and upstream's annotation
+// check): 1 to 67 ASCII letters and digits.
+func solo5Name(s string) bool {
+	if len(s) == 0 || len(s) > 67 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -66,6 +66,9 @@ func TestLoadFromAnnotations(t *testing.T) {
 		{name: "newline", ann: map[string]string{KeyType: "unikraft", KeyHypervisor: "qemu", KeyBinary: "/k", KeyCmdline: "a\n-b"}, wantErr: ErrInvalidConfig, errText: "control character"},
 		{name: "bad accel", ann: map[string]string{KeyType: "unikraft", KeyHypervisor: "qemu", KeyBinary: "/k", KeyAccel: "hax"}, wantErr: ErrInvalidConfig, errText: "accel"},
 		{name: "bad bool", ann: map[string]string{KeyType: "linux", KeyHypervisor: "qemu", KeyBinary: "/k", KeyMountRootfs: "yes"}, wantErr: ErrInvalidConfig, errText: "mountRootfs"},
+		{name: "bad solo5 device name", ann: map[string]string{KeyType: "solo5", KeyHypervisor: "spt", KeyBinary: "/k", KeySolo5NetDev: "net 0"}, wantErr: ErrInvalidConfig, errText: "solo5NetDev"},
+		{name: "solo5 device names", ann: map[string]string{KeyType: "solo5", KeyHypervisor: "spt", KeyBinary: "/k", KeySolo5NetDev: "service0", KeySolo5BlkDev: "storage"},
+			want: Unikernel{Type: "solo5", Hypervisor: "spt", Binary: "/k", Solo5NetDev: "service0", Solo5BlkDev: "storage", Source: "annotations"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"github.com/urunc-dev/urunc/runtime/jail"
 	"github.com/urunc-dev/urunc/runtime/network"
 	"github.com/urunc-dev/urunc/runtime/rootfs"
+	"github.com/urunc-dev/urunc/runtime/solo5"
 	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/runtime/vmm"
 )
@@ -91,7 +92,7 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	if st, err = d.ReadState(); err != nil {
 		return err
 	}
-	plan, stor, err := r.prepareVMM(ctx, d, st, b.spec, b.cfg, b.net, b.netDetail)
+	plan, stor, err := r.prepareVMM(ctx, d, st, b)
 	if err != nil {
 		return err
 	}
@@ -118,11 +119,13 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	return jail.Exec(plan, env, creds)
 }
 
-// booted is what the child learnt before START: the bundle and the
-// guest's network, set up at ACK.
+// booted is what the child learnt before START: the bundle, the
+// unikernel's Solo5 manifest (for the tenders) and the guest's network,
+// set up at ACK.
 type booted struct {
 	spec      *specs.Spec
 	cfg       *config.Unikernel
+	manifest  *solo5.Manifest
 	net       *vmm.Net
 	netDetail string
 }
@@ -177,8 +180,16 @@ func (r *Runtime) untilAcked(ctx context.Context, d state.Dir, st *state.State, 
 	}
 	defer ack.Close()
 	// The engine's hooks have configured eth0 by now: set up the guest's
-	// network while create still waits, so a failure fails create.
-	b.net, b.netDetail, err = r.setupNetwork(ctx, d, b.spec, b.cfg)
+	// network while create still waits, so a failure fails create. A
+	// Solo5 tender attaches exactly what the unikernel's manifest
+	// declares: read it first, so a mismatch fails create too.
+	b.manifest, err = readManifest(b.cfg, st.Rootfs)
+	if err == nil {
+		b.net, b.netDetail, err = r.setupNetwork(ctx, d, b.spec, b.cfg, b.manifest)
+	}
+	if err == nil && b.manifest != nil {
+		err = checkAttachable(b, st.Rootfs)
+	}
 	if err == nil {
 		info := &state.VMMInfo{Network: b.netDetail}
 		if b.net != nil {
@@ -224,7 +235,8 @@ func (r *Runtime) jailVMM(d state.Dir, spec *specs.Spec, plan *vmm.Plan) (jail.C
 // The returned Result's Undo reverts the storage set-up (virtiofsd,
 // devmapper hand-off) when the VMM is not exec'd after all; prepareVMM
 // undoes it itself when it fails.
-func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, spec *specs.Spec, cfg *config.Unikernel, netw *vmm.Net, netDetail string) (_ *vmm.Plan, _ *rootfs.Result, err error) {
+func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, b *booted) (_ *vmm.Plan, _ *rootfs.Result, err error) {
+	spec, cfg, manifest, netw, netDetail := b.spec, b.cfg, b.manifest, b.net, b.netDetail
 	root := st.Rootfs
 	var files [3]string
 	for i, f := range []struct{ key, v string }{{config.KeyBinary, cfg.Binary}, {config.KeyInitrd, cfg.Initrd}, {config.KeyBlock, cfg.Block}} {
@@ -287,6 +299,7 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 	}()
 	r.event(d, state.Event{Step: state.StepStorage, Detail: stor.Detail})
 	req.Kernel, req.Initrd, req.Disks, req.Shares, req.Linux = stor.Kernel, stor.Initrd, stor.Disks, stor.Shares, stor.Linux
+	req.Manifest = manifest
 	for i := range req.Disks {
 		req.Disks[i].Name = cfg.Solo5BlkDev
 	}
@@ -330,6 +343,9 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		Storage:        stor.Detail,
 		ExitRule:       string(plan.Exit.Rule),
 		FailureMarkers: plan.Exit.FailureMarkers,
+	}
+	for _, a := range plan.Attachments {
+		info.Attachments = append(info.Attachments, a.String())
 	}
 	if v := stor.Virtiofsd; v != nil {
 		info.VirtiofsdPID, info.VirtiofsdStartTime = v.HostPID, v.StartTime
@@ -429,4 +445,40 @@ func cpusetSize(s string) int {
 		n += b - a + 1
 	}
 	return n
+}
+
+// readManifest reads the unikernel's Solo5 manifest when its monitor
+// needs it (a tender attaches exactly the devices it declares); nil
+// otherwise.
+func readManifest(cfg *config.Unikernel, rootfs string) (*solo5.Manifest, error) {
+	if !vmm.NeedsManifest(cfg.Hypervisor) {
+		return nil, nil
+	}
+	kernel, err := config.ResolveInRootfs(rootfs, config.KeyBinary, cfg.Binary)
+	if err != nil {
+		return nil, err
+	}
+	m, err := solo5.ReadManifest(kernel)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s needs a Solo5 unikernel: %w", config.ErrBadBundle, cfg.Hypervisor, err)
+	}
+	return m, nil
+}
+
+// checkAttachable binds the manifest's devices to what the container
+// gives (its network, the block key) as the VMM will at start, so that a
+// mismatch (an annotation naming another device, a declared disk the
+// bundle does not give) fails create.
+func checkAttachable(b *booted, rootfs string) error {
+	req := vmm.Request{Hypervisor: b.cfg.Hypervisor, Kernel: b.cfg.Binary, Manifest: b.manifest}
+	if b.net != nil {
+		n := *b.net
+		n.Name = b.cfg.Solo5NetDev
+		req.Net = &n
+	}
+	if b.cfg.Block != "" {
+		req.Disks = []vmm.Disk{{Path: b.cfg.Block, Name: b.cfg.Solo5BlkDev}}
+	}
+	_, err := vmm.Attach(req)
+	return err
 }

@@ -91,6 +91,11 @@ type Options struct {
 	MAC string
 	// Hostname is copied into the result.
 	Hostname string
+	// Unconnected: when the interface does not exist, still create the
+	// tap, up and connected to nothing, and return it without an address:
+	// for a guest that must have a NIC (a Solo5 unikernel that declares
+	// one) in a container without a network.
+	Unconnected bool
 
 	// failAfter makes setup fail right after the named step (tests only).
 	failAfter string

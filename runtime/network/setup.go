@@ -122,8 +122,11 @@ func setup(ctx context.Context, e *env, opts Options) (n *vmm.Net, err error) {
 	if err != nil {
 		return nil, fail("read "+opts.Interface, err)
 	}
-	if iface == nil {
+	if iface == nil && !opts.Unconnected {
 		return nil, nil // no interface: the guest runs without a NIC
+	}
+	if iface == nil {
+		return unconnectedTap(ctx, e, opts, &undo, step)
 	}
 	if err := step("read"); err != nil {
 		return nil, err
@@ -198,6 +201,39 @@ func setup(ctx context.Context, e *env, opts Options) (n *vmm.Net, err error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// unconnectedTap makes the tap of a guest whose container has no network:
+// up, default MTU, a generated MAC, no address and nothing redirected to
+// or from it.
+func unconnectedTap(ctx context.Context, e *env, opts Options, undo *undoStack, step func(string) error) (*vmm.Net, error) {
+	h := e.h
+	fail := func(what string, err error) error {
+		return fmt.Errorf("%w in %s: %s: %w", ErrSetup, e.desc, what, err)
+	}
+	if _, err := h.LinkByName(opts.TapName); err == nil {
+		return nil, fail("check tap name", fmt.Errorf("%w: %q", ErrTapExists, opts.TapName))
+	}
+	if err := e.run(ctx, func() error { return createTap(opts.TapName, opts.UID, opts.GID) }); err != nil {
+		_ = delTapByName(h, opts.TapName)
+		return nil, fail("create tap "+opts.TapName, err)
+	}
+	undo.push(func() error { return delTapByName(h, opts.TapName) })
+	tap, err := h.LinkByName(opts.TapName)
+	if err != nil {
+		return nil, fail("look up new tap "+opts.TapName, err)
+	}
+	if err := h.LinkSetUp(tap); err != nil {
+		return nil, fail("set "+opts.TapName+" up", err)
+	}
+	if err := step("up"); err != nil {
+		return nil, err
+	}
+	mac := opts.MAC
+	if mac == "" {
+		mac = opts.generatedMAC()
+	}
+	return &vmm.Net{TapName: opts.TapName, MAC: mac, MTU: tap.Attrs().MTU, Hostname: opts.Hostname}, nil
 }
 
 // setupDynamic joins iface and tap with ingress qdiscs and redirect filters.

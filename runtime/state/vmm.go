@@ -24,7 +24,11 @@ type VMMInfo struct {
 	// ExitRule is how the VMM's status maps to the guest's (raw,
 	// linux-init, unikraft) and FailureMarkers are console lines that mean
 	// the guest failed even when that status says success.
-	ExitRule       string   `json:"exitRule,omitempty"`
+	ExitRule string `json:"exitRule,omitempty"`
+	// Attachments say which device of the guest got what ("net service0
+	// -> tap...", "net: not given (the unikernel declares no network
+	// device)"): a Solo5 unikernel gets exactly what its manifest declares.
+	Attachments    []string `json:"attachments,omitempty"`
 	FailureMarkers []string `json:"failureMarkers,omitempty"`
 	// VirtiofsdPID (host pid) and its start time identify a virtiofsd
 	// serving the rootfs, so delete can kill one that outlived the VMM.

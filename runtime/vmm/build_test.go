@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/urunc-dev/urunc/runtime/linuxboot"
+	"github.com/urunc-dev/urunc/runtime/solo5"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -49,6 +50,27 @@ func baseRequest(guest, hv string) Request {
 		SerialLog: "/run/urunc/c1/serial.log",
 		ControlFD: 3,
 	}
+}
+
+// build is Build with, for the Solo5 tenders, a manifest that declares
+// what the request gives (under the names MirageOS and rumprun images
+// use), as a unikernel built for it would.
+func build(r Request) (*Plan, error) {
+	if NeedsManifest(r.Hypervisor) && r.Manifest == nil {
+		net, blk := "service", "storage"
+		if r.Guest == "rumprun" {
+			net, blk = "tap", "rootfs"
+		}
+		m := &solo5.Manifest{Version: 1}
+		if r.Net != nil {
+			m.Devices = append(m.Devices, solo5.Device{Name: net, Type: solo5.Net})
+		}
+		if len(r.Disks) > 0 {
+			m.Devices = append(m.Devices, solo5.Device{Name: blk, Type: solo5.Block})
+		}
+		r.Manifest = m
+	}
+	return Build(r)
 }
 
 func withNet(r Request) Request {
@@ -137,7 +159,7 @@ func TestGoldenEveryPair(t *testing.T) {
 			for _, v := range variants() {
 				name := g + "_" + hv + "_" + v.name
 				t.Run(name, func(t *testing.T) {
-					p, err := Build(v.mod(baseRequest(g, hv)))
+					p, err := build(v.mod(baseRequest(g, hv)))
 					checkGolden(t, name, render(p, err))
 				})
 				n++
@@ -213,7 +235,7 @@ func TestGoldenSpecial(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := Build(c.req)
+			p, err := build(c.req)
 			checkGolden(t, "special_"+c.name, render(p, err))
 		})
 	}
@@ -227,7 +249,7 @@ func TestLinuxInitNoDuplicateDevices(t *testing.T) {
 	r.Machine = "microvm"
 	r.Linux = &LinuxInit{Cmdline: "console=ttyS0 rdinit=/init"}
 	r.Shares = []Share{{Kind: Share9P, HostPath: "/r", Tag: "t", Root: true}}
-	p, err := Build(r)
+	p, err := build(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +308,7 @@ func TestValidateErrors(t *testing.T) {
 				t.Errorf("%s/%s: %q does not name %s", tt.guest, tt.hv, err, n)
 			}
 		}
-		if _, berr := Build(baseRequest(tt.guest, tt.hv)); !errors.Is(berr, tt.want) {
+		if _, berr := build(baseRequest(tt.guest, tt.hv)); !errors.Is(berr, tt.want) {
 			t.Errorf("Build %s/%s: %v, want %v", tt.guest, tt.hv, berr, tt.want)
 		}
 	}
@@ -301,7 +323,7 @@ func TestBuildFindsBinaryOnPath(t *testing.T) {
 	dir := fakePath(t, allBinaries()...)
 	for g, hvs := range Supported() {
 		for _, hv := range hvs {
-			p, err := Build(baseRequest(g, hv))
+			p, err := build(baseRequest(g, hv))
 			if err != nil {
 				t.Fatalf("%s/%s: %v", g, hv, err)
 			}
@@ -414,7 +436,7 @@ func TestRefusals(t *testing.T) {
 		}(), ErrUnsupportedPair, "firecracker"},
 	}
 	for _, tt := range tests {
-		_, err := Build(tt.req)
+		_, err := build(tt.req)
 		if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.text) {
 			t.Errorf("%s: %v, want %v mentioning %q", tt.name, err, tt.want, tt.text)
 		}
@@ -444,7 +466,7 @@ func TestQEMUMachineAndCPUAccepted(t *testing.T) {
 	} {
 		r := baseRequest("linux", "qemu")
 		r.Machine, r.CPU = c.machine, c.cpu
-		p, err := Build(withBlock(r))
+		p, err := build(withBlock(r))
 		if err != nil {
 			t.Errorf("%q %q: %v", c.machine, c.cpu, err)
 			continue

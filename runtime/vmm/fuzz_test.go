@@ -44,7 +44,7 @@ func FuzzBuildQemu(f *testing.F) {
 			r.Net.Hostname = host
 			return r
 		}
-		plan, err := Build(mk(kernel, block, initrd, cmdline, arg, env, host))
+		plan, err := build(mk(kernel, block, initrd, cmdline, arg, env, host))
 		if err != nil {
 			return
 		}
@@ -54,7 +54,7 @@ func FuzzBuildQemu(f *testing.F) {
 			}
 			return "/x"
 		}
-		ref, err := Build(mk("/x", benign(block), benign(initrd), benign(cmdline), "x", "X=1", "h"))
+		ref, err := build(mk("/x", benign(block), benign(initrd), benign(cmdline), "x", "X=1", "h"))
 		if err != nil {
 			return // the harmless shape is refused on its own (e.g. hermit without initrd)
 		}

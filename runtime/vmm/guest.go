@@ -41,9 +41,6 @@ type Boot struct {
 	// OwnDebugExit says the guest brings its own isa-debug-exit device
 	// (in QEMUArgs): the monitor must not add the default one at 0xf4.
 	OwnDebugExit bool
-	// Solo5 device names the guest was built with (--net:NAME=, --block:NAME=).
-	Solo5Net   string
-	Solo5Block string
 
 	// Stop is how the guest is asked to stop (Plan.Stop).
 	Stop Stop
@@ -53,7 +50,7 @@ type Boot struct {
 
 // guests returns every guest type, sorted by name.
 func guests() []Guest {
-	g := []Guest{Unikraft{}, Rumprun{}, Mirage{}, Mewz{}, Hermit{}, Linux{}}
+	g := []Guest{Unikraft{}, Rumprun{}, Mirage{}, Mewz{}, Hermit{}, Linux{}, Solo5{}}
 	sort.Slice(g, func(i, j int) bool { return g[i].Name() < g[j].Name() })
 	return g
 }
@@ -137,7 +134,7 @@ func quoteDouble(w string) (string, bool) {
 // network checks the parts of n that end up on a guest command line: an
 // attacker-controlled value must not add parameters.
 func network(guest string, n *Net) error {
-	if n == nil {
+	if !n.HasAddress() {
 		return nil
 	}
 	if ip := net.ParseIP(n.IP); ip == nil || ip.To4() == nil {
@@ -202,7 +199,7 @@ func noSharedFS(guest string, req Request) error {
 // addressWords are the guest's address and gateway as IPKEY IP/PREFIX
 // and GWKEY GW (the gateway only when there is one); none without a NIC.
 func addressWords(n *Net, ipKey, gwKey string) []string {
-	if n == nil {
+	if !n.HasAddress() {
 		return nil
 	}
 	words := []string{fmt.Sprintf("%s%s/%d", ipKey, n.IP, n.PrefixLen)}

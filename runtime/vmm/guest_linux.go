@@ -80,7 +80,7 @@ func LinuxCmdline(req Request) (string, error) {
 		words = append(words, "root=/dev/ram0", "rw")
 		initParam = "rdinit="
 	}
-	if n := req.Net; n != nil {
+	if n := req.Net; n.HasAddress() {
 		words = append(words, fmt.Sprintf("ip=%s::%s:%s:%s:eth0:off", n.IP, n.Gateway, mask(n), n.Hostname))
 	}
 	for _, e := range req.Process.Env {

@@ -24,5 +24,5 @@ func (m Mirage) Boot(req Request) (*Boot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Boot{Cmdline: join(append(addressWords(req.Net, "--ipv4=", "--ipv4-gateway="), cmd)...), Solo5Net: "service", Solo5Block: "storage", Stop: StopSignal}, nil
+	return &Boot{Cmdline: join(append(addressWords(req.Net, "--ipv4=", "--ipv4-gateway="), cmd)...), Stop: StopSignal}, nil
 }

@@ -62,7 +62,7 @@ func (r Rumprun) Boot(req Request) (*Boot, error) {
 		b.WriteString(`,"env":`)
 		writeJSON(&b, e)
 	}
-	if n := req.Net; n != nil {
+	if n := req.Net; n.HasAddress() {
 		b.WriteString(`,"net":`)
 		writeJSON(&b, rumprunNet{If: "ukvmif0", Cloner: "True", Type: "inet", Method: "static",
 			Addr: n.IP, Mask: strconv.Itoa(onLinkPrefix(n)), Gateway: n.Gateway})
@@ -79,7 +79,7 @@ func (r Rumprun) Boot(req Request) (*Boot, error) {
 		writeJSON(&b, rumprunBlk{Source: "etfs", Path: "/dev/ld0a", FSType: "blk", Mountpoint: mp})
 	}
 	b.WriteString("}")
-	return &Boot{Cmdline: b.String(), Solo5Net: "tap", Solo5Block: "rootfs", Stop: StopSignal}, nil
+	return &Boot{Cmdline: b.String(), Stop: StopSignal}, nil
 }
 
 // writeJSON appends v as JSON without HTML escaping (rumprun does not

@@ -197,7 +197,7 @@ func TestExitRuleDecode(t *testing.T) {
 func TestUnikraftExitDevice(t *testing.T) {
 	fakePath(t, allBinaries()...)
 	r := baseRequest("unikraft", "qemu")
-	p, err := Build(r)
+	p, err := build(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,19 +206,19 @@ func TestUnikraftExitDevice(t *testing.T) {
 		t.Fatalf("engine-reaped: rule %q markers %v argv %s", p.Exit.Rule, p.Exit.FailureMarkers, all)
 	}
 	r.DecodesExit = true
-	p, _ = Build(r)
+	p, _ = build(r)
 	all = strings.Join(p.Argv, " ")
 	if p.Exit.Rule != ExitUnikraft || !strings.Contains(all, UnikraftDebugExitDevice) || !strings.Contains(all, DebugExitDevice) {
 		t.Fatalf("decoded: rule %q argv %s", p.Exit.Rule, all)
 	}
 	r.Hypervisor = "firecracker"
-	if p, _ = Build(r); p.Exit.Rule != ExitRaw {
+	if p, _ = build(r); p.Exit.Rule != ExitRaw {
 		t.Fatalf("firecracker: rule %q", p.Exit.Rule)
 	}
 	l := baseRequest("linux", "qemu")
 	l.Linux = &LinuxInit{Cmdline: "console=ttyS0"}
 	l.Shares = []Share{{Kind: Share9P, HostPath: "/r", Tag: "t", Root: true}}
-	if p, _ = Build(l); p.Exit.Rule != ExitLinuxInit {
+	if p, _ = build(l); p.Exit.Rule != ExitLinuxInit {
 		t.Fatalf("linux init: rule %q", p.Exit.Rule)
 	}
 }

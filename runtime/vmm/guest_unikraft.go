@@ -42,6 +42,9 @@ func (u Unikraft) Boot(req Request) (*Boot, error) {
 	current := unikraftCurrent(req.Version)
 	words := []string{unikraftApp}
 	n := req.Net
+	if !n.HasAddress() {
+		n = nil // a NIC without an address gets no address parameters
+	}
 	if current {
 		if len(req.Process.Env) > 0 {
 			// uklibparam ends a [ ... ] list at the first word whose

@@ -35,7 +35,46 @@ type Monitor interface {
 	Control() Control
 	// Devices are the device nodes the VMM opens for req.
 	Devices(req Request) []string
+	// Attach decides which of the request's devices the guest gets (a
+	// Solo5 tender: exactly what the manifest declares), adjusting req,
+	// and says what each got.
+	Attach(req *Request) ([]Attachment, error)
+	// NeedsManifest says Attach needs the unikernel's Solo5 manifest.
+	NeedsManifest() bool
 }
+
+// NeedsManifest reports whether the monitor needs the unikernel's Solo5
+// manifest in its request (the solo5 tenders); false for unknown names.
+func NeedsManifest(hypervisor string) bool {
+	m, err := LookupMonitor(hypervisor)
+	return err == nil && m.NeedsManifest()
+}
+
+// attachAll gives the guest every device of the request: a monitor that
+// does not ask the guest what it declares.
+func attachAll(req *Request) []Attachment {
+	var att []Attachment
+	if n := req.Net; n != nil {
+		att = append(att, Attachment{Kind: "net", Device: n.Name, To: n.TapName})
+	}
+	for _, d := range req.Disks {
+		att = append(att, Attachment{Kind: "block", Device: d.Name, To: d.Path})
+	}
+	for _, s := range req.Shares {
+		to := s.HostPath
+		if s.Kind == ShareVirtiofs {
+			to += " (virtio-fs)"
+		}
+		att = append(att, Attachment{Kind: "share", Device: s.Tag, To: to})
+	}
+	return att
+}
+
+// generic is the Attach of monitors that give the guest everything.
+type generic struct{}
+
+func (generic) Attach(req *Request) ([]Attachment, error) { return attachAll(req), nil }
+func (generic) NeedsManifest() bool                       { return false }
 
 func monitors() []Monitor {
 	return []Monitor{QEMUMonitor{}, FirecrackerMonitor{}, HVTMonitor{}, SPTMonitor{}, CloudHypervisorMonitor{}}

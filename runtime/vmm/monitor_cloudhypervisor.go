@@ -14,7 +14,7 @@ import (
 // Its option parser has no escape for ',' so values containing one are
 // refused. The guest console is the monitor's stdout. qemu ExtraArgs do
 // not apply.
-type CloudHypervisorMonitor struct{}
+type CloudHypervisorMonitor struct{ generic }
 
 func (CloudHypervisorMonitor) Name() string     { return CloudHypervisor }
 func (CloudHypervisorMonitor) Binary() string   { return "cloud-hypervisor" }

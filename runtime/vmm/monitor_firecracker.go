@@ -15,7 +15,7 @@ const FirecrackerConfigFile = "firecracker.json"
 // FirecrackerMonitor runs "firecracker --no-api --config-file STATEDIR/firecracker.json"
 // with the configuration written by the runtime first (Plan.Files). The
 // guest console is firecracker's stdout. qemu ExtraArgs do not apply.
-type FirecrackerMonitor struct{}
+type FirecrackerMonitor struct{ generic }
 
 func (FirecrackerMonitor) Name() string     { return Firecracker }
 func (FirecrackerMonitor) Binary() string   { return "firecracker" }

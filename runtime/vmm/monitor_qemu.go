@@ -25,7 +25,7 @@ const DebugExitDevice = "isa-debug-exit,iobase=0xf4,iosize=0x04"
 //	  -kernel K [-initrd I] [-append CMDLINE] [ExtraArgs]
 //
 // Devices are PCI on pc/q35 and virtio-mmio ("-device" models) on microvm.
-type QEMUMonitor struct{}
+type QEMUMonitor struct{ generic }
 
 func (QEMUMonitor) Name() string     { return QEMU }
 func (QEMUMonitor) Binary() string   { return "qemu-system-x86_64" }

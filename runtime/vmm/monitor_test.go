@@ -10,6 +10,7 @@ import (
 
 	"github.com/urunc-dev/urunc/runtime/accel"
 	"github.com/urunc-dev/urunc/runtime/seccomp"
+	"github.com/urunc-dev/urunc/runtime/solo5"
 )
 
 func TestLookupAndCanonical(t *testing.T) {
@@ -57,7 +58,7 @@ func TestQEMUValueEscaping(t *testing.T) {
 	for _, bad := range []string{"a\nb", "a\x00b", "\r"} {
 		r := withBlock(baseRequest("unikraft", "qemu"))
 		r.Disks[0].Path = bad
-		if _, err := Build(r); !errors.Is(err, ErrInvalidValue) {
+		if _, err := build(r); !errors.Is(err, ErrInvalidValue) {
 			t.Fatalf("%q: %v", bad, err)
 		}
 	}
@@ -80,13 +81,9 @@ func TestQEMUDebugExitOnce(t *testing.T) {
 	}
 }
 
-func TestSolo5NeedsDeviceNames(t *testing.T) {
-	req := Request{Guest: "x", Kernel: "/k", MemoryMB: 64, Disks: []Disk{{Path: "/b"}}}
-	if _, err := (SPTMonitor{}).Build("/s", req, &Boot{}); !errors.Is(err, ErrUnsupportedPair) {
-		t.Fatal(err)
-	}
-	req.Kernel = "-flag"
-	if _, err := (SPTMonitor{}).Build("/s", req, &Boot{Solo5Block: "b"}); !errors.Is(err, ErrInvalidValue) {
+func TestSolo5KernelOperand(t *testing.T) {
+	req := Request{Guest: "x", Kernel: "-flag", MemoryMB: 64}
+	if _, err := (SPTMonitor{}).Build("/s", req, &Boot{}); !errors.Is(err, ErrInvalidValue) {
 		t.Fatal(err)
 	}
 }
@@ -126,7 +123,7 @@ func TestShareDevices(t *testing.T) {
 		r.Machine, r.Disks, r.Shares = machine, disks, shares
 		r.MemoryMB = 512
 		r.Linux = &LinuxInit{Cmdline: "console=ttyS0"}
-		p, err := Build(r)
+		p, err := build(r)
 		if err != nil {
 			return "", err
 		}
@@ -197,7 +194,7 @@ func TestPlanNeeds(t *testing.T) {
 	r.Accel = "tcg"
 	r.Initrd = "/rootfs/initrd"
 	r.Shares = []Share{{Kind: Share9P, HostPath: "/vol", Tag: "urunc-vol0", ReadOnly: true}}
-	p, err := Build(r)
+	p, err := build(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,16 +207,16 @@ func TestPlanNeeds(t *testing.T) {
 		t.Errorf("tcg qemu: devices %v control %q", p.Devices, p.Control)
 	}
 	r.Accel, r.ControlFD = "kvm", -1
-	if p, _ = Build(r); fmt.Sprint(p.Devices) != fmt.Sprint([]string{DevKVM, DevTun}) || p.Control != NoControl {
+	if p, _ = build(r); fmt.Sprint(p.Devices) != fmt.Sprint([]string{DevKVM, DevTun}) || p.Control != NoControl {
 		t.Errorf("kvm qemu without a control fd: devices %v control %q", p.Devices, p.Control)
 	}
 	// A virtio-fs root is not a mount: virtiofsd serves it.
 	r.Shares = []Share{{Kind: ShareVirtiofs, HostPath: "/rootfs", Tag: "r", Socket: "/run/urunc/c1/virtiofs.sock", Root: true}}
 	r.Disks = nil
-	if p, _ = Build(r); len(p.Mounts) != 3 {
+	if p, _ = build(r); len(p.Mounts) != 3 {
 		t.Errorf("virtio-fs mounts %v", p.Mounts)
 	}
-	spt, err := Build(withNet(baseRequest("mirage", "spt")))
+	spt, err := build(withNet(baseRequest("mirage", "spt")))
 	if err != nil || fmt.Sprint(spt.Devices) != fmt.Sprint([]string{DevTun}) || spt.Control != NoControl {
 		t.Errorf("spt: %v devices %v control %q", err, spt.Devices, spt.Control)
 	}
@@ -265,7 +262,7 @@ func TestConfiguredMonitorPath(t *testing.T) {
 	}
 	r := baseRequest("mirage", "spt")
 	r.MonitorPath = tender
-	if p, err := Build(r); err != nil || p.Path != tender || p.Argv[0] != "solo5-spt" {
+	if p, err := build(r); err != nil || p.Path != tender || p.Argv[0] != "solo5-spt" {
 		t.Fatalf("%v %v", p, err)
 	}
 	for _, bad := range []string{"relative/spt", filepath.Join(dir, "missing"), filepath.Join(dir)} {
@@ -275,25 +272,55 @@ func TestConfiguredMonitorPath(t *testing.T) {
 	}
 }
 
-// The solo5 device names: the guest type's defaults, or the request's
-// (from an annotation or the unikernel's manifest); a name Solo5 would not
-// accept is refused.
-func TestSolo5DeviceNames(t *testing.T) {
+// A tender gets exactly the devices the manifest declares, under its
+// names: none declared, none given (the container's network is simply not
+// given); one NIC and one disk bound to the tap and the image; an
+// annotation's name must be the manifest's; what cannot be attached is a
+// create error naming both sides.
+func TestSolo5ManifestDevices(t *testing.T) {
 	fakePath(t, allBinaries()...)
-	r := withBlock(withNet(baseRequest("mirage", "spt")))
+	decl := func(devs ...solo5.Device) *solo5.Manifest { return &solo5.Manifest{Version: 1, Devices: devs} }
+	svc0 := solo5.Device{Name: "service0", Type: solo5.Net}
+	stor := solo5.Device{Name: "storage", Type: solo5.Block}
+	r := withNet(baseRequest("mirage", "spt"))
+	r.Manifest = decl()
 	p, err := Build(r)
-	if err != nil || !strings.Contains(strings.Join(p.Argv, " "), "--net:service=tap0_urunc --net-mac:service=02:00:0a:04:00:02 --block:storage=/rootfs/data.img") {
-		t.Fatalf("defaults: %v %v", p, err)
+	if err != nil || strings.Contains(strings.Join(p.Argv, " "), "--net") || strings.Contains(p.GuestCmdline, "--ipv4") ||
+		len(p.Attachments) != 1 || p.Attachments[0].To != "" || !strings.Contains(p.Attachments[0].Note, "not given") {
+		t.Fatalf("no NIC declared: %v %+v %v", p.Argv, p.Attachments, err)
 	}
-	r.Net.Name, r.Disks[0].Name = "service0", "disk1"
-	if p, err = Build(r); err != nil || !strings.Contains(strings.Join(p.Argv, " "), "--net:service0=tap0_urunc --net-mac:service0=") ||
-		!strings.Contains(strings.Join(p.Argv, " "), "--block:disk1=/rootfs/data.img") {
-		t.Fatalf("named: %v %v", p, err)
+	r = withBlock(withNet(baseRequest("mirage", "hvt")))
+	r.Manifest = decl(svc0, stor)
+	if p, err = Build(r); err != nil || !strings.Contains(strings.Join(p.Argv, " "), "--net:service0=tap0_urunc --net-mac:service0=02:00:0a:04:00:02 --block:storage=/rootfs/data.img") ||
+		fmt.Sprint(p.Attachments) != "[net service0 -> tap0_urunc block storage -> /rootfs/data.img]" {
+		t.Fatalf("declared: %v %+v %v", p.Argv, p.Attachments, err)
 	}
-	for _, bad := range []string{"serv ice", "a=b", strings.Repeat("x", 68), "--evil"} {
-		r.Net.Name = bad
-		if _, err := Build(r); !errors.Is(err, ErrInvalidValue) {
-			t.Errorf("%q: %v", bad, err)
+	r.Net.Name = "service0" // an annotation agreeing with the manifest
+	if _, err = Build(r); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		req  Request
+		text string
+	}{
+		"annotation disagrees": {func() Request { q := r; n := *r.Net; n.Name = "service"; q.Net = &n; return q }(), `"service", /rootfs/unikernel declares "service0"`},
+		"two NICs": {func() Request {
+			q := r
+			q.Manifest = decl(svc0, solo5.Device{Name: "service1", Type: solo5.Net}, stor)
+			return q
+		}(), "2 network devices (service0, service1)"},
+		"NIC without network": {func() Request { q := r; q.Net = nil; return q }(), `declares network device "service0" but the container has no network`},
+		"disk not declared":   {func() Request { q := r; q.Manifest = decl(svc0); return q }(), "gives a block device (/rootfs/data.img) but"},
+		"disk not given":      {func() Request { q := r; q.Disks = nil; return q }(), `declares block device "storage" but the bundle gives none`},
+		"no manifest":         {func() Request { q := r; q.Manifest = nil; return q }(), "no Solo5 manifest"},
+	} {
+		if _, err := Build(c.req); !errors.Is(err, ErrDeviceMismatch) || !strings.Contains(err.Error(), c.text) {
+			t.Errorf("%s: %v, want %q", name, err, c.text)
 		}
+	}
+	// Monitors that do not read manifests give the guest everything.
+	q := withNet(baseRequest("mirage", "qemu"))
+	if p, err := Build(q); err != nil || len(p.Attachments) != 1 || p.Attachments[0].To != "tap0_urunc" {
+		t.Fatalf("qemu: %+v %v", p, err)
 	}
 }

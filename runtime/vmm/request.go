@@ -1,6 +1,10 @@
 package vmm
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/urunc-dev/urunc/runtime/solo5"
+)
 
 // Sentinel errors. Wrap them with %w and a message that names the value.
 var (
@@ -27,6 +31,10 @@ type Net struct {
 	// device); "" = the guest type's default.
 	Name string
 }
+
+// HasAddress reports whether the NIC comes with an address for the guest
+// (a tap for a container without a network has none).
+func (n *Net) HasAddress() bool { return n != nil && n.IP != "" }
 
 // Disk is a block device (an image file or a host block device) the
 // guest sees as its first (and only) disk.
@@ -108,6 +116,11 @@ type Request struct {
 	// monitor inherits (see ControlOf); < 0 = none.
 	ControlFD int
 
+	// Manifest is the unikernel's Solo5 manifest (runtime/solo5), read
+	// by the caller for the monitors that need it (NeedsManifest): the
+	// tender attaches exactly the devices it declares.
+	Manifest *solo5.Manifest
+
 	// DecodesExit says the runtime reaps the VMM and turns its exit
 	// status into the container's through Plan.Exit (urunc run, the
 	// native shim); otherwise an engine sees the VMM's raw status, and
@@ -142,6 +155,33 @@ func (r *Request) RootShare() *Share {
 		}
 	}
 	return nil
+}
+
+// Attachment is one guest device and what it was given, for vmm.json and
+// the console.
+type Attachment struct {
+	Kind   string `json:"kind"`             // net, block, share
+	Device string `json:"device,omitempty"` // the guest's name for it (a manifest's), if it has one
+	To     string `json:"to,omitempty"`     // the tap, image or directory; "" = not given
+	Note   string `json:"note,omitempty"`   // why, when it is not the obvious
+}
+
+// String is the attachment in words: "net service0 -> tap0", "block
+// storage -> /data.img", "net: not given (why)".
+func (a Attachment) String() string {
+	s := a.Kind
+	if a.Device != "" {
+		s += " " + a.Device
+	}
+	if a.To != "" {
+		s += " -> " + a.To
+	} else {
+		s += ": not given"
+	}
+	if a.Note != "" {
+		s += " (" + a.Note + ")"
+	}
+	return s
 }
 
 // File is a file the runtime must write (atomically) before exec'ing the monitor.
@@ -257,4 +297,6 @@ type Plan struct {
 	Seccomp      string
 	GuestCmdline string // the guest command line that was built, for vmm.json / the console
 	Exit         Exit   // how the guest's outcome is read
+	// Attachments say which device of the guest got what.
+	Attachments []Attachment
 }

@@ -91,6 +91,17 @@ func ControlOf(hypervisor string) Control {
 	return NoControl
 }
 
+// Attach is the device binding Build applies, on its own: which of the
+// request's devices the guest gets (a Solo5 tender: exactly what the
+// unikernel's manifest declares), so a mismatch can fail early.
+func Attach(req Request) ([]Attachment, error) {
+	m, err := LookupMonitor(req.Hypervisor)
+	if err != nil {
+		return nil, err
+	}
+	return m.Attach(&req)
+}
+
 // Build returns the VMM invocation for req: Validate, then the guest's
 // command line (guest_*.go) and the monitor's argv and files
 // (monitor_*.go), and what the VMM will open. An empty req.Machine gets
@@ -106,6 +117,10 @@ func Build(req Request) (*Plan, error) {
 	req.Hypervisor = m.Name()
 	if req.Machine == "" {
 		req.Machine = g.DefaultMachine()
+	}
+	attached, err := m.Attach(&req)
+	if err != nil {
+		return nil, err
 	}
 	boot, err := g.Boot(req)
 	if err != nil {
@@ -133,6 +148,7 @@ func Build(req Request) (*Plan, error) {
 	if req.ControlFD >= 0 {
 		plan.Control = m.Control()
 	}
+	plan.Attachments = attached
 	plan.Mounts = mounts(req, plan)
 	plan.Devices = m.Devices(req)
 	return plan, nil
