@@ -186,7 +186,11 @@ func TestSolo5SeccompThroughChild(t *testing.T) {
 				t.Fatal(err)
 			}
 			u.Env = append(u.Env, "PATH="+binDir+":"+os.Getenv("PATH"))
-			bundle := e2e.NewBundle(t, e2e.Bundle{Type: "rumprun", Hypervisor: "hvt", Cmdline: "hello"})
+			// A tender attaches what the unikernel's Solo5 manifest
+			// declares: the kernel must be a real Solo5 one (test_hello
+			// declares no device); the tender itself is the stand-in.
+			kernel := e2e.Guest(t, "solo5-v0.12.1/test_hello.hvt")
+			bundle := e2e.NewBundle(t, e2e.Bundle{Kernel: kernel, Type: "rumprun", Hypervisor: "hvt", Cmdline: "hello"})
 			e2e.EditSpec(t, bundle, func(s *specs.Spec) {
 				if withSeccomp {
 					s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}

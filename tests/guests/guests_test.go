@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -267,5 +268,208 @@ func TestSolo5VirtioOnQEMU(t *testing.T) {
 	out, code := run(t, u, g.write(t), "virtio")
 	if code != 0 || !strings.Contains(out, "SUCCESS") {
 		t.Fatalf("exit %d, console:\n%s\nlog: %s", code, out, u.LastError())
+	}
+}
+
+// podPair makes a CNI-style pod namespace whose eth0 has ip/24, and a
+// client namespace on the other end of the veth with the .1 address:
+// the test talks to the guest from there, without touching the host's
+// own network. It returns the pod namespace's path and the client's name.
+func podPair(t *testing.T, ip string) (podPath, client string) {
+	t.Helper()
+	n := time.Now().UnixNano() % 100000
+	pod, client := fmt.Sprintf("urunc-pod-%d", n), fmt.Sprintf("urunc-cli-%d", n)
+	gw := ip[:strings.LastIndexByte(ip, '.')] + ".1"
+	sh := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	sh("netns", "add", pod)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", pod).Run() })
+	sh("netns", "add", client)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", client).Run() })
+	sh("-n", client, "link", "add", "veth0", "type", "veth", "peer", "name", "eth0", "netns", pod)
+	sh("-n", client, "addr", "add", gw+"/24", "dev", "veth0")
+	sh("-n", client, "link", "set", "veth0", "up")
+	sh("-n", client, "link", "set", "lo", "up")
+	sh("-n", pod, "addr", "add", ip+"/24", "dev", "eth0")
+	sh("-n", pod, "link", "set", "eth0", "up")
+	sh("-n", pod, "link", "set", "lo", "up")
+	sh("-n", pod, "route", "add", "default", "via", gw)
+	return "/var/run/netns/" + pod, client
+}
+
+// pingFrom pings ip from the client namespace (busybox's ping: the host
+// has no ping of its own).
+func pingFrom(t *testing.T, client, ip string) error {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("busybox not found: install Debian package busybox-static")
+	}
+	out, err := exec.Command("ip", "netns", "exec", client, bb, "ping", "-c", "3", "-W", "5", ip).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ping %s: %w: %s", ip, err, out)
+	}
+	return nil
+}
+
+// startGuest creates and starts a long-running guest; its console goes
+// to the returned file.
+func startGuest(t *testing.T, u *e2e.URunc, dir, id string) string {
+	t.Helper()
+	out, err := os.Create(filepath.Join(t.TempDir(), "console"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { out.Close() })
+	if r := u.RunWith(t, out, "create", "-b", dir, id); r.Code != 0 {
+		t.Fatalf("create %s: %s; log: %s", id, r, u.LastError())
+	}
+	t.Cleanup(func() { u.Run(t, "delete", "-f", id) })
+	if r := u.Run(t, "start", id); r.Code != 0 {
+		t.Fatalf("start %s: %s; log: %s", id, r, u.LastError())
+	}
+	return out.Name()
+}
+
+// Solo5's test_net (NIC service0, the stock name; a plain Solo5
+// application, type solo5: it refuses MirageOS's --ipv4 arguments) and
+// test_net_mirage (service, MirageOS's name and arguments) answer ping at
+// the container's address from the pod's peer: each gets exactly the NIC
+// its manifest declares, bound to the container's eth0, on both tenders,
+// as Docker hands them over and as a non-root user. (Both serve
+// 10.0.0.2, compiled in.)
+func TestSolo5NetPing(t *testing.T) {
+	u := setup(t)
+	for _, hv := range tenders(t) {
+		for _, kernel := range []string{"test_net", "test_net_mirage"} {
+			for i, v := range variants() {
+				t.Run(hv+"/"+kernel+"/"+v.name, func(t *testing.T) {
+					pod, client := podPair(t, "10.0.0.2")
+					typ := map[string]string{"test_net": "solo5", "test_net_mirage": "mirage"}[kernel]
+					g := guestBundle{kernel: solo5 + "/" + kernel + "." + hv, typ: typ, hv: hv, netns: pod, edit: v.edit}
+					id := fmt.Sprintf("net-%s-%s-%d", hv, kernel, i)
+					console := startGuest(t, u, g.write(t), id)
+					e2e.WaitFor(t, 30*time.Second, "Serving ping", func() bool { return e2e.FileContains(console, "Serving ping on 10.0.0.2") })
+					if err := pingFrom(t, client, "10.0.0.2"); err != nil {
+						t.Fatalf("%v\nconsole:\n%s", err, e2e.ReadFile(console))
+					}
+					want := map[string]string{"test_net": "net service0 -> tap", "test_net_mirage": "net service -> tap"}[kernel]
+					if att := attachments(t, u, id); !strings.HasPrefix(att, want) {
+						t.Fatalf("vmm.json attachments %q, want %q...", att, want)
+					}
+					// TERM ends every tender (spt has no handler: it becomes KILL).
+					u.MustRun(t, "kill", id, "TERM")
+					e2e.WaitFor(t, 10*time.Second, "stopped", func() bool { return u.Status(t, id) == "stopped" })
+					u.MustRun(t, "delete", id)
+				})
+			}
+		}
+	}
+}
+
+// test_hello declares no device: under a container network (Docker's
+// default bridge) it is simply not given one, and the journal says so.
+func TestSolo5NoNICDeclaredInANetwork(t *testing.T) {
+	u := setup(t)
+	for _, hv := range tenders(t) {
+		t.Run(hv, func(t *testing.T) {
+			_, pod, _, _ := e2e.CNINamespace(t)
+			g := guestBundle{kernel: solo5 + "/test_hello." + hv, typ: "mirage", hv: hv, netns: pod, args: []string{"Hello_Solo5"}, edit: e2e.DockerLike}
+			dir := g.write(t)
+			id := "nonic-" + hv
+			console, err := os.Create(filepath.Join(t.TempDir(), "console"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer console.Close()
+			if r := u.RunWith(t, console, "create", "-b", dir, id); r.Code != 0 {
+				t.Fatalf("create: %s; log: %s; console: %s", r, u.LastError(), e2e.ReadFile(console.Name()))
+			}
+			defer u.Run(t, "delete", "-f", id)
+			journal := e2e.ReadFile(filepath.Join(u.Root, id, "events.jsonl"))
+			u.MustRun(t, "start", id)
+			e2e.WaitFor(t, 20*time.Second, "SUCCESS", func() bool { return e2e.FileContains(console.Name(), "SUCCESS") })
+			vmm := e2e.ReadFile(filepath.Join(u.Root, id, "vmm.json"))
+			if !strings.Contains(journal, "declares no network device") || !strings.Contains(vmm, `"network":"not given`) || strings.Contains(vmm, "--net") {
+				t.Fatalf("journal %s\nvmm.json %s", journal, vmm)
+			}
+		})
+	}
+}
+
+// test_net in a container without a network (no eth0): its declared NIC
+// gets an unconnected tap, so the tender starts.
+func TestSolo5NICWithoutNetwork(t *testing.T) {
+	u := setup(t)
+	g := guestBundle{kernel: solo5 + "/test_net.spt", typ: "solo5", hv: "spt"}
+	console := startGuest(t, u, g.write(t), "nonet")
+	e2e.WaitFor(t, 20*time.Second, "Serving ping", func() bool { return e2e.FileContains(console, "Serving ping") })
+	if vmm := e2e.ReadFile(filepath.Join(u.Root, "nonet", "vmm.json")); !strings.Contains(vmm, "connected to nothing") || !strings.Contains(attachments(t, u, "nonet"), "net service0 -> tap") {
+		t.Fatalf("vmm.json: %s", vmm)
+	}
+}
+
+// What does not fit the manifest fails create, naming both sides; so
+// does a kernel without a Solo5 manifest on a tender.
+func TestSolo5ManifestMismatch(t *testing.T) {
+	u := setup(t)
+	for _, c := range []struct {
+		name string
+		g    guestBundle
+		want string
+	}{
+		{"annotation names another NIC", guestBundle{kernel: solo5 + "/test_net.spt", typ: "solo5", hv: "spt",
+			annotations: map[string]string{config.KeySolo5NetDev: "service"}}, `"service", `},
+		{"declared disk not given", guestBundle{kernel: solo5 + "/test_blk.spt", typ: "mirage", hv: "spt"}, `declares block device "storage" but the bundle gives none`},
+		{"not a Solo5 unikernel", guestBundle{kernel: uk017 + "/helloworld_qemu-x86_64", typ: "mirage", hv: "spt"}, "spt needs a Solo5 unikernel"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := c.g
+			if c.name != "annotation names another NIC" {
+				g.netns = ""
+			} else {
+				pod, _ := podPair(t, "10.0.0.2")
+				g.netns = pod
+			}
+			r := u.Run(t, "create", "-b", g.write(t), "mism")
+			if r.Code == 0 {
+				u.Run(t, "delete", "-f", "mism")
+				t.Fatal("create succeeded")
+			}
+			if msg := r.Stderr + u.LastError(); !strings.Contains(strings.ToLower(msg), strings.ToLower(c.want)) {
+				t.Fatalf("error %q lacks %q", msg, c.want)
+			}
+			if left := u.Leftovers(); len(left) != 0 {
+				t.Fatalf("left: %v", left)
+			}
+		})
+	}
+}
+
+// attachments is vmm.json's list of what each guest device got, joined.
+func attachments(t *testing.T, u *e2e.URunc, id string) string {
+	t.Helper()
+	var v struct{ Attachments []string }
+	if err := json.Unmarshal([]byte(e2e.ReadFile(filepath.Join(u.Root, id, "vmm.json"))), &v); err != nil {
+		t.Fatalf("vmm.json of %s: %v", id, err)
+	}
+	return strings.Join(v.Attachments, "; ")
+}
+
+// The stock test_net with upstream's device-name annotation agreeing with
+// its manifest (images made for upstream carry it).
+func TestSolo5DeviceNameAnnotation(t *testing.T) {
+	u := setup(t)
+	pod, client := podPair(t, "10.0.0.2")
+	g := guestBundle{kernel: solo5 + "/test_net.spt", typ: "solo5", hv: "spt", netns: pod,
+		annotations: map[string]string{config.KeySolo5NetDev: "service0"}}
+	console := startGuest(t, u, g.write(t), "named")
+	e2e.WaitFor(t, 30*time.Second, "Serving ping", func() bool { return e2e.FileContains(console, "Serving ping on 10.0.0.2") })
+	if err := pingFrom(t, client, "10.0.0.2"); err != nil {
+		t.Fatal(err)
 	}
 }
