@@ -9,14 +9,18 @@ package guests
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/vishvananda/netns"
 
 	"github.com/urunc-dev/urunc/internal/bundle"
 	"github.com/urunc-dev/urunc/internal/e2e"
@@ -471,5 +475,81 @@ func TestSolo5DeviceNameAnnotation(t *testing.T) {
 	e2e.WaitFor(t, 30*time.Second, "Serving ping", func() bool { return e2e.FileContains(console, "Serving ping on 10.0.0.2") })
 	if err := pingFrom(t, client, "10.0.0.2"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// fetchFrom GETs / from addr (host:port) in the client namespace (a
+// socket made on a thread that entered it) and returns the response.
+func fetchFrom(t *testing.T, client, addr string) (string, error) {
+	t.Helper()
+	type result struct {
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		ns, err := netns.GetFromName(client)
+		if err == nil {
+			defer ns.Close()
+			err = netns.Set(ns)
+		}
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		// The connection is made here, on this thread, in the namespace.
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: guest\r\n\r\n")
+		data, err := io.ReadAll(conn)
+		done <- result{string(data), err}
+	}()
+	r := <-done
+	return r.body, r.err
+}
+
+// Unikraft's lwIP httpreply, with no arguments (as an image without CMD
+// runs), in a CNI-style pod: its boot parameters give it the container's
+// address and it answers HTTP there. 0.15 takes the old parameter names.
+func TestUnikraftHTTPReply(t *testing.T) {
+	u := setup(t)
+	pod, client := podPair(t, "10.9.0.2")
+	g := guestBundle{kernel: uk015 + "/httpreply_qemu-x86_64", typ: "unikraft", hv: "qemu", version: "0.15.0", netns: pod, edit: e2e.DockerLike}
+	console := startGuest(t, u, g.write(t), "httpreply")
+	e2e.WaitFor(t, 60*time.Second, "Listening", func() bool { return e2e.FileContains(console, "Listening on port 8123") })
+	var body string
+	var err error
+	for i := 0; i < 10; i++ { // lwIP may take a moment to answer ARP
+		if body, err = fetchFrom(t, client, "10.9.0.2:8123"); err == nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err != nil || !strings.Contains(body, "It works!") {
+		t.Fatalf("GET: %v %q\nconsole:\n%s", err, body, e2e.ReadFile(console))
+	}
+	// Unikraft ignores the ACPI power button: TERM reaches qemu.
+	u.MustRun(t, "kill", "httpreply", "TERM")
+	e2e.WaitFor(t, 10*time.Second, "stopped", func() bool { return u.Status(t, "httpreply") == "stopped" })
+}
+
+// A TERM right after start (docker run then docker stop) is never lost:
+// the VMM is pid 1 of its pid namespace and has no handler for its first
+// milliseconds; urunc waits for it (or ends the VMM).
+func TestTermRightAfterStart(t *testing.T) {
+	u := setup(t)
+	for i := 0; i < 5; i++ {
+		g := guestBundle{kernel: uk015 + "/httpreply_qemu-x86_64", typ: "unikraft", hv: "qemu", version: "0.15.0"}
+		id := fmt.Sprintf("term-%d", i)
+		startGuest(t, u, g.write(t), id)
+		u.MustRun(t, "kill", id, "TERM")
+		e2e.WaitFor(t, 10*time.Second, id+" stopped", func() bool { return u.Status(t, id) == "stopped" })
+		u.MustRun(t, "delete", id)
 	}
 }
