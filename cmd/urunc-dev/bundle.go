@@ -24,7 +24,7 @@ func bundleCommand() *cli.Command {
 		Usage: "make a runnable OCI bundle from a kernel file (or the demo bundles)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "kernel", Usage: "unikernel or Linux kernel image"},
-			&cli.StringFlag{Name: "type", Value: "unikraft", Usage: "guest type: unikraft, rumprun, mirage, mewz, hermit, linux"},
+			&cli.StringFlag{Name: "type", Value: "unikraft", Usage: "guest type: unikraft, rumprun, mirage, mewz, hermit, linux, solo5"},
 			&cli.StringFlag{Name: "hypervisor", Value: "qemu", Usage: "qemu, firecracker, hvt, spt, cloud-hypervisor"},
 			&cli.StringFlag{Name: "cmdline", Usage: "guest command line"},
 			&cli.StringFlag{Name: "initrd", Usage: "initrd to ship with the kernel"},

@@ -16,7 +16,7 @@ func imageCommand() *cli.Command {
 		Usage: "package a kernel as a container image tarball for docker load / ctr images import",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "kernel", Required: true, Usage: "unikernel or Linux kernel image"},
-			&cli.StringFlag{Name: "type", Value: "unikraft", Usage: "guest type: unikraft, rumprun, mirage, mewz, hermit, linux"},
+			&cli.StringFlag{Name: "type", Value: "unikraft", Usage: "guest type: unikraft, rumprun, mirage, mewz, hermit, linux, solo5"},
 			&cli.StringFlag{Name: "hypervisor", Value: "qemu", Usage: "qemu, firecracker, hvt, spt, cloud-hypervisor"},
 			&cli.StringFlag{Name: "cmdline", Usage: "guest command line (also the image's CMD, split on blanks)"},
 			&cli.StringFlag{Name: "unikernel-version", Aliases: []string{"version"}, Usage: "framework version, e.g. 0.17.0"},

@@ -24,6 +24,7 @@ type dockerd struct {
 	base    string
 	execDir string
 	extra   []string
+	env     []string // more environment for dockerd (and so the shims and urunc)
 	cmd     *exec.Cmd
 	logf    *os.File
 }
@@ -32,6 +33,13 @@ type dockerd struct {
 // bridge and no iptables, and urunc as runtime "urunc"; extra are more
 // dockerd flags.
 func startDockerd(t *testing.T, extra ...string) *dockerd {
+	t.Helper()
+	return startDockerdEnv(t, nil, extra...)
+}
+
+// startDockerdEnv is startDockerd with more environment for dockerd (it
+// reaches urunc through containerd and its shims).
+func startDockerdEnv(t *testing.T, env []string, extra ...string) *dockerd {
 	t.Helper()
 	e2e.RequireRoot(t)
 	e2e.RequireQEMU(t)
@@ -44,7 +52,7 @@ func startDockerd(t *testing.T, extra ...string) *dockerd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &dockerd{t: t, sock: filepath.Join(base, "d.sock"), base: base, execDir: filepath.Join(base, "x"), extra: extra}
+	d := &dockerd{t: t, sock: filepath.Join(base, "d.sock"), base: base, execDir: filepath.Join(base, "x"), extra: extra, env: env}
 	t.Cleanup(func() {
 		d.stop()
 		exec.Command("umount", "-R", base).Run()
@@ -63,6 +71,7 @@ func (d *dockerd) start() {
 		"--bridge", "none", "--iptables=false", "--ip-masq=false",
 		"--add-runtime", "urunc=" + e2e.URuncBin()}, d.extra...)
 	d.cmd = exec.Command("dockerd", args...)
+	d.cmd.Env = append(os.Environ(), d.env...)
 	d.logf, _ = os.OpenFile(filepath.Join(d.base, "dockerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	d.cmd.Stdout, d.cmd.Stderr = d.logf, d.logf
 	if err := d.cmd.Start(); err != nil {
