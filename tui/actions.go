@@ -38,10 +38,15 @@ func (r Runner) Run(ctx context.Context, args ...string) error {
 	return r.run(ctx, nil, args...)
 }
 
+// Created is what the console holds of a container it created.
+type Created struct {
+	Stdio string // the file the container's stdout and stderr go to
+}
+
 // Create runs "create --bundle B ID" with the container's stdio in a file
 // under Dir (a unikernel's console is serial.log; this gets what the VMM
 // itself prints).
-func (r Runner) Create(ctx context.Context, bundle, id string) error {
+func (r Runner) Create(ctx context.Context, bundle, id string) (Created, error) {
 	// The id is urunc's to judge: the file name must not depend on it being valid.
 	safe := strings.Map(func(r rune) rune {
 		if r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
@@ -51,10 +56,10 @@ func (r Runner) Create(ctx context.Context, bundle, id string) error {
 	}, id)
 	out, err := os.CreateTemp(r.Dir, safe+".*.stdio")
 	if err != nil {
-		return err
+		return Created{}, err
 	}
 	defer out.Close()
-	return r.run(ctx, out, "create", "--bundle", bundle, id)
+	return Created{Stdio: out.Name()}, r.run(ctx, out, "create", "--bundle", bundle, id)
 }
 
 func (r Runner) run(ctx context.Context, stdio *os.File, args ...string) error {

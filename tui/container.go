@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urunc-dev/urunc/runtime/cgroups"
@@ -18,6 +20,10 @@ const (
 // container is what the console knows about one container. It is only
 // touched by the Bubble Tea goroutine (Update).
 type container struct {
+	// key is the container's key in the console: its id, or, once it has
+	// been deleted and is kept for inspection, "<id>~N" (its id may be
+	// taken again meanwhile).
+	key    string
 	ID     string
 	State  *state.State
 	VMM    *state.VMMInfo
@@ -32,16 +38,47 @@ type container struct {
 	// not read yet), cgroupErr why it could not be read.
 	cgroupMem *cgroups.MemoryUse
 	cgroupErr error
+
+	// Post-mortem.
+	// deleted is when the container's directory went (zero: it exists);
+	// a deleted container stays inspectable until dismissed.
+	deleted  time.Time
+	ghostSeq int // the order in which deleted containers were kept
+	// exit is how its VMM ended: the journal's exited step, or the
+	// console's own reaper (nil: not known).
+	exit *ExitReport
+	// failure is the first console line holding one of vmm.json's failure
+	// markers ("" = none seen); scanned is how many console lines were
+	// checked for them.
+	failure string
+	scanned int
+	// stdio is the file that gets the container's stdio when this console
+	// created it ("" = made elsewhere).
+	stdio string
 }
 
+// ExitReport is how a container's VMM ended: the guest's exit status and
+// why, in words.
+type ExitReport struct {
+	Status int
+	Reason string
+}
+
+// statusDeleted is the status the console shows for a container whose
+// directory is gone, kept for inspection.
+const statusDeleted state.Status = "deleted"
+
 func newContainer(id string) *container {
-	return &container{ID: id, serial: newLineRing(serialRingLines, serialMaxLine)}
+	return &container{key: id, ID: id, serial: newLineRing(serialRingLines, serialMaxLine)}
 }
 
 // status is the container's current status ("" while state.json is
 // unreadable or not written yet).
 func (c *container) status() state.Status {
-	if c.State == nil {
+	switch {
+	case !c.deleted.IsZero():
+		return statusDeleted
+	case c.State == nil:
 		return ""
 	}
 	return state.Status(c.State.Status)
@@ -162,4 +199,93 @@ func (w wait) expected() time.Duration {
 		e = w.Timeout / 2
 	}
 	return e
+}
+
+// addEvents appends journal lines, taking the guest's outcome from an
+// exited step (its status, else the "status N: ..." of its detail).
+func (c *container) addEvents(evs []state.Event) {
+	c.Events = append(c.Events, evs...)
+	for _, e := range evs {
+		if e.Step != state.StepExited {
+			continue
+		}
+		r := &ExitReport{Reason: e.Detail}
+		if _, reason, ok := strings.Cut(e.Detail, ": "); ok {
+			r.Reason = reason
+		}
+		switch {
+		case e.Status != nil:
+			r.Status = *e.Status
+		default:
+			if _, err := fmt.Sscanf(e.Detail, "status %d:", &r.Status); err != nil {
+				r.Status = -1
+			}
+		}
+		c.exit = r
+	}
+}
+
+// scanFailures checks the console lines completed since the last scan for
+// vmm.json's failure markers; the first hit is kept.
+func (c *container) scanFailures() {
+	end := c.serial.complete()
+	if c.VMM == nil {
+		return // the markers are not known yet: scan when they are
+	}
+	if c.failure != "" || len(c.VMM.FailureMarkers) == 0 {
+		c.scanned = end
+		return
+	}
+	for i := max(c.scanned, c.serial.first()); i < end && c.failure == ""; i++ {
+		line := c.serial.line(i)
+		for _, mk := range c.VMM.FailureMarkers {
+			if strings.Contains(line, mk) {
+				c.failure = strings.TrimSpace(line)
+				break
+			}
+		}
+	}
+	c.scanned = end
+}
+
+// postMortem says how a container that no longer runs ended, and whether
+// that is bad; for a live one only a failure its console showed. "" :
+// nothing to say (yet). In order of what it is sure of: the exit status
+// its reaper read, a failed lifecycle step, a failure marker on the
+// console, the signal it was killed with; otherwise that the status went
+// to a process that does not tell (the VMM's parent).
+func (c *container) postMortem() (string, bool) {
+	s := c.status()
+	if c.live() || s == state.Creating || s == "" {
+		if c.failure != "" {
+			return "guest failed: " + c.failure, true
+		}
+		return "", false
+	}
+	if r := c.exit; r != nil {
+		return fmt.Sprintf("exit %d: %s", r.Status, r.Reason), r.Status != 0
+	}
+	var failed, killed *state.Event
+	for i := range c.Events {
+		switch e := &c.Events[i]; e.Step {
+		case state.StepFailed:
+			failed = e
+		case state.StepKill:
+			killed = e
+		}
+	}
+	switch {
+	case failed != nil:
+		return fmt.Sprintf("failed in %s: %s", failed.Detail, failed.Error), true
+	case c.failure != "":
+		return "guest failed: " + c.failure, true
+	case killed != nil:
+		return "stopped after kill " + killed.Detail + " (exit status not seen)", false
+	}
+	for _, e := range c.Events {
+		if e.Step == state.StepVMMExec {
+			return "VMM exited; its status went to its parent (reaped by neither urunc nor this console)", false
+		}
+	}
+	return "", false
 }

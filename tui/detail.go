@@ -104,11 +104,24 @@ func (d *detailPane) view(ctx *programContext, c *container, height int) string 
 		}
 	}
 	title := st.Title.Render(c.ID) + "  " + st.status(c.status()).Render(string(c.status()))
+	if !c.deleted.IsZero() {
+		title += st.Dim.Render(fmt.Sprintf(" %s, kept until dismissed (x)", c.deleted.In(ctx.Location).Format("15:04:05")))
+	}
 	if g, h := c.guest(), c.hypervisor(); g != "" || h != "" {
 		title += st.Dim.Render(fmt.Sprintf("  %s on %s", g, h))
 	}
 	if p := c.pid(); p > 0 {
 		title += st.Dim.Render(fmt.Sprintf("  pid %d", p))
+	}
+	// The third line: how the container ended (or that its console
+	// showed a failure), and when it was deleted.
+	var pmLine string
+	if pm, bad := c.postMortem(); pm != "" {
+		style := st.OK
+		if bad {
+			style = st.Error
+		}
+		pmLine = style.Render(truncate(pm, ctx.Width))
 	}
 	bodyH := max(1, height-3)
 	var body string
@@ -124,5 +137,5 @@ func (d *detailPane) view(ctx *programContext, c *container, height int) string 
 		d.configTop = min(d.configTop, max(0, len(lines)-bodyH))
 		body = strings.Join(lines[d.configTop:], "\n")
 	}
-	return truncate(title, ctx.Width) + "\n" + truncate(strings.Join(tabs, " "), ctx.Width) + "\n\n" + body
+	return truncate(title, ctx.Width) + "\n" + truncate(strings.Join(tabs, " "), ctx.Width) + "\n" + pmLine + "\n" + body
 }

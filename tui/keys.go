@@ -10,7 +10,7 @@ type keyMap struct {
 	// List.
 	Up, Down, Enter, Filter, Sort, Tabs key.Binding
 	// Actions on the selected container (list and detail).
-	Create, Start, Kill, Delete, Pause key.Binding
+	Create, Start, Kill, Delete, Pause, Dismiss key.Binding
 	// Detail.
 	NextTab, PrevTab key.Binding
 	// Serial tab.
@@ -41,6 +41,8 @@ func defaultKeys() keyMap {
 		Kill:   b([]string{"K"}, "K", "kill"),
 		Delete: b([]string{"D"}, "D", "delete"),
 		Pause:  b([]string{"p"}, "p", "pause/resume"),
+		// A deleted container's record goes.
+		Dismiss: b([]string{"x"}, "x", "dismiss deleted"),
 
 		NextTab: b([]string{"tab"}, "tab", "next tab"),
 		PrevTab: b([]string{"shift+tab"}, "shift+tab", "previous tab"),
@@ -81,7 +83,7 @@ func (k keyMap) detailBar(tab int) []key.Binding {
 func (k keyMap) fullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Enter, k.Filter, k.Sort, k.Back, k.Help, k.Quit},
-		{k.Create, k.Start, k.Kill, k.Delete, k.Pause},
+		{k.Create, k.Start, k.Kill, k.Delete, k.Pause, k.Dismiss},
 		{k.NextTab, k.PrevTab, k.Tabs},
 		{k.Follow, k.Bottom, k.Top, k.PageUp, k.PageDown, k.Search, k.NextHit, k.PrevHit},
 	}

@@ -49,7 +49,8 @@ func (c column) String() string {
 	return "?"
 }
 
-// width of the column in the list; the last column (LAST STEP) takes the rest.
+// width of the column in the list; the last column (LAST STEP / OUTCOME)
+// takes the rest.
 func (c column) width() int {
 	switch c {
 	case colID:
@@ -95,10 +96,18 @@ func (l *listPane) rows(cs map[string]*container) []*container {
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if less, decided := compare(out[i], out[j], l.sortBy); decided {
+		a, b := out[i], out[j]
+		// Deleted containers kept for inspection come last, newest first.
+		if a.deleted.IsZero() != b.deleted.IsZero() {
+			return a.deleted.IsZero()
+		}
+		if !a.deleted.IsZero() {
+			return a.ghostSeq > b.ghostSeq
+		}
+		if less, decided := compare(a, b, l.sortBy); decided {
 			return less
 		}
-		return out[i].ID < out[j].ID
+		return a.key < b.key
 	})
 	return out
 }
@@ -169,14 +178,14 @@ func lastSample(s []float64, live bool) float64 {
 // selection if its container is gone or filtered out.
 func (l *listPane) cursor(rows []*container) int {
 	for i, c := range rows {
-		if c.ID == l.selected {
+		if c.key == l.selected {
 			return i
 		}
 	}
 	if len(rows) == 0 {
 		return -1
 	}
-	l.selected = rows[0].ID
+	l.selected = rows[0].key
 	return 0
 }
 
@@ -195,7 +204,7 @@ func (l *listPane) move(cs map[string]*container, delta int) {
 		return
 	}
 	i = min(max(0, i+delta), len(rows)-1)
-	l.selected = rows[i].ID
+	l.selected = rows[i].key
 }
 
 func (l *listPane) handleKey(ctx *programContext, cs map[string]*container, msg tea.KeyMsg) intent {
@@ -215,11 +224,11 @@ func (l *listPane) handleKey(ctx *programContext, cs map[string]*container, msg 
 		l.move(cs, 1<<30)
 	case key.Matches(msg, k.Enter):
 		if c := l.selectedContainer(cs); c != nil {
-			return openTab(c.ID, -1)
+			return openTab(c.key, -1)
 		}
 	case key.Matches(msg, k.Tabs):
 		if c := l.selectedContainer(cs); c != nil {
-			return openTab(c.ID, int(msg.String()[0]-'1'))
+			return openTab(c.key, int(msg.String()[0]-'1'))
 		}
 	case key.Matches(msg, k.Filter):
 		return intent{ask: &inputRequest{kind: dialogFilter, prompt: "filter: ", value: l.filter}}
@@ -247,7 +256,7 @@ func (l *listPane) view(ctx *programContext, cs map[string]*container, height in
 		}
 		head = append(head, pad(name, c.width(), c.rightAligned()))
 	}
-	head = append(head, "LAST STEP")
+	head = append(head, "LAST STEP / OUTCOME")
 	b.WriteString(st.Header.Render(truncate("  "+strings.Join(head, " "), ctx.Width)))
 	rows := l.rows(cs)
 	if len(rows) == 0 {
@@ -279,7 +288,11 @@ func (l *listPane) view(ctx *programContext, cs map[string]*container, height in
 			b.WriteString("\n" + row)
 			continue
 		}
-		b.WriteString("\n" + st.status(c.status()).Render(truncate("  "+l.row(c, now), ctx.Width)))
+		style := st.status(c.status())
+		if _, bad := c.postMortem(); bad {
+			style = st.Error
+		}
+		b.WriteString("\n" + style.Render(truncate("  "+l.row(c, now), ctx.Width)))
 	}
 	return b.String()
 }
@@ -328,6 +341,9 @@ func (l *listPane) row(c *container, now time.Time) string {
 // lastStep summarises the journal: its last step, what is awaited and for
 // how long, or the error that stopped it.
 func lastStep(c *container, now time.Time) string {
+	if pm, _ := c.postMortem(); pm != "" {
+		return pm
+	}
 	if len(c.Events) == 0 {
 		return ""
 	}

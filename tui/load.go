@@ -91,9 +91,11 @@ func (m *Model) scanBundles(seq int) tea.Cmd {
 // use: those the console knows and any directory under the root (a
 // container being made, or someone else's).
 func (m *Model) chooseID(seq int, bundle, name string, after int) tea.Cmd {
+	// Deleted containers kept for inspection still hold their id here,
+	// so a new run never takes the name of one shown.
 	used := make(map[string]bool, len(m.containers))
-	for id := range m.containers {
-		used[id] = true
+	for _, c := range m.containers {
+		used[c.ID] = true
 	}
 	exists, root := m.disk.exists, m.opts.Root
 	return func() tea.Msg {

@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/charmbracelet/bubbles/help"
@@ -49,7 +50,17 @@ type Options struct {
 	// (state.json's cgroup_paths), for the container shown in the
 	// Resources tab; nil: not shown.
 	CgroupMemory func(st *state.State) (cgroups.MemoryUse, error)
+	// Reap waits for the VMM of a container this console created (stdio:
+	// the file its stdio went to) to exit, and returns how it ended (the
+	// caller must be its subreaper: cmd/urunc-dev is). Run by a command
+	// right after create; nil: the console reaps nothing and shows what
+	// the journal and console tell.
+	Reap func(ctx context.Context, id, stdio string) (ExitReport, error)
 }
+
+// maxDeleted is how many deleted containers the console keeps for
+// inspection (their journal, console and VMM argv) until dismissed.
+const maxDeleted = 10
 
 // SampleFunc returns the CPU% (100 = one core) and RSS in MiB of each
 // pid; a pid missing from the result is gone.
@@ -88,7 +99,59 @@ type (
 		what string
 		err  error
 	}
+	// createdMsg: the console created (and perhaps started) a container;
+	// stdio is the file its stdio goes to.
+	createdMsg struct {
+		id, stdio, what string
+		err             error
+	}
+	// exitMsg is how the VMM of a container the console created ended
+	// (err: it could not be reaped).
+	exitMsg struct {
+		id     string
+		report ExitReport
+		err    error
+	}
 )
+
+// reaps are the reapers under way, by container id: a command that must
+// not race one (rerun deletes a container only once its outcome is read)
+// waits for it. Only commands use it.
+type reaps struct {
+	mu   sync.Mutex
+	byID map[string]chan struct{}
+}
+
+func newReaps() *reaps { return &reaps{byID: map[string]chan struct{}{}} }
+
+func (r *reaps) add(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.byID[id] = make(chan struct{})
+}
+
+func (r *reaps) done(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ch, ok := r.byID[id]; ok {
+		close(ch)
+		delete(r.byID, id)
+	}
+}
+
+// wait waits (at most d) for the reaper of id, if there is one.
+func (r *reaps) wait(id string, d time.Duration) {
+	r.mu.Lock()
+	ch := r.byID[id]
+	r.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case <-ch:
+	case <-time.After(d):
+	}
+}
 
 // Model is the root Bubble Tea model.
 type Model struct {
@@ -107,6 +170,11 @@ type Model struct {
 	status        statusBar
 	pendingG      bool // first g of gg
 	clockArmed    bool
+	ghostSeq      int // numbers the deleted containers kept
+
+	// reaps are the console's reapers under way (shared with the
+	// commands that run them).
+	reaps *reaps
 
 	// The last rendered screen, reused while nothing visible changed (a
 	// guest printing into a console nobody is looking at costs no render).
@@ -142,6 +210,7 @@ func New(o Options) *Model {
 		dialog: newDialog(),
 		detail: detailPane{serial: serialPane{follow: true}},
 		disk:   osDisk(),
+		reaps:  newReaps(),
 	}
 	// The one read outside a command, and it stays here rather than in
 	// Init's command: New is the constructor, it runs before the program
@@ -237,6 +306,10 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		} else {
 			m.status.set(msg.what+": ok", false)
 		}
+	case createdMsg:
+		return m.applyCreated(msg)
+	case exitMsg:
+		m.applyExit(msg)
 	case tea.KeyMsg:
 		return m.handleKey(msg)
 	}
@@ -263,24 +336,23 @@ func (m *Model) applyWatch(ev watch.Event) {
 		}
 		if ev.VMM != nil {
 			c.VMM = ev.VMM
+			c.scanFailures()
 		}
 	case watch.ContainerRemoved:
-		delete(m.containers, ev.ID)
-		if m.screen == screenDetail && m.detail.id == ev.ID {
-			m.screen = screenList
-			m.status.set(ev.ID+" was deleted", false)
-		}
+		m.keepDeleted(ev.ID)
 	case watch.StateChanged:
 		if ev.State != nil {
 			m.get(ev.ID).State = ev.State
 		}
 	case watch.VMMChanged:
 		if ev.VMM != nil {
-			m.get(ev.ID).VMM = ev.VMM
+			c := m.get(ev.ID)
+			c.VMM = ev.VMM
+			c.scanFailures()
 		}
 	case watch.JournalAppended:
 		c := m.get(ev.ID)
-		c.Events = append(c.Events, ev.Events...)
+		c.addEvents(ev.Events)
 		// Lines with stopped or failed come with the state derived again
 		// (the journal says so before state.json is rewritten, or never
 		// when the VMM just died).
@@ -294,7 +366,71 @@ func (m *Model) applyWatch(ev watch.Event) {
 			c.serialSkipped = true
 		}
 		c.serial.write(ev.Serial)
+		had := c.failure
+		c.scanFailures()
+		if c.failure != had {
+			m.dirty = true // the list and the detail view say so
+		}
 	}
+}
+
+// keepDeleted keeps a container whose directory is gone for inspection
+// (its journal, console and VMM description), under a key of its own, so
+// the id can be taken again; the oldest of more than maxDeleted go. The
+// list and the detail view stay on it.
+func (m *Model) keepDeleted(id string) {
+	c := m.containers[id]
+	if c == nil {
+		return
+	}
+	delete(m.containers, id)
+	m.ghostSeq++
+	c.key, c.ghostSeq, c.deleted = fmt.Sprintf("%s~%d", id, m.ghostSeq), m.ghostSeq, m.opts.Now()
+	m.containers[c.key] = c
+	if m.list.selected == id {
+		m.list.selected = c.key
+	}
+	if m.detail.id == id {
+		m.detail.id = c.key
+	}
+	var oldest *container
+	n := 0
+	for _, g := range m.containers {
+		if g.deleted.IsZero() {
+			continue
+		}
+		n++
+		if oldest == nil || g.ghostSeq < oldest.ghostSeq {
+			oldest = g
+		}
+	}
+	if n > maxDeleted {
+		m.dismiss(oldest)
+	}
+	m.status.set(id+" was deleted: kept here for inspection until dismissed (x)", false)
+}
+
+// dismiss forgets a deleted container.
+func (m *Model) dismiss(c *container) {
+	delete(m.containers, c.key)
+	if m.screen == screenDetail && m.detail.id == c.key {
+		m.screen = screenList
+	}
+}
+
+// lastOf is the container called id: the live one, else the one deleted
+// last.
+func (m *Model) lastOf(id string) *container {
+	if c := m.containers[id]; c != nil {
+		return c
+	}
+	var last *container
+	for _, c := range m.containers {
+		if c.ID == id && (last == nil || c.ghostSeq > last.ghostSeq) {
+			last = c
+		}
+	}
+	return last
 }
 
 // sampleCmd samples the live VMMs off the UI goroutine. A created
@@ -372,18 +508,64 @@ func (m *Model) run(args ...string) tea.Cmd {
 	}
 }
 
-// createCmd runs create, then start if asked.
+// createCmd runs create, then start if asked; the container's reaper
+// (Options.Reap) is registered as soon as create has succeeded.
 func (m *Model) createCmd(bundle, id string, start bool) tea.Cmd {
-	r, ctx := m.opts.Runner, m.opts.Context
+	r, ctx, reaps, reap := m.opts.Runner, m.opts.Context, m.reaps, m.opts.Reap != nil
 	m.status.set(fmt.Sprintf("urunc create --bundle %s %s ...", bundle, id), false)
 	return func() tea.Msg {
-		if err := r.Create(ctx, bundle, id); err != nil {
+		created, err := r.Create(ctx, bundle, id)
+		if err != nil {
 			return actionMsg{what: "create " + id, err: err}
 		}
-		if !start {
-			return actionMsg{what: "urunc create " + id}
+		if reap {
+			reaps.add(id)
 		}
-		return actionMsg{what: "urunc create + start " + id, err: r.Run(ctx, "start", id)}
+		msg := createdMsg{id: id, stdio: created.Stdio, what: "urunc create " + id}
+		if start {
+			msg.what = "urunc create + start " + id
+			msg.err = r.Run(ctx, "start", id)
+		}
+		return msg
+	}
+}
+
+// applyCreated notes what the console knows of a container it created
+// and starts its reaper.
+func (m *Model) applyCreated(msg createdMsg) tea.Cmd {
+	if msg.err != nil {
+		m.status.set(msg.err.Error(), true)
+	} else {
+		m.status.set(msg.what+": ok", false)
+	}
+	// The list moves to what was just made.
+	m.list.selected = msg.id
+	c := m.lastOf(msg.id)
+	if c == nil {
+		c = m.get(msg.id)
+	}
+	c.stdio = msg.stdio
+	if m.opts.Reap == nil {
+		return nil
+	}
+	reap, ctx, reaps := m.opts.Reap, m.opts.Context, m.reaps
+	id, stdio := msg.id, msg.stdio
+	return func() tea.Msg {
+		defer reaps.done(id)
+		r, err := reap(ctx, id, stdio)
+		return exitMsg{id: id, report: r, err: err}
+	}
+}
+
+// applyExit records how a container the console reaped ended (it may be
+// deleted already).
+func (m *Model) applyExit(msg exitMsg) {
+	if msg.err != nil {
+		return // not ours to reap after all: the journal tells what it can
+	}
+	if c := m.lastOf(msg.id); c != nil {
+		r := msg.report
+		c.exit = &r
 	}
 }
 

@@ -220,7 +220,9 @@ func runAction(t *testing.T, m *Model, cmd tea.Cmd) {
 		t.Fatal("no command")
 	}
 	msg := cmd()
-	if _, ok := msg.(actionMsg); !ok {
+	switch msg.(type) {
+	case actionMsg, createdMsg:
+	default:
 		t.Fatalf("command returned %T", msg)
 	}
 	m.Update(msg)
@@ -616,15 +618,60 @@ func TestMessages(t *testing.T) {
 			want(t, strings.Fields(rowOf(m.View(), "delta"))[1], "?") // status unknown, not an error
 		}},
 		{"container removed while shown", func(t *testing.T, m *Model, _ fix) tea.Cmd {
-			press(m, "j", "j", "enter")
+			press(m, "j", "j", "enter", "2")
 			_, cmd := m.Update(WatchMsg{Kind: watch.ContainerRemoved, ID: "gamma"})
 			return cmd
 		}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
-			want(t, ids(m.list.rows(m.containers)), "alpha beta")
-			if m.screen != screenList || m.status.text != "gamma was deleted" {
-				t.Fatal("still showing gamma")
+			// It stays inspectable, on screen, after the live ones.
+			want(t, ids(m.list.rows(m.containers)), "alpha beta gamma")
+			if m.screen != screenDetail || m.detail.id != "gamma~1" || m.detail.tab != tabSerial ||
+				m.status.text != "gamma was deleted: kept here for inspection until dismissed (x)" {
+				t.Fatalf("screen %d %q tab %d: %q", m.screen, m.detail.id, m.detail.tab, m.status.text)
 			}
-			want(t, m.selectedID(), "alpha")
+			v := m.View()
+			for _, s := range []string{"failed in create: waiting for BOOTED", "gamma  deleted 12:00:00, kept until dismissed (x)"} {
+				if !strings.Contains(v, s) {
+					t.Fatalf("no %q:\n%s", s, v)
+				}
+			}
+			// Its id is free again: a new gamma is another container.
+			m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: "gamma", State: &state.State{State: specs.State{ID: "gamma", Status: "created"}}})
+			want(t, ids(m.list.rows(m.containers)), "alpha beta gamma gamma")
+			want(t, string(m.containers["gamma"].status()), "created")
+			want(t, string(m.containers["gamma~1"].status()), "deleted")
+			// Actions refuse the record; x dismisses it, and only it.
+			press(m, "S")
+			want(t, m.status.text, "start: gamma was deleted, only its record is left (x dismisses it)")
+			press(m, "x")
+			if m.screen != screenList || m.containers["gamma~1"] != nil || m.containers["gamma"] == nil {
+				t.Fatalf("dismiss: screen %d, %v", m.screen, m.containers)
+			}
+			want(t, m.status.text, "dismissed gamma (deleted 12:00:00)")
+			press(m, "x") // the live one is selected now? no: alpha
+			want(t, m.status.text, "x dismisses a deleted container; alpha still exists (D deletes it)")
+		}},
+		{"at most maxDeleted deleted containers are kept", func(t *testing.T, m *Model, _ fix) tea.Cmd {
+			for i := 0; i <= maxDeleted; i++ {
+				id := fmt.Sprintf("old%02d", i)
+				m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: id})
+				m.Update(WatchMsg{Kind: watch.ContainerRemoved, ID: id})
+			}
+			return nil
+		}, func(t *testing.T, m *Model, _ fix, _ tea.Cmd) {
+			n := 0
+			for _, c := range m.containers {
+				if !c.deleted.IsZero() {
+					n++
+				}
+			}
+			if n != maxDeleted || m.lastOf("old00") != nil || m.lastOf("old10") == nil {
+				t.Fatalf("%d kept: %v", n, ids(m.list.rows(m.containers)))
+			}
+			// Newest first, after the live ones.
+			rows := ids(m.list.rows(m.containers))
+			if !strings.HasPrefix(rows, "alpha beta gamma old10 old09") {
+				t.Fatal(rows)
+			}
 		}},
 		{"state changed", func(t *testing.T, m *Model, f fix) tea.Cmd {
 			st := *m.containers["alpha"].State
@@ -1046,4 +1093,120 @@ func TestRunnerTimeoutAndContext(t *testing.T) {
 		t.Fatalf("stale log error: %v", err)
 	}
 	want(t, LastLogError(filepath.Join(dir, "log.json")), "old failure")
+}
+
+func TestPostMortem(t *testing.T) {
+	status := func(n int) *int { return &n }
+	ran := state.Event{Step: state.StepVMMExec}
+	cases := []struct {
+		name    string
+		status  string
+		deleted bool
+		events  []state.Event
+		vmm     *state.VMMInfo
+		serial  string
+		want    string
+		bad     bool
+	}{
+		{"running", "running", false, []state.Event{ran}, nil, "", "", false},
+		{"clean exit", "stopped", false, []state.Event{ran, {Step: state.StepExited, Detail: "status 0: guest exited 0", Status: status(0)}},
+			nil, "", "exit 0: guest exited 0", false},
+		{"exit from an old journal line", "stopped", false, []state.Event{ran, {Step: state.StepExited, Detail: "status 3: guest exited 3"}},
+			nil, "", "exit 3: guest exited 3", true},
+		{"failed step", "stopped", false, []state.Event{{Step: state.StepFailed, Detail: "start", Error: "qemu: no kernel"}},
+			nil, "", "failed in start: qemu: no kernel", true},
+		{"failure marker while running", "running", false, []state.Event{ran},
+			&state.VMMInfo{FailureMarkers: []string{"Init function at "}}, "boot\n[ 0.1] ERR: Init function at 0x12 returned error -95\n",
+			"guest failed: [ 0.1] ERR: Init function at 0x12 returned error -95", true},
+		{"failure marker, stopped, not reaped", "stopped", false, []state.Event{ran},
+			&state.VMMInfo{FailureMarkers: []string{"CRIT"}}, "a\nCRIT one\nCRIT two\n", "guest failed: CRIT one", true},
+		{"unfinished line is not judged yet", "running", false, []state.Event{ran},
+			&state.VMMInfo{FailureMarkers: []string{"CRIT"}}, "CRIT half", "", false},
+		{"killed", "stopped", false, []state.Event{ran, {Step: state.StepKill, Detail: "SIGKILL"}, {Step: state.StepStopped}},
+			nil, "", "stopped after kill SIGKILL (exit status not seen)", false},
+		{"exited unseen", "stopped", false, []state.Event{ran}, nil, "",
+			"VMM exited; its status went to its parent (reaped by neither urunc nor this console)", false},
+		{"deleted keeps its outcome", "stopped", true, []state.Event{ran, {Step: state.StepExited, Detail: "status 1: guest failed: x", Status: status(1)}},
+			nil, "", "exit 1: guest failed: x", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m, _ := fixture(t)
+			id := "pm"
+			m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: id, State: &state.State{State: specs.State{ID: id, Status: specs.ContainerState(c.status)}}, VMM: c.vmm})
+			m.Update(WatchMsg{Kind: watch.JournalAppended, ID: id, Events: c.events})
+			if c.serial != "" {
+				m.Update(WatchMsg{Kind: watch.SerialAppended, ID: id, Serial: []byte(c.serial)})
+			}
+			if c.deleted {
+				m.Update(WatchMsg{Kind: watch.ContainerRemoved, ID: id})
+			}
+			got, bad := m.lastOf(id).postMortem()
+			if got != c.want || bad != c.bad {
+				t.Fatalf("postMortem = %q, %v; want %q, %v", got, bad, c.want, c.bad)
+			}
+			if c.want != "" && !strings.Contains(m.View(), truncate(c.want, 40)[:20]) {
+				t.Fatalf("the list does not show it:\n%s", m.View())
+			}
+		})
+	}
+}
+
+// The markers come with vmm.json, after the console printed: the lines
+// already there are checked then.
+func TestFailureMarkersArriveLate(t *testing.T) {
+	m, _ := fixture(t)
+	m.Update(WatchMsg{Kind: watch.SerialAppended, ID: "alpha", Serial: []byte("] CRIT: [lib] boom\n")})
+	if pm, _ := m.containers["alpha"].postMortem(); pm != "" {
+		t.Fatalf("judged without markers: %q", pm)
+	}
+	m.Update(WatchMsg{Kind: watch.VMMChanged, ID: "alpha", VMM: &state.VMMInfo{FailureMarkers: []string{"] CRIT: ["}}})
+	if pm, bad := m.containers["alpha"].postMortem(); pm != "guest failed: ] CRIT: [lib] boom" || !bad {
+		t.Fatalf("postMortem = %q", pm)
+	}
+}
+
+// A container the console creates is reaped by it: the reaper's report
+// reaches the container, also once it is deleted.
+func TestConsoleReapsWhatItCreates(t *testing.T) {
+	m, f := fixture(t)
+	release := make(chan struct{})
+	var reaped []string
+	m.opts.Reap = func(ctx context.Context, id, stdio string) (ExitReport, error) {
+		reaped = append(reaped, id+" "+filepath.Base(filepath.Dir(stdio)))
+		<-release
+		return ExitReport{Status: 1, Reason: "guest failed: boom"}, nil
+	}
+	load(t, m, press(m, "c"))
+	load(t, m, press(m, "enter"))
+	created := press(m, "enter")()
+	cm, ok := created.(createdMsg)
+	if !ok || cm.stdio == "" || cm.err != nil {
+		t.Fatalf("create: %#v", created)
+	}
+	_, reap := m.Update(cm)
+	if reap == nil {
+		t.Fatal("no reaper")
+	}
+	// A rerun waits for the reaper before deleting: it is registered.
+	waited := make(chan struct{})
+	go func() { m.reaps.wait("heartbeat-1", time.Minute); close(waited) }()
+	m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: "heartbeat-1", State: &state.State{State: specs.State{ID: "heartbeat-1", Status: "running"}}})
+	m.Update(WatchMsg{Kind: watch.ContainerRemoved, ID: "heartbeat-1"})
+	done := make(chan tea.Msg)
+	go func() { done <- reap() }()
+	select {
+	case <-waited:
+		t.Fatal("the wait ended before the reaper")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	m.Update(<-done)
+	<-waited
+	want(t, strings.Join(reaped, ","), "heartbeat-1 "+filepath.Base(m.opts.Runner.Dir))
+	pm, bad := m.lastOf("heartbeat-1").postMortem()
+	if pm != "exit 1: guest failed: boom" || !bad {
+		t.Fatalf("postMortem %q", pm)
+	}
+	_ = f
 }

@@ -75,7 +75,8 @@ func TestUpdateDoesNoIO(t *testing.T) {
 	step("serial", WatchMsg{Kind: watch.SerialAppended, ID: "alpha", Serial: []byte("from the event\n")})
 	want(t, serialText(m.containers["alpha"])[len(serialText(m.containers["alpha"]))-len("from the event"):], "from the event")
 	step("removed", WatchMsg{Kind: watch.ContainerRemoved, ID: "gamma"})
-	want(t, ids(m.list.rows(m.containers)), "alpha beta delta")
+	want(t, ids(m.list.rows(m.containers)), "alpha beta delta gamma") // kept for inspection
+	step("dismiss", keyMsg("x"))
 
 	// Sampling: the tick builds the command, the sample comes back with
 	// the cgroup read on the Resources tab; a pid gone asks for a command.

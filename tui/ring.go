@@ -33,6 +33,10 @@ func (r *lineRing) end() int {
 	return r.dropped + r.n
 }
 
+// complete is one past the newest complete line (the unfinished last
+// line excluded).
+func (r *lineRing) complete() int { return r.dropped + r.n }
+
 // line returns line number abs (absolute); "" outside [first, end).
 func (r *lineRing) line(abs int) string {
 	i := abs - r.dropped

@@ -57,6 +57,18 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 			}
 			return m.run("pause", c.ID)
 		})
+	case key.Matches(msg, k.Dismiss):
+		c := m.target()
+		switch {
+		case c == nil:
+			m.status.set("dismiss: no container selected", true)
+		case c.deleted.IsZero():
+			m.status.set("x dismisses a deleted container; "+c.ID+" still exists (D deletes it)", true)
+		default:
+			m.dismiss(c)
+			m.status.set("dismissed "+c.ID+" (deleted "+c.deleted.In(m.opts.Location).Format("15:04:05")+")", false)
+		}
+		return nil
 	}
 	ctx := m.context()
 	if m.screen == screenDetail {
@@ -88,11 +100,16 @@ func (m *Model) apply(in intent) {
 	}
 }
 
-// onTarget runs f on the target container, or says there is none.
+// onTarget runs f on the target container, or says there is none (or
+// that it was deleted: only its record is left).
 func (m *Model) onTarget(what string, f func(*container) tea.Cmd) tea.Cmd {
 	c := m.target()
 	if c == nil {
 		m.status.set(what+": no container selected", true)
+		return nil
+	}
+	if !c.deleted.IsZero() {
+		m.status.set(what+": "+c.ID+" was deleted, only its record is left (x dismisses it)", true)
 		return nil
 	}
 	return f(c)

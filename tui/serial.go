@@ -48,7 +48,7 @@ func (p *serialPane) handleKey(ctx *programContext, c *container, msg tea.KeyMsg
 	case key.Matches(msg, k.Down):
 		p.scroll(c, 1, page)
 	case key.Matches(msg, k.Search):
-		return intent{ask: &inputRequest{kind: dialogSearch, target: c.ID, prompt: "search: ", value: p.search}}
+		return intent{ask: &inputRequest{kind: dialogSearch, target: c.key, prompt: "search: ", value: p.search}}
 	case key.Matches(msg, k.NextHit):
 		return p.jump(ctx, c, 1)
 	case key.Matches(msg, k.PrevHit):

@@ -46,7 +46,7 @@ func (s styles) status(st state.Status) lipgloss.Style {
 	switch st {
 	case state.Running:
 		return s.OK
-	case state.Stopped:
+	case state.Stopped, statusDeleted:
 		return s.Dim
 	case state.Creating, state.Paused:
 		return s.Warn

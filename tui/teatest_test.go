@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/watch"
@@ -77,26 +78,34 @@ func TestGolden(t *testing.T) {
 	views := []struct {
 		name string
 		keys []string
+		prep func(*Model)
 	}{
-		{"list", nil},
-		{"list-sorted-cpu", []string{"s", "s", "s", "s", "s", "s"}},
-		{"list-filtered", []string{"/", "c", "r", "e", "enter"}},
-		{"help", []string{"?"}},
-		{"handshake", []string{"enter", "1"}},
-		{"handshake-waiting", []string{"j", "enter", "1"}},
-		{"handshake-failed", []string{"j", "j", "enter", "1"}},
-		{"serial", []string{"enter", "2"}},
-		{"serial-search", []string{"enter", "2", "/", "b", "e", "a", "t", "enter"}},
-		{"resources", []string{"enter", "3"}},
-		{"config", []string{"enter", "4"}},
-		{"create", []string{"c", "wait:heartbeat"}},                                   // the bundle scan's result
-		{"create-id", []string{"c", "wait:heartbeat", "enter", "wait:container id:"}}, // and the id's
-		{"kill", []string{"K"}},
-		{"delete", []string{"D"}},
+		{"list", nil, nil},
+		{"list-sorted-cpu", []string{"s", "s", "s", "s", "s", "s"}, nil},
+		{"list-filtered", []string{"/", "c", "r", "e", "enter"}, nil},
+		{"help", []string{"?"}, nil},
+		{"handshake", []string{"enter", "1"}, nil},
+		{"handshake-waiting", []string{"j", "enter", "1"}, nil},
+		{"handshake-failed", []string{"j", "j", "enter", "1"}, nil},
+		{"serial", []string{"enter", "2"}, nil},
+		{"serial-search", []string{"enter", "2", "/", "b", "e", "a", "t", "enter"}, nil},
+		{"resources", []string{"enter", "3"}, nil},
+		{"config", []string{"enter", "4"}, nil},
+		{"create", []string{"c", "wait:heartbeat"}, nil},                                   // the bundle scan's result
+		{"create-id", []string{"c", "wait:heartbeat", "enter", "wait:container id:"}, nil}, // and the id's
+		{"kill", []string{"K"}, nil},
+		{"delete", []string{"D"}, nil},
+		// Post-mortem: how each ended, and deleted ones kept.
+		{"list-postmortem", nil, postMortemFixture},
+		{"detail-postmortem", []string{"j", "j", "j", "enter", "2"}, postMortemFixture},
+		{"detail-deleted", []string{"end", "enter", "1"}, postMortemFixture},
 	}
 	for _, v := range views {
 		t.Run(v.name, func(t *testing.T) {
 			m, f := goldenFixture(t)
+			if v.prep != nil {
+				v.prep(m)
+			}
 			got := stable(runProgram(t, m, v.keys...), f)
 			if n := strings.Count(got, "\n") + 1; n != 40 {
 				t.Fatalf("%d lines, want 40", n)
@@ -167,4 +176,32 @@ func TestResizeKeepsWidth(t *testing.T) {
 			}
 		}
 	}
+}
+
+// postMortemFixture adds a guest that failed (a Unikraft init error on its
+// console, reaped: exit 1), one killed, and one deleted after a clean exit.
+func postMortemFixture(m *Model) {
+	status := func(n int) *int { return &n }
+	add := func(id string, events []state.Event, vmm *state.VMMInfo, serial string) {
+		m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: id, VMM: vmm, State: &state.State{
+			State:   specs.State{ID: id, Status: "stopped", Bundle: "/bundles/" + id},
+			Created: t0.Add(-time.Minute), Guest: "unikraft", Hypervisor: "qemu"}})
+		for i := range events {
+			events[i].Time = t0.Add(time.Duration(i-len(events)) * time.Second)
+		}
+		m.Update(WatchMsg{Kind: watch.JournalAppended, ID: id, Events: events})
+		m.Update(WatchMsg{Kind: watch.SerialAppended, ID: id, Serial: []byte(serial)})
+	}
+	uk := &state.VMMInfo{Hypervisor: "qemu", Binary: "/usr/bin/qemu-system-x86_64", Guest: "unikraft",
+		Argv: []string{"qemu-system-x86_64", "-M", "pc", "-kernel", "/unikernel/helloworld"}, FailureMarkers: []string{"Init function at "}}
+	add("hwrng", []state.Event{{Step: state.StepStart}, {Step: state.StepVMMExec}, {Step: state.StepRunning},
+		{Step: state.StepExited, Detail: "status 1: guest failed: [    0.101987] ERR:  [libukboot] <boot.c @  427> Init function at 0x1246f0 returned error -95", Status: status(1)},
+		{Step: state.StepStopped}}, uk,
+		"Powered by Unikraft\n[    0.101364] ERR:  [libukrandom] <random.c @   65> Could not initialize the HWRNG (-95)\n[    0.101987] ERR:  [libukboot] <boot.c @  427> Init function at 0x1246f0 returned error -95\n")
+	add("killed", []state.Event{{Step: state.StepVMMExec}, {Step: state.StepRunning}, {Step: state.StepKill, Detail: "SIGKILL"}, {Step: state.StepStopped}},
+		nil, "heartbeat 1\n")
+	add("hello-1", []state.Event{{Step: state.StepVMMExec}, {Step: state.StepRunning},
+		{Step: state.StepExited, Detail: "status 0: guest exited 0", Status: status(0)}, {Step: state.StepDelete}}, nil,
+		"Hello from the urunc test unikernel\nbye\n")
+	m.Update(WatchMsg{Kind: watch.ContainerRemoved, ID: "hello-1"})
 }

@@ -49,8 +49,8 @@ func (m *Model) headerView() string {
 	for _, c := range m.containers {
 		counts[c.status()]++
 	}
-	h := fmt.Sprintf("urunc-dev  %s  %d containers", m.opts.Root, len(m.containers))
-	for _, s := range []state.Status{state.Running, state.Created, state.Paused, state.Stopped} {
+	h := fmt.Sprintf("urunc-dev  %s  %d containers", m.opts.Root, len(m.containers)-counts[statusDeleted])
+	for _, s := range []state.Status{state.Running, state.Created, state.Paused, state.Stopped, statusDeleted} {
 		if counts[s] > 0 {
 			h += fmt.Sprintf(", %d %s", counts[s], s)
 		}

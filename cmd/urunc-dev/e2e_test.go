@@ -237,13 +237,14 @@ func TestConsoleFakeState(t *testing.T) {
 	d.AppendEvent(state.Event{Step: state.StepStopped, PID: 103, Detail: "exit status 0"})
 	con.waitRow("fake1", "stopped", 5*time.Second)
 	d.Remove()
-	con.waitRow("fake1", "", 5*time.Second)
+	con.waitRow("fake1", "deleted", 5*time.Second)
 	con.waitScreen("empty again", 5*time.Second, "0 containers")
 
 	// An action whose urunc fails shows the failure on the status line.
 	d, _ = state.Create(root, "fake2")
 	d.WriteState(&state.State{State: specs.State{ID: "fake2", Status: "stopped"}})
 	con.waitRow("fake2", "stopped", 5*time.Second)
+	con.keys("Home") // the live ones come first, before the deleted ones kept
 	con.keys("S")
 	con.waitScreen("error line", 5*time.Second, "urunc start: exit status 1")
 
@@ -314,18 +315,19 @@ func TestConsoleFollowsContainersMadeElsewhere(t *testing.T) {
 	u.MustRun(t, "kill", "hb1", "KILL")
 	con.waitRow("hb1", "stopped", 5*time.Second)
 	u.MustRun(t, "delete", "hb1")
-	con.waitRow("hb1", "", 5*time.Second)
+	con.waitRow("hb1", "deleted", 5*time.Second)
 
 	// The short-lived demo: created, running, then stopped on its own.
 	u.RunWith(t, stdio, "create", "--bundle", filepath.Join(bundles, "hello"), "hello1")
 	con.waitRow("hello1", "created", 5*time.Second)
 	u.MustRun(t, "start", "hello1")
 	con.waitRow("hello1", "stopped", 15*time.Second)
-	con.keys("2")
+	con.keys("Home", "2") // the selection stayed on hb1, kept after its delete
+	con.waitScreen("hello's post-mortem", 5*time.Second, "hello1  stopped", "VMM exited; its status went to its parent")
 	con.waitScreen("hello's output", 5*time.Second, "echo: demo", "bye")
 	con.keys("Escape")
 	u.MustRun(t, "delete", "hello1")
-	con.waitRow("hello1", "", 5*time.Second)
+	con.waitRow("hello1", "deleted", 5*time.Second)
 }
 
 // TestConsoleActions: create, start, kill and delete from inside the
@@ -372,7 +374,7 @@ func TestConsoleActions(t *testing.T) {
 	con.keys("D")
 	con.waitScreen("confirmation", 5*time.Second, "delete heartbeat-1? (y/N)")
 	con.keys("y")
-	con.waitRow("heartbeat-1", "", 10*time.Second)
+	con.waitRow("heartbeat-1", "deleted", 10*time.Second)
 
 	// c with start: hello runs and stops on its own.
 	con.keys("c", "Down")
@@ -392,7 +394,7 @@ func TestConsoleActions(t *testing.T) {
 	con.keys("Enter", "D")
 	con.waitScreen("forced delete", 5*time.Second, "the VMM will be killed (--force)")
 	con.keys("y")
-	con.waitRow("heartbeat-3", "", 15*time.Second)
+	con.waitRow("heartbeat-3", "deleted", 15*time.Second)
 	con.keys("Escape")
 	if left := u.Leftovers(); len(left) != 1 { // hello-2
 		t.Fatalf("left under root: %v", left)
@@ -461,4 +463,87 @@ func TestDemoBundles(t *testing.T) {
 	if err := makeDemo(out, filepath.Join(t.TempDir(), "missing.elf")); err == nil || !strings.Contains(err.Error(), "make unikernel") {
 		t.Fatalf("missing kernel: %v", err)
 	}
+}
+
+// makeBundle runs urunc-dev bundle with args into dir/name.
+func makeBundle(t *testing.T, bin, dir, name string, args ...string) string {
+	t.Helper()
+	out := filepath.Join(dir, name)
+	if o, err := exec.Command(bin, append([]string{"bundle", "--out", out}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("urunc-dev bundle %v: %v %s", args, err, o)
+	}
+	return out
+}
+
+// TestConsolePostMortem: how each guest ended, on the list and in the
+// detail view, for containers the console created (it reaps their VMMs)
+// and for one created elsewhere; a deleted container stays inspectable
+// until dismissed.
+func TestConsolePostMortem(t *testing.T) {
+	requireRuntime(t)
+	hwrng := e2e.Guest(t, "unikraft-0.17.0/helloworld-hwrng_qemu-x86_64")
+	bin := buildConsole(t)
+	u := e2e.NewURunc(t)
+	bundles := t.TempDir()
+	microvm := "--annotation=com.urunc.vmm.machine=microvm"
+	makeBundle(t, bin, bundles, "a-exit3", "--kernel", e2e.Unikernel(), "--cmdline", "exit=3", microvm)
+	makeBundle(t, bin, bundles, "b-heartbeat", "--kernel", e2e.Unikernel(), "--cmdline", "heartbeat", microvm)
+	// A real Unikraft guest that fails under TCG (no RDSEED) and still
+	// powers the VM off cleanly: only its console says it failed.
+	makeBundle(t, bin, bundles, "c-hwrng", "--kernel", hwrng, "--type", "unikraft", "--annotation=com.urunc.unikernel.unikernelVersion=0.17.0")
+	os.MkdirAll(u.Root, 0o700)
+	con := startConsole(t, bin, "--root", u.Root, "--bundles", bundles, "--urunc", u.Bin)
+	con.waitScreen("empty list", 10*time.Second, "no containers under")
+
+	// The picker lists a-exit3, b-heartbeat, c-hwrng (start after create on).
+	con.keys("c", "Enter")
+	con.waitScreen("id prompt", 5*time.Second, "container id: a-exit3-1")
+	con.keys("Enter")
+	con.waitRow("a-exit3-1", "exit 7: guest exited 7", 20*time.Second)
+
+	con.keys("c", "Down", "Down", "Enter")
+	con.waitScreen("id prompt", 5*time.Second, "container id: c-hwrng-2")
+	con.keys("Enter")
+	con.waitRow("c-hwrng-2", "exit 1: guest failed: ", 60*time.Second)
+	if !strings.Contains(e2e.ReadFile(filepath.Join(u.Root, "c-hwrng-2", "events.jsonl")), `"step":"exited"`) {
+		t.Fatal("the console's reaper journaled no exited step")
+	}
+
+	con.keys("c", "Up", "Enter") // the picker stays on the last bundle chosen
+	con.waitScreen("id prompt", 5*time.Second, "container id: b-heartbeat-3")
+	con.keys("Enter")
+	con.waitRow("b-heartbeat-3", "running", 20*time.Second)
+	con.keys("K", "k")
+	con.waitRow("b-heartbeat-3", "exit 137: VMM killed by SIGKILL", 15*time.Second)
+
+	// One made elsewhere: its VMM's status goes to init, not to us.
+	stdio, _ := os.Create(filepath.Join(t.TempDir(), "stdio"))
+	defer stdio.Close()
+	u.RunWith(t, stdio, "create", "--bundle", filepath.Join(bundles, "a-exit3"), "elsewhere")
+	u.MustRun(t, "start", "elsewhere")
+	con.waitRow("elsewhere", "VMM exited; its status went to its parent", 20*time.Second)
+
+	// The detail view says it under the tabs, on every tab.
+	con.keys("/")
+	con.typeText("hwrng")
+	con.keys("Enter", "Enter", "2")
+	con.waitScreen("failure in the detail view", 5*time.Second, "exit 1: guest failed: ", "Init function at", "Could not initialize the HWRNG")
+	con.keys("Escape", "Escape")
+
+	// Deleted: kept, with its console and journal, until dismissed.
+	u.MustRun(t, "delete", "c-hwrng-2")
+	con.waitRow("c-hwrng-2", "deleted", 10*time.Second)
+	con.waitScreen("header", 5*time.Second, "1 deleted")
+	con.keys("End", "Enter", "2")
+	con.waitScreen("deleted container's console", 5*time.Second, "c-hwrng-2  deleted", "kept until dismissed (x)", "Could not initialize the HWRNG")
+	con.keys("1")
+	con.waitScreen("deleted container's journal", 5*time.Second, "exited", "delete")
+	con.keys("S")
+	con.waitScreen("refused", 5*time.Second, "only its record is left")
+	con.keys("x")
+	con.waitScreen("dismissed", 5*time.Second, "dismissed c-hwrng-2")
+	con.waitRow("c-hwrng-2", "", 5*time.Second)
+
+	con.keys("q")
+	con.waitQuit(5 * time.Second)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/urunc-dev/urunc/internal/version"
 	"github.com/urunc-dev/urunc/runtime/cgroups"
+	"github.com/urunc-dev/urunc/runtime/container"
 	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/tui"
 	"github.com/urunc-dev/urunc/watch"
@@ -97,6 +98,17 @@ func runConsole(c *cli.Context) error {
 		return fmt.Errorf("watch %s: %w", root, err)
 	}
 	sampler := tui.NewSampler()
+	// The VMMs of the containers this console creates are handed to it
+	// when their "urunc create" exits, so it reads how they end (their
+	// exit status, which otherwise goes to init) and journals it.
+	var reap func(ctx context.Context, id, stdio string) (tui.ExitReport, error)
+	if err := state.SetChildSubreaper(); err == nil {
+		rt := container.New(container.Options{Root: root})
+		reap = func(ctx context.Context, id, stdio string) (tui.ExitReport, error) {
+			o, err := rt.Reap(ctx, id, stdio)
+			return tui.ExitReport{Status: o.Status, Reason: o.Reason}, err
+		}
+	}
 	m := tui.New(tui.Options{
 		Root:    root,
 		Runner:  tui.Runner{Bin: bin, Root: root, Dir: work},
@@ -110,6 +122,7 @@ func runConsole(c *cli.Context) error {
 			}
 			return p.Memory()
 		},
+		Reap: reap,
 	})
 	// Mouse reporting stays off so text can be selected and copied.
 	// 20 frames/s is ample for a status console and wakes the CPU a third

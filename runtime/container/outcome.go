@@ -3,6 +3,7 @@ package container
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -28,17 +29,43 @@ const consoleTail = 64 << 10
 
 // Outcome reads the guest's outcome from the VMM's exit status, the exit
 // rule and failure markers vmm.json recorded, and the end of the guest
-// console, and journals it. A VMM that ran no guest (never exec'd) keeps
-// its status.
+// console, and journals it (step exited, with the status). A VMM that ran
+// no guest (never exec'd) keeps its status.
 func (r *Runtime) Outcome(id string, vmmStatus int) Outcome {
-	o := Outcome{VMMStatus: vmmStatus, Status: vmmStatus}
+	return r.OutcomeWithVMMError(id, vmmStatus, "")
+}
+
+// OutcomeWithVMMError is Outcome for a reaper that also saw what the VMM
+// itself printed (its stderr, which the container's stdio gets): vmmLine
+// is its last error line ("" = none), the reason when the status is not
+// the guest's.
+func (r *Runtime) OutcomeWithVMMError(id string, vmmStatus int, vmmLine string) Outcome {
 	d, err := state.Open(r.opts.Root, id)
 	if err != nil {
+		return Explain(nil, vmmStatus, "", vmmLine)
+	}
+	info, _ := d.ReadVMM()
+	failure := ""
+	if info != nil {
+		failure = failureLine(d.File(state.SerialFile), info.FailureMarkers)
+	}
+	o := Explain(info, vmmStatus, failure, vmmLine)
+	status := o.Status
+	r.event(d, state.Event{Step: state.StepExited, Detail: fmt.Sprintf("status %d: %s", o.Status, o.Reason), Status: &status})
+	return o
+}
+
+// Explain turns what is known of a VMM's end into the guest's outcome:
+// the VMM's description (nil: unknown), its exit status, the first
+// console line holding a failure marker ("" = none) and the VMM's own
+// last error line ("" = none).
+func Explain(info *state.VMMInfo, vmmStatus int, failure, vmmLine string) Outcome {
+	o := Outcome{VMMStatus: vmmStatus, Status: vmmStatus}
+	switch {
+	case info == nil:
 		o.Reason = fmt.Sprintf("exited %d", vmmStatus)
 		return o
-	}
-	info, err := d.ReadVMM()
-	if err != nil || info.Binary == "" {
+	case info.Binary == "":
 		o.Reason = fmt.Sprintf("exited %d before the VMM ran", vmmStatus)
 		return o
 	}
@@ -46,20 +73,41 @@ func (r *Runtime) Outcome(id string, vmmStatus int) Outcome {
 	switch {
 	case vmmStatus > 128 && vmmStatus < 128+65:
 		o.Reason = fmt.Sprintf("VMM killed by %s", unix.SignalName(unix.Signal(vmmStatus-128)))
+	case !fromGuest && vmmLine != "":
+		o.Reason = fmt.Sprintf("VMM exited %d: %s", vmmStatus, vmmLine)
 	case !fromGuest:
 		o.Reason = fmt.Sprintf("VMM exited %d (not the guest's status)", vmmStatus)
 	default:
 		o.Status = status
 		o.Reason = fmt.Sprintf("guest exited %d", status)
 	}
-	if line := failureLine(d.File(state.SerialFile), info.FailureMarkers); line != "" {
+	if failure != "" {
 		if o.Status == 0 {
 			o.Status = 1
 		}
-		o.Reason = "guest failed: " + line
+		o.Reason = "guest failed: " + failure
 	}
-	r.event(d, state.Event{Step: state.StepExited, Detail: fmt.Sprintf("status %d: %s", o.Status, o.Reason)})
 	return o
+}
+
+// VMMErrorLine is the last line of a VMM's own output (its stderr, mixed
+// into the container's stdio with the guest console) that the VMM
+// prefixed with its program name, as qemu and the Solo5 tenders do
+// ("qemu-system-x86_64: -kernel x: ..."), or "". Only the last 64 KiB of
+// the file are read.
+func VMMErrorLine(stdio, binary string) string {
+	if binary == "" {
+		return ""
+	}
+	prefix := binary[strings.LastIndexByte(binary, '/')+1:] + ":"
+	last := ""
+	scanTail(stdio, func(line string) bool {
+		if strings.HasPrefix(line, prefix) {
+			last = line
+		}
+		return true
+	})
+	return last
 }
 
 // failureLine is the first console line (of the last consoleTail bytes)
@@ -68,23 +116,64 @@ func failureLine(serialLog string, markers []string) string {
 	if len(markers) == 0 {
 		return ""
 	}
-	f, err := os.Open(serialLog)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if info, err := f.Stat(); err == nil && info.Size() > consoleTail {
-		f.Seek(info.Size()-consoleTail, io.SeekStart)
-	}
-	data, _ := io.ReadAll(io.LimitReader(f, consoleTail))
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := strings.TrimSpace(strings.ReplaceAll(sc.Text(), "\r", ""))
+	found := ""
+	scanTail(serialLog, func(line string) bool {
 		for _, m := range markers {
 			if strings.Contains(line, m) {
-				return line
+				found = line
+				return false
 			}
 		}
+		return true
+	})
+	return found
+}
+
+// scanTail calls f on each line (trimmed, carriage returns removed) of
+// the last consoleTail bytes of path until f returns false.
+func scanTail(path string, f func(string) bool) {
+	file, err := os.Open(path)
+	if err != nil {
+		return
 	}
-	return ""
+	defer file.Close()
+	if info, err := file.Stat(); err == nil && info.Size() > consoleTail {
+		file.Seek(info.Size()-consoleTail, io.SeekStart)
+	}
+	data, _ := io.ReadAll(io.LimitReader(file, consoleTail))
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), consoleTail)
+	for sc.Scan() {
+		if !f(strings.TrimSpace(strings.ReplaceAll(sc.Text(), "\r", ""))) {
+			return
+		}
+	}
+}
+
+// Reap waits for the VMM of container id to exit, reaps it and returns
+// (and journals) the guest's outcome. Only a process the VMM is a child
+// of can: the caller is an ancestor of "urunc create" that made itself a
+// child subreaper (state.SetChildSubreaper; urunc-dev does), so the
+// re-exec child, later the VMM, is handed to it when create exits. stdio
+// is the file that got the container's stdio ("" = unknown), where the
+// VMM's own error line is looked for. A container whose VMM is not the
+// caller's child fails with state.ErrNotChild.
+func (r *Runtime) Reap(ctx context.Context, id, stdio string) (Outcome, error) {
+	d, err := state.Open(r.opts.Root, id)
+	if err != nil {
+		return Outcome{}, err
+	}
+	st, err := d.ReadState()
+	if err != nil {
+		return Outcome{}, err
+	}
+	status, err := state.WaitChild(ctx, st.Pid, st.PidStartTime)
+	if err != nil {
+		return Outcome{}, err
+	}
+	line := ""
+	if info, err := d.ReadVMM(); err == nil && stdio != "" {
+		line = VMMErrorLine(stdio, info.Binary)
+	}
+	return r.OutcomeWithVMMError(id, status, line), nil
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -259,4 +260,78 @@ func TestDisposition(t *testing.T) {
 	if _, err := Disposition(1<<30, sig); err == nil {
 		t.Fatal("no such pid: no error")
 	}
+}
+
+func TestWaitChild(t *testing.T) {
+	ctx := context.Background()
+	start := func(t *testing.T, script string) (int, uint64) {
+		t.Helper()
+		cmd := exec.Command("sh", "-c", script)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		st, err := StartTime(cmd.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cmd.Process.Pid, st
+	}
+	cases := []struct {
+		name   string
+		script string
+		want   int
+	}{
+		{"exit status", "exit 3", 3},
+		{"clean exit", "exit 0", 0},
+		{"killed by a signal", "kill -9 $$", 128 + 9},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pid, st := start(t, c.script)
+			got, err := WaitChild(ctx, pid, st)
+			if err != nil || got != c.want {
+				t.Fatalf("WaitChild = %d, %v; want %d", got, err, c.want)
+			}
+			if Alive(pid, st) {
+				t.Fatal("still there after WaitChild")
+			}
+		})
+	}
+	t.Run("not a child", func(t *testing.T) {
+		if _, err := WaitChild(ctx, 1, 0); !errors.Is(err, ErrNotChild) {
+			t.Fatalf("pid 1: %v", err)
+		}
+	})
+	t.Run("another process", func(t *testing.T) {
+		pid, st := start(t, "sleep 5")
+		defer unix.Kill(pid, unix.SIGKILL)
+		if _, err := WaitChild(ctx, pid, st+1); !errors.Is(err, ErrNotAlive) {
+			t.Fatalf("wrong start time: %v", err)
+		}
+	})
+	t.Run("context ends first", func(t *testing.T) {
+		pid, st := start(t, "sleep 5")
+		defer func() { unix.Kill(pid, unix.SIGKILL); WaitChild(ctx, pid, st) }()
+		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if _, err := WaitChild(cctx, pid, st); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("cancelled wait: %v", err)
+		}
+	})
+	t.Run("orphan handed to a subreaper", func(t *testing.T) {
+		if err := SetChildSubreaper(); err != nil {
+			t.Skip(err)
+		}
+		defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+		// sh starts a grandchild and exits: the grandchild becomes ours.
+		out, err := exec.Command("sh", "-c", "sh -c 'sleep 0.2; exit 7' >/dev/null 2>&1 & echo $!").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+		got, err := WaitChild(ctx, pid, 0)
+		if err != nil || got != 7 {
+			t.Fatalf("orphan: %d, %v", got, err)
+		}
+	})
 }

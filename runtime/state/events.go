@@ -21,6 +21,10 @@ type Event struct {
 	Waiting   string `json:"waiting,omitempty"`
 	TimeoutMS int64  `json:"timeoutMs,omitempty"`
 	Error     string `json:"error,omitempty"` // set when the step failed
+	// Status is the guest's exit status (step exited only): what the
+	// process that reaped the VMM read from its exit status, the exit rule
+	// and the console; Detail says why in words.
+	Status *int `json:"status,omitempty"`
 }
 
 // AppendEvent adds one line to the journal. Each line is a single write

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -156,4 +157,78 @@ func Disposition(pid int, sig unix.Signal) (SignalDisposition, error) {
 		}
 	}
 	return d, nil
+}
+
+// ErrNotChild: the process is not a child of this one (its parent, or
+// the subreaper it was handed to, is another process), so its exit
+// status is not ours to read.
+var ErrNotChild = errors.New("process is not a child of this process")
+
+// SetChildSubreaper makes this process the reaper of its orphaned
+// descendants (prctl PR_SET_CHILD_SUBREAPER), as containerd's shim is: a
+// VMM whose "urunc create" has exited becomes its child, and its exit
+// status can be read with WaitChild instead of going to init.
+func SetChildSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become child subreaper: %w", err)
+	}
+	return nil
+}
+
+// WaitChild waits until the child pid (the process that had startTime;
+// 0 = pid alone decides) exits, reaps it and returns its exit status
+// (128+N when signal N killed it). It fails at once with ErrNotChild if
+// pid is not a child of this process, with ErrNotAlive if it is another
+// process (pid reused), and with ctx's error when ctx is done first. It
+// does not poll: it sleeps on a pidfd until the process terminates.
+func WaitChild(ctx context.Context, pid int, startTime uint64) (int, error) {
+	if pid <= 0 {
+		return -1, fmt.Errorf("%w: pid %d", ErrNotAlive, pid)
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return -1, fmt.Errorf("%w: pid %d: %w", ErrNotAlive, pid, err)
+	}
+	defer unix.Close(fd)
+	// The pidfd pins the process: from here on the pid cannot be reused
+	// before it is reaped, so one check of the start time is enough (a
+	// zombie still has its start time).
+	if _, start, err := procStat(pid); err != nil || (startTime != 0 && start != startTime) {
+		return -1, fmt.Errorf("%w: pid %d", ErrNotAlive, pid)
+	}
+	// ctx's end wakes the poll below through a pipe.
+	cancel := make([]int, 2)
+	if err := unix.Pipe2(cancel, unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return -1, fmt.Errorf("wait for pid %d: %w", pid, err)
+	}
+	defer unix.Close(cancel[0])
+	var once sync.Once
+	closeW := func() { once.Do(func() { unix.Close(cancel[1]) }) }
+	defer closeW()
+	stop := context.AfterFunc(ctx, closeW)
+	defer stop()
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.ECHILD):
+			return -1, fmt.Errorf("%w: pid %d", ErrNotChild, pid)
+		case err != nil:
+			return -1, fmt.Errorf("wait for pid %d: %w", pid, err)
+		case got == pid:
+			if ws.Signaled() {
+				return 128 + int(ws.Signal()), nil
+			}
+			return ws.ExitStatus(), nil
+		}
+		if ctx.Err() != nil {
+			return -1, context.Cause(ctx)
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(cancel[0]), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil && !errors.Is(err, unix.EINTR) {
+			return -1, fmt.Errorf("wait for pid %d: %w", pid, err)
+		}
+	}
 }
