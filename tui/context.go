@@ -56,6 +56,7 @@ type intent struct {
 	back      bool   // leave the detail view for the list
 	ask       *inputRequest
 	pendingG  bool // the first g of gg: the next key may complete it
+	attach    bool // send keys to the guest's console (the Serial tab)
 }
 
 // inputRequest asks the root to open a text input on the dialog line.

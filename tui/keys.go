@@ -14,7 +14,7 @@ type keyMap struct {
 	// Detail.
 	NextTab, PrevTab key.Binding
 	// Serial tab.
-	Follow, Bottom, Top, PageUp, PageDown, Search, NextHit, PrevHit key.Binding
+	Follow, Bottom, Top, PageUp, PageDown, Search, NextHit, PrevHit, Attach, Detach key.Binding
 	// Dialogs.
 	Confirm, Cancel, ToggleStart     key.Binding
 	SigTerm, SigKill, SigInt, SigHup key.Binding
@@ -55,6 +55,8 @@ func defaultKeys() keyMap {
 		Search:   b([]string{"/"}, "/", "search"),
 		NextHit:  b([]string{"n"}, "n", "next match"),
 		PrevHit:  b([]string{"N"}, "N", "previous match"),
+		Attach:   b([]string{"a"}, "a", "attach to guest"),
+		Detach:   b([]string{"ctrl+]"}, "ctrl+]", "detach"),
 
 		Confirm:     b([]string{"y", "Y"}, "y", "yes"),
 		Cancel:      b([]string{"esc", "n", "N", "q"}, "esc", "cancel"),
@@ -74,7 +76,7 @@ func (k keyMap) listBar() []key.Binding {
 // detailBar is the key bar under a detail tab.
 func (k keyMap) detailBar(tab int) []key.Binding {
 	if tab == tabSerial {
-		return []key.Binding{k.Back, k.NextTab, k.Follow, k.Bottom, k.Top, k.Search, k.NextHit, k.PrevHit, k.Kill, k.Help, k.Quit}
+		return []key.Binding{k.Back, k.NextTab, k.Attach, k.Follow, k.Bottom, k.Top, k.Search, k.NextHit, k.PrevHit, k.Kill, k.Help, k.Quit}
 	}
 	return []key.Binding{k.Back, k.NextTab, k.Tabs, k.Start, k.Kill, k.Delete, k.Pause, k.Help, k.Quit}
 }
@@ -85,6 +87,6 @@ func (k keyMap) fullHelp() [][]key.Binding {
 		{k.Up, k.Down, k.Enter, k.Filter, k.Sort, k.Back, k.Help, k.Quit},
 		{k.Create, k.Start, k.Kill, k.Delete, k.Pause, k.Dismiss},
 		{k.NextTab, k.PrevTab, k.Tabs},
-		{k.Follow, k.Bottom, k.Top, k.PageUp, k.PageDown, k.Search, k.NextHit, k.PrevHit},
+		{k.Follow, k.Bottom, k.Top, k.PageUp, k.PageDown, k.Search, k.NextHit, k.PrevHit, k.Attach, k.Detach},
 	}
 }

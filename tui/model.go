@@ -172,9 +172,12 @@ type Model struct {
 	clockArmed    bool
 	ghostSeq      int // numbers the deleted containers kept
 
-	// reaps are the console's reapers under way (shared with the
-	// commands that run them).
-	reaps *reaps
+	// reaps are the console's reapers under way, inputs the guest inputs
+	// it holds (both shared with the commands that use them).
+	reaps  *reaps
+	inputs *inputs
+	// attach is the guest serial input keys go to (nil: not attached).
+	attach *attachConn
 
 	// The last rendered screen, reused while nothing visible changed (a
 	// guest printing into a console nobody is looking at costs no render).
@@ -211,6 +214,7 @@ func New(o Options) *Model {
 		detail: detailPane{serial: serialPane{follow: true}},
 		disk:   osDisk(),
 		reaps:  newReaps(),
+		inputs: newInputs(),
 	}
 	// The one read outside a command, and it stays here rather than in
 	// Init's command: New is the constructor, it runs before the program
@@ -286,6 +290,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.help.Width = msg.Width
 	case WatchMsg:
 		m.applyWatch(watch.Event(msg))
+		m.checkAttached()
 	case sampleTickMsg:
 		return tea.Batch(m.sampleTick(), m.sampleCmd())
 	case sampleMsg:
@@ -294,6 +299,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		if c := m.containers[msg.id]; c != nil && msg.st != nil {
 			c.State = msg.st
 		}
+		m.checkAttached()
 	case bundlesMsg:
 		m.applyBundles(msg)
 	case idMsg:
@@ -308,6 +314,17 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		}
 	case createdMsg:
 		return m.applyCreated(msg)
+	case attachedMsg:
+		return m.applyAttached(msg)
+	case detachedMsg:
+		if m.attach == msg.conn {
+			m.attach, m.detail.serial.attached = nil, ""
+			why := "its input closed"
+			if msg.conn.err != nil {
+				why = msg.conn.err.Error()
+			}
+			m.status.set("detached from "+msg.conn.id+": "+why, true)
+		}
 	case exitMsg:
 		m.applyExit(msg)
 	case tea.KeyMsg:
@@ -511,7 +528,7 @@ func (m *Model) run(args ...string) tea.Cmd {
 // createCmd runs create, then start if asked; the container's reaper
 // (Options.Reap) is registered as soon as create has succeeded.
 func (m *Model) createCmd(bundle, id string, start bool) tea.Cmd {
-	r, ctx, reaps, reap := m.opts.Runner, m.opts.Context, m.reaps, m.opts.Reap != nil
+	r, ctx, reaps, reap, ins := m.opts.Runner, m.opts.Context, m.reaps, m.opts.Reap != nil, m.inputs
 	m.status.set(fmt.Sprintf("urunc create --bundle %s %s ...", bundle, id), false)
 	return func() tea.Msg {
 		created, err := r.Create(ctx, bundle, id)
@@ -521,6 +538,7 @@ func (m *Model) createCmd(bundle, id string, start bool) tea.Cmd {
 		if reap {
 			reaps.add(id)
 		}
+		ins.add(id, created.Input)
 		msg := createdMsg{id: id, stdio: created.Stdio, what: "urunc create " + id}
 		if start {
 			msg.what = "urunc create + start " + id
@@ -548,11 +566,14 @@ func (m *Model) applyCreated(msg createdMsg) tea.Cmd {
 	if m.opts.Reap == nil {
 		return nil
 	}
-	reap, ctx, reaps := m.opts.Reap, m.opts.Context, m.reaps
+	reap, ctx, reaps, ins := m.opts.Reap, m.opts.Context, m.reaps, m.inputs
 	id, stdio := msg.id, msg.stdio
 	return func() tea.Msg {
 		defer reaps.done(id)
 		r, err := reap(ctx, id, stdio)
+		if err == nil {
+			ins.drop(id) // its VMM is gone: nobody reads it any more
+		}
 		return exitMsg{id: id, report: r, err: err}
 	}
 }
@@ -576,3 +597,41 @@ type statusBar struct {
 }
 
 func (s *statusBar) set(text string, isErr bool) { s.text, s.isErr = text, isErr }
+
+// applyAttached makes keys go to the guest, if the console still shows
+// that container's Serial tab (else the attachment is dropped).
+func (m *Model) applyAttached(msg attachedMsg) tea.Cmd {
+	if msg.err != nil {
+		m.status.set(msg.err.Error(), true)
+		return nil
+	}
+	c := m.containers[m.detail.id]
+	if m.screen != screenDetail || m.detail.tab != tabSerial || c == nil || c.ID != msg.id || m.attach != nil {
+		close(msg.conn.in)
+		return nil
+	}
+	m.attach = msg.conn
+	m.detail.serial.attached = msg.conn.via
+	m.detail.serial.follow = true
+	m.status.set("attached to "+msg.id+"'s console: every key goes to the guest; ctrl+] detaches", false)
+	return waitDetached(msg.conn)
+}
+
+// detach stops sending keys to the guest.
+func (m *Model) detach(why string) {
+	if m.attach == nil {
+		return
+	}
+	close(m.attach.in) // the writer ends (and closes a socket)
+	m.status.set("detached from "+m.attach.id+why, false)
+	m.attach, m.detail.serial.attached = nil, ""
+}
+
+// checkAttached detaches once the attached container no longer runs.
+func (m *Model) checkAttached() {
+	if a := m.attach; a != nil {
+		if c := m.containers[a.id]; c == nil || !c.live() {
+			m.detach(": it is no longer running")
+		}
+	}
+}

@@ -2,7 +2,10 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -1209,4 +1212,152 @@ func TestConsoleReapsWhatItCreates(t *testing.T) {
 		t.Fatalf("postMortem %q", pm)
 	}
 	_ = f
+}
+
+func TestKeyBytes(t *testing.T) {
+	cases := []struct {
+		key  tea.KeyMsg
+		want string
+	}{
+		{keyMsg("l"), "l"},
+		{tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("ls -l")}, "ls -l"}, // a paste
+		{tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("é")}, "é"},
+		{tea.KeyMsg{Type: tea.KeySpace, Runes: []rune(" ")}, " "},
+		{keyMsg("enter"), "\r"},
+		{keyMsg("tab"), "\t"},
+		{keyMsg("backspace"), "\x7f"},
+		{keyMsg("esc"), "\x1b"},
+		{keyMsg("ctrl+c"), "\x03"},
+		{tea.KeyMsg{Type: tea.KeyCtrlD}, "\x04"},
+		{keyMsg("up"), "\x1b[A"},
+		{tea.KeyMsg{Type: tea.KeyLeft}, "\x1b[D"},
+		{keyMsg("pgdown"), "\x1b[6~"},
+		{tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("b"), Alt: true}, "\x1bb"},
+		{tea.KeyMsg{Type: tea.KeyF5}, ""},
+	}
+	for _, c := range cases {
+		if got := string(keyBytes(c.key)); got != c.want {
+			t.Errorf("%s: %q, want %q", c.key, got, c.want)
+		}
+	}
+}
+
+// Attached, every key goes to the guest, in order, until ctrl+]; the
+// screen says so. The connection is made by a command.
+func TestAttach(t *testing.T) {
+	m, _ := fixture(t)
+	press(m, "enter", "2")
+	cmd := press(m, "a")
+	if cmd == nil || !strings.Contains(m.status.text, "attaching to alpha") {
+		t.Fatalf("no attach command: %q", m.status.text)
+	}
+	// alpha was created elsewhere with its console on stdio: no input.
+	msg := cmd().(attachedMsg)
+	if !errors.Is(msg.err, errNoInput) || !strings.Contains(msg.err.Error(), "com.urunc.vmm.console=socket") {
+		t.Fatalf("attach: %v", msg.err)
+	}
+	m.Update(msg)
+	if m.attach != nil || !m.status.isErr {
+		t.Fatal("attached without an input")
+	}
+	// The console's own input for a container it created.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	m.inputs.add("alpha", w)
+	msg = press(m, "a")().(attachedMsg)
+	if msg.err != nil {
+		t.Fatal(msg.err)
+	}
+	if _, wait := m.Update(msg); wait == nil || m.attach == nil {
+		t.Fatal("not attached")
+	}
+	v := m.View()
+	if !strings.Contains(v, "ATTACHED via the stdin this console gave it: every key goes to the guest, ctrl+] detaches") ||
+		!strings.Contains(v, "ctrl+] detach") {
+		t.Fatal(v)
+	}
+	// q, ctrl+c, ?, esc and tab are the guest's now.
+	press(m, "e", "c", "h", "o", " ", "q", "?")
+	m.Update(keyMsg("enter"))
+	m.Update(keyMsg("ctrl+c"))
+	m.Update(keyMsg("esc"))
+	m.Update(keyMsg("tab"))
+	if m.screen != screenDetail || m.detail.tab != tabSerial || m.showHelp {
+		t.Fatal("a key acted on the console")
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyCtrlCloseBracket})
+	if m.attach != nil || m.detail.serial.attached != "" || !strings.Contains(m.status.text, "detached from alpha") {
+		t.Fatalf("still attached: %q", m.status.text)
+	}
+	buf := make([]byte, 64)
+	r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got []byte
+	for len(got) < 11 {
+		n, err := r.Read(buf)
+		if err != nil {
+			t.Fatalf("read %q: %v", got, err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	want(t, string(got), "echo q?\r\x03\x1b\t")
+	// After ctrl+] keys are the console's again.
+	press(m, "esc")
+	if m.screen != screenList {
+		t.Fatal("esc after detach")
+	}
+
+	// A guest that stops detaches; a stopped one cannot be attached to.
+	press(m, "enter", "2")
+	m.Update(press(m, "a")())
+	if m.attach == nil {
+		t.Fatal("not attached again")
+	}
+	st := *m.containers["alpha"].State
+	st.Status = "stopped"
+	m.Update(WatchMsg{Kind: watch.StateChanged, ID: "alpha", State: &st})
+	if m.attach != nil || !strings.Contains(m.status.text, "no longer running") {
+		t.Fatalf("attached to a stopped guest: %q", m.status.text)
+	}
+	if press(m, "a") != nil || !strings.Contains(m.status.text, "only a running guest reads its console") {
+		t.Fatalf("attach to stopped: %q", m.status.text)
+	}
+}
+
+// Attaching through the VMM's console socket (vmm.json console "socket").
+func TestAttachConsoleSocket(t *testing.T) {
+	m, f := fixture(t)
+	path := filepath.Join(f.root, "alpha", state.ConsoleSock)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.Write([]byte("guest output the console reads away\n"))
+		b, _ := io.ReadAll(c)
+		got <- string(b)
+	}()
+	m.Update(WatchMsg{Kind: watch.VMMChanged, ID: "alpha", VMM: &state.VMMInfo{Console: "socket"}})
+	press(m, "enter", "2")
+	m.Update(press(m, "a")())
+	if m.attach == nil || m.attach.via != "console.sock" {
+		t.Fatalf("not attached: %q", m.status.text)
+	}
+	press(m, "l", "s", "enter")
+	m.Update(tea.KeyMsg{Type: tea.KeyCtrlCloseBracket})
+	select {
+	case s := <-got:
+		want(t, s, "ls\r")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the socket was not closed on detach")
+	}
 }

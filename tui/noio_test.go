@@ -105,6 +105,23 @@ func TestUpdateDoesNoIO(t *testing.T) {
 		"?", "x", "enter", "tab", "2", "f", "f", "G", "g", "g", "home", "end", "pgup", "pgdown", "up", "down",
 		"/", "e", "enter", "n", "N", "3", "4", "j", "k", "g", "shift+tab", "1", "K", "x", "D", "n", "S", "p", "esc")
 
+	// Attach: the connection is a command; keys go through a channel.
+	running := *m.containers["alpha"].State
+	running.Status = "running"
+	step("running again", WatchMsg{Kind: watch.StateChanged, ID: "alpha", State: &running})
+	keys("esc", "enter", "2")
+	if cmd := keys("a"); cmd == nil {
+		t.Fatal("no attach command")
+	}
+	conn := newAttachConn("alpha", "a test")
+	step("attached", attachedMsg{id: "alpha", conn: conn})
+	keys("l", "s", "enter", "q", "ctrl+c")
+	step("detach", tea.KeyMsg{Type: tea.KeyCtrlCloseBracket})
+	if n := len(conn.in); n != 5 || m.attach != nil {
+		t.Fatalf("%d keys queued, attached %v", n, m.attach != nil)
+	}
+	keys("esc")
+
 	// Create: the picker scans by a command, the id is chosen by another.
 	if cmd := keys("c"); cmd == nil || !strings.Contains(m.View(), "scanning…") {
 		t.Fatal("no scan, or the picker does not say it scans")

@@ -22,6 +22,18 @@ func (m *Model) target() *container {
 }
 
 func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
+	if m.attach != nil {
+		// Attached: every key is the guest's (q and ctrl+c too), but the
+		// way out.
+		if key.Matches(msg, m.keys.Detach) {
+			m.detach("")
+			return nil
+		}
+		if b := keyBytes(msg); b != nil && !m.attach.send(b) {
+			m.status.set("the guest's input is not keeping up: key dropped", true)
+		}
+		return nil
+	}
 	if m.dialog.kind != dialogNone {
 		return m.handleDialogKey(msg)
 	}
@@ -72,15 +84,13 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 	}
 	ctx := m.context()
 	if m.screen == screenDetail {
-		m.apply(m.detail.handleKey(ctx, m.containers[m.detail.id], msg, wasG))
-		return nil
+		return m.apply(m.detail.handleKey(ctx, m.containers[m.detail.id], msg, wasG))
 	}
-	m.apply(m.list.handleKey(ctx, m.containers, msg))
-	return nil
+	return m.apply(m.list.handleKey(ctx, m.containers, msg))
 }
 
 // apply does what a pane asked.
-func (m *Model) apply(in intent) {
+func (m *Model) apply(in intent) tea.Cmd {
 	if in.status != "" {
 		m.status.set(in.status, in.statusErr)
 	}
@@ -98,6 +108,17 @@ func (m *Model) apply(in intent) {
 	if q := in.ask; q != nil {
 		m.dialog.openInput(q.kind, q.target, q.prompt, q.value)
 	}
+	if in.attach {
+		return m.onTarget("attach", func(c *container) tea.Cmd {
+			if s := c.status(); s != state.Running {
+				m.status.set("attach: "+c.ID+" is "+string(s)+": only a running guest reads its console", true)
+				return nil
+			}
+			m.status.set("attaching to "+c.ID+"'s console ...", false)
+			return m.attachCmd(c)
+		})
+	}
+	return nil
 }
 
 // onTarget runs f on the target container, or says there is none (or
@@ -151,7 +172,7 @@ func (m *Model) handleDialogKey(msg tea.KeyMsg) tea.Cmd {
 		}
 	case dialogSearch:
 		if c := m.containers[a.target]; c != nil && a.state == answered {
-			m.apply(m.detail.serial.setSearch(m.context(), c, a.value))
+			return m.apply(m.detail.serial.setSearch(m.context(), c, a.value))
 		}
 	case dialogCreateID:
 		if a.state == answered {

@@ -14,10 +14,13 @@ import (
 // container's lineRing, so a scrolled view stays on its text while the
 // guest keeps printing.
 type serialPane struct {
-	follow bool
-	top    int // first line shown when not following
-	search string
-	hit    int // line of the current match; -1: none
+	// attached: keys go to the guest, through this (in words); the root
+	// sets it, the pane only shows it.
+	attached string
+	follow   bool
+	top      int // first line shown when not following
+	search   string
+	hit      int // line of the current match; -1: none
 }
 
 func (p *serialPane) handleKey(ctx *programContext, c *container, msg tea.KeyMsg, wasG bool) intent {
@@ -49,6 +52,8 @@ func (p *serialPane) handleKey(ctx *programContext, c *container, msg tea.KeyMsg
 		p.scroll(c, 1, page)
 	case key.Matches(msg, k.Search):
 		return intent{ask: &inputRequest{kind: dialogSearch, target: c.key, prompt: "search: ", value: p.search}}
+	case key.Matches(msg, k.Attach):
+		return intent{attach: true}
 	case key.Matches(msg, k.NextHit):
 		return p.jump(ctx, c, 1)
 	case key.Matches(msg, k.PrevHit):
@@ -147,7 +152,11 @@ func (p *serialPane) view(ctx *programContext, c *container, height int) string 
 		mode += fmt.Sprintf("  search %q (n/N)", p.search)
 	}
 	var b strings.Builder
-	b.WriteString(st.Dim.Render(truncate(mode, ctx.Width)))
+	if p.attached != "" {
+		b.WriteString(st.Attached.Render(truncate(fmt.Sprintf(" ATTACHED via %s: every key goes to the guest, ctrl+] detaches ", p.attached), ctx.Width)))
+	} else {
+		b.WriteString(st.Dim.Render(truncate(mode, ctx.Width)))
+	}
 	ci := caseInsensitive(p.search)
 	for i := top; i < end && i < top+page; i++ {
 		line := truncate(c.serial.line(i), ctx.Width)

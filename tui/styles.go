@@ -13,6 +13,7 @@ import (
 type styles struct {
 	Title, Header, Selected, Dim, Error, Warn, OK, Accent                lipgloss.Style
 	TabActive, TabInactive, Match, CurMatch, StatusOK, StatusErr, Dialog lipgloss.Style
+	Attached                                                             lipgloss.Style
 }
 
 func defaultStyles() styles {
@@ -38,6 +39,7 @@ func defaultStyles() styles {
 		StatusOK:    lipgloss.NewStyle().Foreground(green),
 		StatusErr:   lipgloss.NewStyle().Bold(true).Foreground(red),
 		Dialog:      lipgloss.NewStyle().Bold(true).Foreground(accent),
+		Attached:    lipgloss.NewStyle().Bold(true).Reverse(true).Foreground(yellow),
 	}
 }
 

@@ -3,6 +3,7 @@ package tui
 import (
 	"bytes"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,11 @@ func TestGolden(t *testing.T) {
 		{"list-postmortem", nil, postMortemFixture},
 		{"detail-postmortem", []string{"j", "j", "j", "enter", "2"}, postMortemFixture},
 		{"detail-deleted", []string{"end", "enter", "1"}, postMortemFixture},
+		// Attached to the guest's console (the console's own input of it).
+		{"serial-attached", []string{"enter", "2", "a", "wait:ATTACHED", "l", "s"}, func(m *Model) {
+			f, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+			m.inputs.add("alpha", f)
+		}},
 	}
 	for _, v := range views {
 		t.Run(v.name, func(t *testing.T) {

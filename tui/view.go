@@ -72,6 +72,8 @@ func (m *Model) statusView() string {
 func (m *Model) keyBar() string {
 	var bar string
 	switch {
+	case m.attach != nil:
+		bar = "attached to " + m.attach.id + ": keys go to the guest (q and ctrl+c too)   ctrl+] detach"
 	case m.showHelp:
 		bar = "any key: close help"
 	case m.dialog.kind != dialogNone:
@@ -108,6 +110,7 @@ func helpView(ctx *programContext) string {
 		"a failure shows urunc's last \"level\":\"error\" log line in the status bar.",
 		"CPU%: 100% = one core (sampled every second). RSS in MiB.",
 		"Handshake: a wait turns red once it takes longer than its step normally does.",
+		"Serial: a sends every key to the guest's console (its serial input) until ctrl+] detaches.",
 		"Nothing polls the state directory: changes arrive through inotify. The mouse is not captured:",
 		"select text with it as usual.",
 	}

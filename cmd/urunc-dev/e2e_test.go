@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/urunc-dev/urunc/internal/e2e"
 	"github.com/urunc-dev/urunc/internal/testenv"
@@ -546,4 +549,111 @@ func TestConsolePostMortem(t *testing.T) {
 
 	con.keys("q")
 	con.waitQuit(5 * time.Second)
+}
+
+// shellBundle is a Linux microVM running an interactive busybox sh on
+// its console (process.terminal: the shell gets the console's tty).
+func shellBundle(t *testing.T, annotations map[string]string) string {
+	t.Helper()
+	dir := e2e.BusyboxLinuxBundle(t, []string{"sh"}, []string{"PS1=guest# "})
+	e2e.EditSpec(t, dir, func(s *specs.Spec) {
+		s.Process.Terminal = true
+		for k, v := range annotations {
+			s.Annotations[k] = v
+		}
+	})
+	return dir
+}
+
+// ptyReceiver accepts pty masters on a console socket and reads them
+// away, as an engine's shim would (a master nobody reads stalls the VMM).
+func ptyReceiver(t *testing.T) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "tty.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.AcceptUnix()
+			if err != nil {
+				return
+			}
+			buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4))
+			_, oobn, _, _, _ := conn.ReadMsgUnix(buf, oob)
+			conn.Close()
+			if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
+				if fds, err := unix.ParseUnixRights(&msgs[0]); err == nil && len(fds) == 1 {
+					f := os.NewFile(uintptr(fds[0]), "master")
+					t.Cleanup(func() { f.Close() })
+					go io.Copy(io.Discard, f)
+				}
+			}
+		}
+	}()
+	return sock
+}
+
+// TestConsoleAttach talks to a Linux guest's shell from the Serial tab:
+// for a container the console created (the pty it got from create), and
+// for one created elsewhere whose VMM serves its console on console.sock
+// (annotation com.urunc.vmm.console=socket).
+func TestConsoleAttach(t *testing.T) {
+	requireRuntime(t)
+	bin := buildConsole(t)
+	u := e2e.NewURunc(t)
+	own := shellBundle(t, nil)
+	os.MkdirAll(u.Root, 0o700)
+	con := startConsole(t, bin, "--root", u.Root, "--bundles", own, "--urunc", u.Bin)
+	con.waitScreen("empty list", 10*time.Second, "no containers under")
+
+	// Created here: the console holds the pty master create sent it.
+	name := filepath.Base(own)
+	con.keys("c", "Enter")
+	con.waitScreen("id prompt", 5*time.Second, "container id: "+name+"-1")
+	con.keys("Enter")
+	con.waitRow(name+"-1", "running", 30*time.Second)
+	con.keys("Enter", "2")
+	con.waitScreen("the shell's prompt", 90*time.Second, "guest#")
+	con.keys("a")
+	con.waitScreen("attached", 5*time.Second, "ATTACHED via the stdin this console gave it", "ctrl+] detach")
+	con.typeText("echo attached-$((6*7))")
+	con.keys("Enter")
+	con.waitScreen("the guest ran it", 20*time.Second, "attached-42")
+	// q is the guest's while attached: the console is still there.
+	con.typeText("q")
+	con.keys("BSpace", "C-]")
+	con.waitScreen("detached", 5*time.Second, "detached from "+name+"-1")
+	con.keys("Escape")
+
+	// Created elsewhere, console on a socket: anyone can attach.
+	other := shellBundle(t, map[string]string{"com.urunc.vmm.console": "socket"})
+	stdio, _ := os.Create(filepath.Join(t.TempDir(), "stdio"))
+	defer stdio.Close()
+	u.RunWith(t, stdio, "create", "--bundle", other, "--console-socket", ptyReceiver(t), "sock1")
+	u.MustRun(t, "start", "sock1")
+	if !strings.Contains(e2e.ReadFile(filepath.Join(u.Root, "sock1", "vmm.json")), `"console":"socket"`) {
+		t.Fatal("vmm.json does not say the console is on a socket")
+	}
+	con.waitRow("sock1", "running", 10*time.Second)
+	con.keys("/")
+	con.typeText("sock1")
+	con.keys("Enter", "Enter", "2")
+	con.waitScreen("the shell's prompt", 90*time.Second, "guest#")
+	con.keys("a")
+	con.waitScreen("attached", 5*time.Second, "ATTACHED via console.sock")
+	con.typeText("echo via-socket-$((7*6))")
+	con.keys("Enter")
+	con.waitScreen("the guest ran it", 20*time.Second, "via-socket-42")
+	con.keys("C-]")
+	con.waitScreen("detached", 5*time.Second, "detached from sock1")
+	// A container created elsewhere on stdio has no input the console holds.
+	u.MustRun(t, "delete", "--force", "sock1")
+	con.keys("Escape", "Escape", "q")
+	con.waitQuit(5 * time.Second)
+	// The terminal container's pty master went with the console: its VMM
+	// got a hangup (docs/console.md says so).
+	e2e.WaitFor(t, 10*time.Second, "the terminal container to stop", func() bool { return u.Status(t, name+"-1") == "stopped" })
 }

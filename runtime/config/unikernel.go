@@ -44,10 +44,14 @@ const (
 	KeySolo5NetDev = Prefix + "solo5NetDev"
 	KeySolo5BlkDev = Prefix + "solo5BlkDev"
 
-	VMMPrefix      = "com.urunc.vmm."
-	KeyAccel       = VMMPrefix + "accel"      // kvm | tcg | auto
-	KeyCPU         = VMMPrefix + "cpu"        // qemu -cpu value
-	KeyMachine     = VMMPrefix + "machine"    // qemu -M value
+	VMMPrefix  = "com.urunc.vmm."
+	KeyAccel   = VMMPrefix + "accel"   // kvm | tcg | auto
+	KeyCPU     = VMMPrefix + "cpu"     // qemu -cpu value
+	KeyMachine = VMMPrefix + "machine" // qemu -M value
+	// KeyConsole puts the guest's serial console on a unix socket in the
+	// state directory (console.sock, "socket") instead of the container's
+	// stdio ("stdio", the default): any tool can then talk to the guest.
+	KeyConsole     = VMMPrefix + "console"
 	KeyNetworkMode = "com.urunc.network.mode" // dynamic | static | none
 
 	// URuncJSON is the file at the rootfs root that carries the config
@@ -82,6 +86,7 @@ type Unikernel struct {
 	Accel       string `json:"com.urunc.vmm.accel,omitempty"`
 	CPU         string `json:"com.urunc.vmm.cpu,omitempty"`
 	Machine     string `json:"com.urunc.vmm.machine,omitempty"`
+	Console     string `json:"com.urunc.vmm.console,omitempty"`
 	NetworkMode string `json:"com.urunc.network.mode,omitempty"`
 
 	// Source says where the configuration was found (for logs and vmm.json).
@@ -96,7 +101,7 @@ func (u *Unikernel) fields() map[string]*string {
 		KeyBlock: &u.Block, KeyBlkMntPoint: &u.BlkMntPoint, KeyUseDMBlock: &u.UseDMBlock,
 		KeyMountRootfs: &u.MountRootfs, KeySharedFS: &u.SharedFS, KeySolo5NetDev: &u.Solo5NetDev, KeySolo5BlkDev: &u.Solo5BlkDev,
 		KeyAccel: &u.Accel, KeyCPU: &u.CPU,
-		KeyMachine: &u.Machine, KeyNetworkMode: &u.NetworkMode,
+		KeyMachine: &u.Machine, KeyNetworkMode: &u.NetworkMode, KeyConsole: &u.Console,
 	}
 }
 
@@ -182,7 +187,7 @@ func Load(bundle string, spec *specs.Spec) (*Unikernel, error) {
 
 // overrideKeys are per-container choices an annotation may make on top of
 // urunc.json; alone they do not make a bundle a unikernel.
-var overrideKeys = []string{KeyAccel, KeyCPU, KeyMachine, KeyNetworkMode, KeySharedFS}
+var overrideKeys = []string{KeyAccel, KeyCPU, KeyMachine, KeyNetworkMode, KeySharedFS, KeyConsole}
 
 func overrideKey(k string) bool {
 	for _, o := range overrideKeys {
@@ -347,6 +352,11 @@ func (u *Unikernel) validate() error {
 	case "", "auto", "kvm", "tcg":
 	default:
 		return fmt.Errorf("%w: %s must be kvm, tcg or auto, got %q", ErrInvalidConfig, KeyAccel, u.Accel)
+	}
+	switch u.Console {
+	case "", "stdio", "socket":
+	default:
+		return fmt.Errorf("%w: %s must be stdio or socket, got %q", ErrInvalidConfig, KeyConsole, u.Console)
 	}
 	switch u.NetworkMode {
 	case "", "dynamic", "static", "none":

@@ -189,6 +189,9 @@ func (r *Runtime) checkBundle(o CreateOptions) (*creation, error) {
 	if err := vmm.Validate(c.cfg.Type, c.cfg.Hypervisor, r.opts.Host.MonitorPath(vmm.Canonical(c.cfg.Hypervisor))); err != nil {
 		return nil, err
 	}
+	if err := vmm.CheckDevOptions(c.cfg.Hypervisor, vmm.ConsoleKind(c.cfg.Console)); err != nil {
+		return nil, fmt.Errorf("%w: %w", config.ErrBadBundle, err)
+	}
 	c.rootfs = config.RootfsPath(c.bundle, c.spec)
 	for _, p := range []struct{ key, v string }{{config.KeyBinary, c.cfg.Binary}, {config.KeyInitrd, c.cfg.Initrd}, {config.KeyBlock, c.cfg.Block}} {
 		if _, err := config.ResolveInRootfs(c.rootfs, p.key, p.v); err != nil {

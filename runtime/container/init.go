@@ -258,6 +258,8 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		StateDir:    d.Path(),
 		SerialLog:   d.File(state.SerialFile),
 		ControlFD:   -1,
+		Console:     vmm.ConsoleKind(cfg.Console),
+		ConsoleFD:   -1,
 		DecodesExit: st.DecodesExit,
 		MonitorPath: r.opts.Host.MonitorPath(vmm.Canonical(cfg.Hypervisor)),
 		ExtraArgs:   r.opts.Host.QEMU.ExtraArgs,
@@ -309,6 +311,14 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 			return nil, nil, err
 		}
 	}
+	// The VMM serves these on sockets urunc made in the state directory
+	// (as root; a non-root VMM could not create them there) and hands
+	// over listening.
+	if req.Console == vmm.ConsoleSocket {
+		if req.ConsoleFD, err = listenInherited(d.File(state.ConsoleSock)); err != nil {
+			return nil, nil, err
+		}
+	}
 	// The VMM appends the guest console here; create it first so it is
 	// private (0600) rather than whatever mode the VMM would pick.
 	if f, err := os.OpenFile(req.SerialLog, os.O_CREATE|os.O_WRONLY, state.FileMode); err == nil {
@@ -342,6 +352,7 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		Control:        string(plan.Control),
 		Storage:        stor.Detail,
 		ExitRule:       string(plan.Exit.Rule),
+		Console:        string(req.Console),
 		FailureMarkers: plan.Exit.FailureMarkers,
 	}
 	for _, a := range plan.Attachments {

@@ -29,6 +29,9 @@ const (
 	InitSock   = "init.sock"
 	UruncSock  = "urunc.sock"
 	QMPSock    = "qmp.sock"
+	// ConsoleSock is the guest's serial console, when the VMM serves it
+	// on a socket (annotation com.urunc.vmm.console=socket).
+	ConsoleSock = "console.sock"
 	// Files of the guest's storage (runtime/rootfs).
 	LinuxInitrdFile  = "initrd.img"    // a Linux guest's initrd with urunc's init
 	VirtiofsSock     = "virtiofs.sock" // virtiofsd's vhost-user socket

@@ -19,6 +19,10 @@ type VMMInfo struct {
 	GracefulStop  string   `json:"gracefulStop,omitempty"` // acpi | signal | kill
 	Control       string   `json:"control,omitempty"`      // the VMM's control socket: qmp, or none
 	TapName       string   `json:"tapName,omitempty"`
+	// Console is where the guest's serial console is: "socket" = on
+	// console.sock in this directory (read it, write the guest's input);
+	// "" or "stdio" = the container's stdio. serial.log has a copy either way.
+	Console string `json:"console,omitempty"`
 	// Storage says how the guest gets its root filesystem.
 	Storage string `json:"storage,omitempty"`
 	// ExitRule is how the VMM's status maps to the guest's (raw,

@@ -18,6 +18,7 @@ const DebugExitDevice = "isa-debug-exit,iobase=0xf4,iosize=0x04"
 //	  -nodefaults -no-user-config -no-reboot -display none
 //	  [-device isa-debug-exit,iobase=0xf4,iosize=0x04]
 //	  -chardev stdio,id=serial0,signal=off[,logfile=L] -serial chardev:serial0
+//	    (ConsoleSocket: -chardev socket,id=serial0,fd=N,server=on,wait=off[,logfile=L])
 //	  [-chardev socket,id=qmp,fd=N,server=on,wait=off -mon chardev=qmp,mode=control]
 //	  [-netdev tap,id=net0,ifname=T,script=no,downscript=no -device NIC,netdev=net0[,mac=M]]
 //	  [-device virtio-blk-{pci,device},drive=hd0 -drive if=none,format=raw,id=hd0,file=D]
@@ -89,6 +90,12 @@ func (q QEMUMonitor) Build(path string, req Request, boot *Boot) (*Plan, error) 
 		argv = append(argv, "-device", DebugExitDevice)
 	}
 	serial := "stdio,id=serial0,signal=off"
+	if req.Console == ConsoleSocket {
+		if req.ConsoleFD < 0 {
+			return nil, fmt.Errorf("%w: qemu: console on a socket without its descriptor", ErrInvalidValue)
+		}
+		serial = fmt.Sprintf("socket,id=serial0,fd=%d,server=on,wait=off", req.ConsoleFD)
+	}
 	if req.SerialLog != "" {
 		serial += ",logfile=" + qemuValue(req.SerialLog)
 	}

@@ -324,3 +324,45 @@ func TestSolo5ManifestDevices(t *testing.T) {
 		t.Fatalf("qemu: %+v %v", p, err)
 	}
 }
+
+// The developer options: the console on a socket (qemu only).
+func TestDevOptions(t *testing.T) {
+	fakePath(t, allBinaries()...)
+	cases := []struct {
+		name, guest, hv string
+		mod             func(*Request)
+		want            string // in the argv
+		err             error
+		errText         string
+	}{
+		{"qemu console on a socket", "unikraft", "qemu", func(r *Request) { r.Console, r.ConsoleFD = ConsoleSocket, 5 },
+			"socket,id=serial0,fd=5,server=on,wait=off,logfile=/run/urunc/c1/serial.log", nil, ""},
+		{"qemu console on stdio", "unikraft", "qemu", func(r *Request) { r.Console = ConsoleStdio },
+			"stdio,id=serial0,signal=off,logfile=/run/urunc/c1/serial.log", nil, ""},
+		{"console socket without its fd", "unikraft", "qemu", func(r *Request) { r.Console, r.ConsoleFD = ConsoleSocket, -1 },
+			"", ErrInvalidValue, "without its descriptor"},
+		{"unknown console", "unikraft", "qemu", func(r *Request) { r.Console = "tcp" }, "", ErrInvalidValue, `console "tcp"`},
+		{"firecracker", "unikraft", "firecracker", func(r *Request) { r.Console, r.ConsoleFD = ConsoleSocket, 5 }, "", ErrDevOption, "qemu's"},
+		{"hvt", "solo5", "hvt", func(r *Request) { r.Console, r.ConsoleFD = ConsoleSocket, 5 }, "", ErrDevOption, "qemu's"},
+		{"cloud-hypervisor", "linux", "cloud-hypervisor", func(r *Request) { r.Console, r.ConsoleFD = ConsoleSocket, 5 }, "", ErrDevOption, "qemu's"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := baseRequest(c.guest, c.hv)
+			c.mod(&r)
+			p, err := build(r)
+			if c.err != nil {
+				if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.errText) {
+					t.Fatalf("err = %v, want %v with %q", err, c.err, c.errText)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(strings.Join(p.Argv, " "), c.want) {
+				t.Fatalf("argv lacks %q: %q", c.want, p.Argv)
+			}
+		})
+	}
+}

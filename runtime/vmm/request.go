@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/urunc-dev/urunc/runtime/solo5"
 )
@@ -116,6 +117,12 @@ type Request struct {
 	// monitor inherits (see ControlOf); < 0 = none.
 	ControlFD int
 
+	// Console is where the guest's serial console goes ("" = stdio); for
+	// ConsoleSocket, ConsoleFD is the listening unix socket the monitor
+	// inherits and serves it on.
+	Console   ConsoleKind
+	ConsoleFD int
+
 	// Manifest is the unikernel's Solo5 manifest (runtime/solo5), read
 	// by the caller for the monitors that need it (NeedsManifest): the
 	// tender attaches exactly the devices it declares.
@@ -153,6 +160,44 @@ func (r *Request) RootShare() *Share {
 		if r.Shares[i].Root {
 			return &r.Shares[i]
 		}
+	}
+	return nil
+}
+
+// ConsoleKind is where the monitor puts the guest's serial console. The
+// serial log (SerialLog) gets a copy either way.
+type ConsoleKind string
+
+const (
+	// ConsoleStdio: the container's stdio, as an engine expects (docker
+	// logs, attach); the default.
+	ConsoleStdio ConsoleKind = "stdio"
+	// ConsoleSocket: a unix socket in the state directory (console.sock)
+	// that any tool connects to, reading the console and writing the
+	// guest's serial input; the container's stdio then carries only what
+	// the VMM itself prints.
+	ConsoleSocket ConsoleKind = "socket"
+)
+
+// ErrDevOption: a developer option (the console on a socket) the
+// monitor does not have.
+var ErrDevOption = errors.New("not available with this hypervisor")
+
+// CheckDevOptions tells whether hypervisor can serve the console on a
+// socket (only qemu can: firecracker and cloud-hypervisor have no serial
+// chardev, and Solo5's tenders have no console input).
+func CheckDevOptions(hypervisor string, console ConsoleKind) error {
+	switch console {
+	case "", ConsoleStdio, ConsoleSocket:
+	default:
+		return fmt.Errorf("%w: console %q: want stdio or socket", ErrInvalidValue, console)
+	}
+	h := Canonical(hypervisor)
+	if h == QEMU {
+		return nil
+	}
+	if console == ConsoleSocket {
+		return fmt.Errorf("%w: the console on a socket is qemu's (%s has no serial chardev to put there)", ErrDevOption, hypervisor)
 	}
 	return nil
 }

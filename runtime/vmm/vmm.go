@@ -114,6 +114,9 @@ func Build(req Request) (*Plan, error) {
 	if err := checkRequest(req); err != nil {
 		return nil, err
 	}
+	if err := CheckDevOptions(m.Name(), req.Console); err != nil {
+		return nil, err
+	}
 	req.Hypervisor = m.Name()
 	if req.Machine == "" {
 		req.Machine = g.DefaultMachine()

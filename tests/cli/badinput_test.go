@@ -57,6 +57,7 @@ func TestBadInput(t *testing.T) {
 		{"binary symlink escapes", []string{"create", "-b", escapeLink(), "b12"}, "not found"},
 		{"newline in cmdline", []string{"create", "-b", mk(e2e.Bundle{Annotations: map[string]string{"com.urunc.unikernel.cmdline": "b64:" + "YQpiCg=="}}), "b13"}, "control character"},
 		{"bad accel", []string{"create", "-b", mk(e2e.Bundle{Annotations: map[string]string{"com.urunc.vmm.accel": "xen"}}), "b14"}, "accel"},
+		{"bad console", []string{"create", "-b", mk(e2e.Bundle{Annotations: map[string]string{"com.urunc.vmm.console": "tcp"}}), "b15"}, "console must be stdio or socket"},
 		{"start missing", []string{"start", "nosuch"}, "does not exist"},
 		{"kill missing", []string{"kill", "nosuch"}, "does not exist"},
 		{"state missing", []string{"state", "nosuch"}, "does not exist"},
