@@ -55,6 +55,8 @@ type container struct {
 	// stdio is the file that gets the container's stdio when this console
 	// created it ("" = made elsewhere).
 	stdio string
+	// run: it is a run of a bundle rerun on rebuild (nil: not).
+	run *runInfo
 }
 
 // ExitReport is how a container's VMM ended: the guest's exit status and

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -113,6 +114,9 @@ func (d *detailPane) view(ctx *programContext, c *container, height int) string 
 	if p := c.pid(); p > 0 {
 		title += st.Dim.Render(fmt.Sprintf("  pid %d", p))
 	}
+	if r := c.run; r != nil {
+		title += st.Accent.Render(fmt.Sprintf("  ↻ run %d of %s ([ ] other runs)", r.n, filepath.Base(r.bundle)))
+	}
 	// The third line: how the container ended (or that its console
 	// showed a failure), and when it was deleted.
 	var pmLine string
@@ -122,6 +126,8 @@ func (d *detailPane) view(ctx *programContext, c *container, height int) string 
 			style = st.Error
 		}
 		pmLine = style.Render(truncate(pm, ctx.Width))
+	} else if r := c.run; r != nil && r.n > 1 {
+		pmLine = st.Accent.Render(truncate(r.timing(), ctx.Width))
 	}
 	bodyH := max(1, height-3)
 	var body string

@@ -10,9 +10,9 @@ type keyMap struct {
 	// List.
 	Up, Down, Enter, Filter, Sort, Tabs key.Binding
 	// Actions on the selected container (list and detail).
-	Create, Start, Kill, Delete, Pause, Dismiss key.Binding
+	Create, Start, Kill, Delete, Pause, Dismiss, Rerun key.Binding
 	// Detail.
-	NextTab, PrevTab key.Binding
+	NextTab, PrevTab, PrevRun, NextRun key.Binding
 	// Serial tab.
 	Follow, Bottom, Top, PageUp, PageDown, Search, NextHit, PrevHit, Attach, Detach key.Binding
 	// Dialogs.
@@ -43,19 +43,22 @@ func defaultKeys() keyMap {
 		Pause:  b([]string{"p"}, "p", "pause/resume"),
 		// A deleted container's record goes.
 		Dismiss: b([]string{"x"}, "x", "dismiss deleted"),
+		Rerun:   b([]string{"R"}, "R", "rerun"),
 
 		NextTab: b([]string{"tab"}, "tab", "next tab"),
 		PrevTab: b([]string{"shift+tab"}, "shift+tab", "previous tab"),
+		PrevRun: b([]string{"["}, "[", "prev run"),
+		NextRun: b([]string{"]"}, "]", "next run"),
 
 		Follow:   b([]string{"f"}, "f", "follow"),
-		Bottom:   b([]string{"G", "end"}, "G", "bottom (follow)"),
+		Bottom:   b([]string{"G", "end"}, "G", "tail"),
 		Top:      b([]string{"g", "home"}, "gg", "top"),
 		PageUp:   b([]string{"pgup", "ctrl+b"}, "pgup", "page up"),
 		PageDown: b([]string{"pgdown", "ctrl+f", " "}, "pgdn", "page down"),
 		Search:   b([]string{"/"}, "/", "search"),
 		NextHit:  b([]string{"n"}, "n", "next match"),
 		PrevHit:  b([]string{"N"}, "N", "previous match"),
-		Attach:   b([]string{"a"}, "a", "attach to guest"),
+		Attach:   b([]string{"a"}, "a", "attach"),
 		Detach:   b([]string{"ctrl+]"}, "ctrl+]", "detach"),
 
 		Confirm:     b([]string{"y", "Y"}, "y", "yes"),
@@ -70,23 +73,23 @@ func defaultKeys() keyMap {
 
 // listBar is the key bar under the container list.
 func (k keyMap) listBar() []key.Binding {
-	return []key.Binding{k.Enter, k.Create, k.Start, k.Kill, k.Delete, k.Pause, k.Filter, k.Sort, k.Help, k.Quit}
+	return []key.Binding{k.Enter, k.Create, k.Start, k.Kill, k.Delete, k.Pause, k.Rerun, k.Filter, k.Sort, k.Help, k.Quit}
 }
 
 // detailBar is the key bar under a detail tab.
 func (k keyMap) detailBar(tab int) []key.Binding {
 	if tab == tabSerial {
-		return []key.Binding{k.Back, k.NextTab, k.Attach, k.Follow, k.Bottom, k.Top, k.Search, k.NextHit, k.PrevHit, k.Kill, k.Help, k.Quit}
+		return []key.Binding{k.Back, k.NextTab, k.Attach, k.Follow, k.Bottom, k.Top, k.Search, k.NextHit, k.PrevHit, k.Help, k.Quit}
 	}
-	return []key.Binding{k.Back, k.NextTab, k.Tabs, k.Start, k.Kill, k.Delete, k.Pause, k.Help, k.Quit}
+	return []key.Binding{k.Back, k.NextTab, k.Tabs, k.Start, k.Kill, k.Delete, k.Rerun, k.PrevRun, k.NextRun, k.Help, k.Quit}
 }
 
 // fullHelp is the ? overlay, one column per context.
 func (k keyMap) fullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Enter, k.Filter, k.Sort, k.Back, k.Help, k.Quit},
-		{k.Create, k.Start, k.Kill, k.Delete, k.Pause, k.Dismiss},
-		{k.NextTab, k.PrevTab, k.Tabs},
+		{k.Create, k.Start, k.Kill, k.Delete, k.Pause, k.Dismiss, k.Rerun},
+		{k.NextTab, k.PrevTab, k.Tabs, k.PrevRun, k.NextRun},
 		{k.Follow, k.Bottom, k.Top, k.PageUp, k.PageDown, k.Search, k.NextHit, k.PrevHit, k.Attach, k.Detach},
 	}
 }

@@ -17,6 +17,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,18 @@ type Options struct {
 	// right after create; nil: the console reaps nothing and shows what
 	// the journal and console tell.
 	Reap func(ctx context.Context, id, stdio string) (ExitReport, error)
+	// RerunQuiet is how long a followed bundle's files must stay unchanged
+	// before a rerun; default watch.DefaultQuiet.
+	RerunQuiet time.Duration
+	// Run, if set, is created and started when the console starts, shown
+	// on its Serial tab, and rerun on rebuild if Watch (urunc-dev run).
+	Run *RunOptions
+}
+
+// RunOptions: the bundle urunc-dev run starts (and follows).
+type RunOptions struct {
+	Bundle string
+	Watch  bool
 }
 
 // maxDeleted is how many deleted containers the console keeps for
@@ -104,6 +117,10 @@ type (
 	createdMsg struct {
 		id, stdio, what string
 		err             error
+		// follow: show it (Serial tab); watch: and rerun its bundle on
+		// rebuild (urunc-dev run).
+		follow, watch bool
+		bundle        string
 	}
 	// exitMsg is how the VMM of a container the console created ended
 	// (err: it could not be reaped).
@@ -178,6 +195,8 @@ type Model struct {
 	inputs *inputs
 	// attach is the guest serial input keys go to (nil: not attached).
 	attach *attachConn
+	// reruns are the bundles rerun on rebuild, by bundle path.
+	reruns map[string]*rerun
 
 	// The last rendered screen, reused while nothing visible changed (a
 	// guest printing into a console nobody is looking at costs no render).
@@ -215,6 +234,7 @@ func New(o Options) *Model {
 		disk:   osDisk(),
 		reaps:  newReaps(),
 		inputs: newInputs(),
+		reruns: map[string]*rerun{},
 	}
 	// The one read outside a command, and it stays here rather than in
 	// Init's command: New is the constructor, it runs before the program
@@ -248,8 +268,13 @@ func (m *Model) get(id string) *container {
 	return c
 }
 
-// Init starts the sampling tick.
-func (m *Model) Init() tea.Cmd { return m.sampleTick() }
+// Init starts the sampling tick, and urunc-dev run's container.
+func (m *Model) Init() tea.Cmd {
+	if r := m.opts.Run; r != nil {
+		return tea.Batch(m.sampleTick(), m.firstRunCmd(r))
+	}
+	return m.sampleTick()
+}
 
 func (m *Model) sampleTick() tea.Cmd {
 	if m.opts.Sample == nil {
@@ -316,6 +341,12 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.applyCreated(msg)
 	case attachedMsg:
 		return m.applyAttached(msg)
+	case rerunWatchMsg:
+		return m.applyRerunWatch(msg)
+	case changeMsg:
+		return m.applyChange(msg)
+	case rerunMsg:
+		return m.applyRerun(msg)
 	case detachedMsg:
 		if m.attach == msg.conn {
 			m.attach, m.detail.serial.attached = nil, ""
@@ -383,6 +414,11 @@ func (m *Model) applyWatch(ev watch.Event) {
 			c.serialSkipped = true
 		}
 		c.serial.write(ev.Serial)
+		if r := c.run; r != nil && !r.started.IsZero() && r.firstByte.IsZero() && len(ev.Serial) > 0 {
+			r.firstByte = m.opts.Now()
+			m.status.set(c.ID+": "+r.timing(), false)
+			m.dirty = true
+		}
 		had := c.failure
 		c.scanFailures()
 		if c.failure != had {
@@ -563,18 +599,61 @@ func (m *Model) applyCreated(msg createdMsg) tea.Cmd {
 		c = m.get(msg.id)
 	}
 	c.stdio = msg.stdio
+	var then tea.Cmd
+	if msg.follow {
+		m.detail.show(c.key, tabSerial)
+		m.screen = screenDetail
+	}
+	if msg.watch && msg.err == nil {
+		then = m.watchBundleCmd(msg.bundle, msg.id)
+	}
 	if m.opts.Reap == nil {
-		return nil
+		return then
 	}
 	reap, ctx, reaps, ins := m.opts.Reap, m.opts.Context, m.reaps, m.inputs
 	id, stdio := msg.id, msg.stdio
-	return func() tea.Msg {
+	return tea.Batch(then, func() tea.Msg {
 		defer reaps.done(id)
 		r, err := reap(ctx, id, stdio)
 		if err == nil {
 			ins.drop(id) // its VMM is gone: nobody reads it any more
 		}
 		return exitMsg{id: id, report: r, err: err}
+	})
+}
+
+// firstRunCmd creates and starts urunc-dev run's container, named
+// "<bundle>-N" past the ids in use.
+func (m *Model) firstRunCmd(ro *RunOptions) tea.Cmd {
+	r, ctx, reaps, reap, ins := m.opts.Runner, m.opts.Context, m.reaps, m.opts.Reap != nil, m.inputs
+	exists, root := m.disk.exists, m.opts.Root
+	used := map[string]bool{}
+	for _, c := range m.containers {
+		used[c.ID] = true
+	}
+	bundle, name := ro.Bundle, filepath.Base(ro.Bundle)
+	m.status.set("urunc create + start from "+bundle+" ...", false)
+	return func() tea.Msg {
+		id := ""
+		for n := 1; ; n++ {
+			id = fmt.Sprintf("%s-%d", name, n)
+			if !used[id] && !exists(filepath.Join(root, id)) {
+				break
+			}
+		}
+		msg := createdMsg{id: id, what: "urunc create + start " + id, follow: true, watch: ro.Watch, bundle: bundle}
+		created, err := r.Create(ctx, bundle, id)
+		if err != nil {
+			msg.err = err
+			return msg
+		}
+		if reap {
+			reaps.add(id)
+		}
+		ins.add(id, created.Input)
+		msg.stdio = created.Stdio
+		msg.err = r.Run(ctx, "start", id)
+		return msg
 	}
 }
 

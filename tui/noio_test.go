@@ -122,6 +122,20 @@ func TestUpdateDoesNoIO(t *testing.T) {
 	}
 	keys("esc")
 
+	// Rerun on rebuild: the watch, the change and the rerun are commands.
+	keys("esc", "enter")
+	if cmd := keys("R"); cmd == nil {
+		t.Fatal("no watch command")
+	}
+	w := &watch.Files{}
+	step("watching", rerunWatchMsg{bundle: "/bundles/alpha", id: "alpha", watched: []string{"/bundles/alpha/k"}, w: w, stop: func() {}})
+	if cmd := step("changed", changeMsg{bundle: "/bundles/alpha", w: w, change: watch.Change{Paths: []string{"/bundles/alpha/k"}}, ok: true}); cmd == nil {
+		t.Fatal("no rerun command")
+	}
+	step("rerun", rerunMsg{bundle: "/bundles/alpha", old: "alpha", id: "alpha-2", change: watch.Change{Paths: []string{"/bundles/alpha/k"}}})
+	step("first byte", WatchMsg{Kind: watch.SerialAppended, ID: "alpha-2", Serial: []byte("hi\n")})
+	keys("[", "]", "R", "esc")
+
 	// Create: the picker scans by a command, the id is chosen by another.
 	if cmd := keys("c"); cmd == nil || !strings.Contains(m.View(), "scanning…") {
 		t.Fatal("no scan, or the picker does not say it scans")

@@ -69,6 +69,14 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 			}
 			return m.run("pause", c.ID)
 		})
+	case key.Matches(msg, k.Rerun):
+		return m.onTarget("rerun", m.toggleRerun)
+	case m.screen == screenDetail && key.Matches(msg, k.PrevRun):
+		m.otherRun(m.containers[m.detail.id], -1)
+		return nil
+	case m.screen == screenDetail && key.Matches(msg, k.NextRun):
+		m.otherRun(m.containers[m.detail.id], 1)
+		return nil
 	case key.Matches(msg, k.Dismiss):
 		c := m.target()
 		switch {

@@ -100,6 +100,9 @@ func TestGolden(t *testing.T) {
 		{"list-postmortem", nil, postMortemFixture},
 		{"detail-postmortem", []string{"j", "j", "j", "enter", "2"}, postMortemFixture},
 		{"detail-deleted", []string{"end", "enter", "1"}, postMortemFixture},
+		// A run that replaced the previous one when its kernel was rebuilt.
+		{"detail-rerun", []string{"j", "j", "j", "enter", "2"}, rerunGoldenFixture},
+		{"list-rerun", nil, rerunGoldenFixture},
 		// Attached to the guest's console (the console's own input of it).
 		{"serial-attached", []string{"enter", "2", "a", "wait:ATTACHED", "l", "s"}, func(m *Model) {
 			f, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
@@ -210,4 +213,23 @@ func postMortemFixture(m *Model) {
 		{Step: state.StepExited, Detail: "status 0: guest exited 0", Status: status(0)}, {Step: state.StepDelete}}, nil,
 		"Hello from the urunc test unikernel\nbye\n")
 	m.Update(WatchMsg{Kind: watch.ContainerRemoved, ID: "hello-1"})
+}
+
+// rerunGoldenFixture: hello-2 replaced hello-1 (deleted, kept) when
+// hello.elf was rebuilt, with every step's time fixed.
+func rerunGoldenFixture(m *Model) {
+	const b = "/bundles/hello"
+	for _, id := range []string{"hello-1", "hello-2"} {
+		m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: id, State: &state.State{
+			State:   specs.State{ID: id, Status: "running", Bundle: b, Pid: m.containers["alpha"].State.Pid},
+			Created: t0.Add(-time.Second), Guest: "unikraft", Hypervisor: "qemu", PidStartTime: m.containers["alpha"].State.PidStartTime}})
+	}
+	m.containers["hello-1"].run = &runInfo{bundle: b, n: 1}
+	m.Update(WatchMsg{Kind: watch.ContainerRemoved, ID: "hello-1"})
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	m.containers["hello-2"].run = &runInfo{bundle: b, n: 2,
+		change: watch.Change{Paths: []string{b + "/rootfs/unikernel/hello.elf"}, First: ms(-40), Last: ms(0), Ready: ms(300)},
+		began:  ms(301), stopped: ms(420), started: ms(905), firstByte: ms(1312)}
+	m.reruns[b] = &rerun{bundle: b, runs: []string{"hello-1", "hello-2"}, stop: func() {}}
+	m.Update(WatchMsg{Kind: watch.SerialAppended, ID: "hello-2", Serial: []byte("Hello from the urunc test unikernel\ncmdline: heartbeat\n")})
 }

@@ -55,6 +55,9 @@ func (m *Model) headerView() string {
 			h += fmt.Sprintf(", %d %s", counts[s], s)
 		}
 	}
+	if n := len(m.reruns); n > 0 {
+		h += fmt.Sprintf("  ↻ %d rerun on rebuild", n)
+	}
 	if f := m.list.filter; f != "" {
 		h += fmt.Sprintf("  filter %q", f)
 	}
@@ -110,7 +113,8 @@ func helpView(ctx *programContext) string {
 		"a failure shows urunc's last \"level\":\"error\" log line in the status bar.",
 		"CPU%: 100% = one core (sampled every second). RSS in MiB.",
 		"Handshake: a wait turns red once it takes longer than its step normally does.",
-		"Serial: a sends every key to the guest's console (its serial input) until ctrl+] detaches.",
+		"Serial: a (attach) sends every key to the guest's console (its serial input) until ctrl+] detaches.",
+		"R (rerun on rebuild): when the bundle's kernel or initrd is rewritten, a new run replaces it; [ ] walk the runs.",
 		"Nothing polls the state directory: changes arrive through inotify. The mouse is not captured:",
 		"select text with it as usual.",
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urunc-dev/urunc/internal/bundle"
 	"github.com/urunc-dev/urunc/runtime/config"
+	"github.com/urunc-dev/urunc/tui"
 )
 
 // BundleOptions describe a bundle made from a kernel file.
@@ -106,9 +107,27 @@ func MakeBundle(o BundleOptions) error {
 	if len(args) == 0 {
 		args = []string{kernelIn}
 	}
+	// Where the kernel (initrd) came from: the console's rerun on rebuild
+	// follows that file and copies it in again (tui.AnnotationKernelSource).
+	ann := map[string]string{}
+	for k, v := range o.Annotations {
+		ann[k] = v
+	}
+	for k, p := range map[string]string{tui.AnnotationKernelSource: o.Kernel, tui.AnnotationInitrdSource: o.Initrd} {
+		if p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return err
+		}
+		if _, set := ann[k]; !set {
+			ann[k] = abs
+		}
+	}
 	_, err := bundle.Write(bundle.Unikernel{
 		Dir: o.Out, Kernel: o.Kernel, Initrd: o.Initrd, Config: cfg, Annotate: true, URuncJSON: true,
-		Annotations: o.Annotations, Spec: bundle.SpecOptions{Args: args, Hostname: "unikernel"},
+		Annotations: ann, Spec: bundle.SpecOptions{Args: args, Hostname: "unikernel"},
 	})
 	return err
 }

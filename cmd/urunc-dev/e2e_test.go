@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -442,6 +443,12 @@ func TestBundleCommand(t *testing.T) {
 	if !strings.Contains(uj, `"aGVybWl0"`) { // base64("hermit")
 		t.Fatalf("urunc.json: %s", uj)
 	}
+	// The files it was made from, for rerun on rebuild.
+	for _, want := range []string{`"com.urunc.dev.kernelSource": "` + kernel + `"`, `"com.urunc.dev.initrdSource": "` + initrd + `"`} {
+		if !strings.Contains(cfg, want) {
+			t.Fatalf("config.json lacks %s:\n%s", want, cfg)
+		}
+	}
 	if e2e.ReadFile(filepath.Join(out, "rootfs", "unikernel", "k.elf")) != "kernel" ||
 		e2e.ReadFile(filepath.Join(out, "rootfs", "unikernel", "initrd.img")) != "initrd" {
 		t.Fatal("kernel or initrd not copied")
@@ -656,4 +663,87 @@ func TestConsoleAttach(t *testing.T) {
 	// The terminal container's pty master went with the console: its VMM
 	// got a hangup (docs/console.md says so).
 	e2e.WaitFor(t, 10*time.Second, "the terminal container to stop", func() bool { return u.Status(t, name+"-1") == "stopped" })
+}
+
+// rebuild writes kernel as a build would, in several steps (truncate,
+// writes a few milliseconds apart, chmod), with "Hello" turned into
+// greeting in its banner, a change the guest's console shows.
+func rebuild(t *testing.T, kernel, greeting string) {
+	t.Helper()
+	data, err := os.ReadFile(e2e.Unikernel())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.Replace(data, []byte("Hello from the urunc"), []byte(greeting+" from the urunc"), 1)
+	f, err := os.OpenFile(kernel, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(data) > 0 {
+		n := min(len(data), 1024)
+		f.Write(data[:n])
+		data = data[n:]
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.Close()
+	os.Chmod(kernel, 0o755)
+}
+
+// TestConsoleRerunOnRebuild: urunc-dev run --watch BUNDLE; rebuilding the
+// kernel the bundle was made from (in several steps) replaces the run by
+// exactly one new one, which the console follows; the previous run stays
+// one key away; R stops following.
+func TestConsoleRerunOnRebuild(t *testing.T) {
+	requireRuntime(t)
+	bin := buildConsole(t)
+	u := e2e.NewURunc(t)
+	work := t.TempDir()
+	kernel := filepath.Join(work, "hello.elf")
+	data, _ := os.ReadFile(e2e.Unikernel())
+	os.WriteFile(kernel, data, 0o755)
+	b := makeBundle(t, bin, work, "hb", "--kernel", kernel, "--cmdline", "heartbeat", "--annotation=com.urunc.vmm.machine=microvm")
+	os.MkdirAll(u.Root, 0o700)
+	con := startConsole(t, bin, "run", "--watch", "--root", u.Root, "--urunc", u.Bin, b)
+	con.waitScreen("the first run", 20*time.Second, "hb-1  running", "↻ run 1 of hb", "Hello from the urunc test unikernel", "heartbeat 1")
+
+	rebuild(t, kernel, "Howdy")
+	con.waitScreen("the new run", 30*time.Second, "hb-2  running", "↻ run 2 of hb", "Howdy from the urunc test unikernel")
+	con.waitScreen("its timing", 10*time.Second, "run 2: hello.elf changed → first guest byte in ")
+	for _, l := range strings.Split(con.screen(), "\n") {
+		if strings.Contains(l, "first guest byte") {
+			t.Log(strings.TrimSpace(l)) // a figure, not a check
+		}
+	}
+	// One build, one rerun: nothing more comes.
+	time.Sleep(3 * time.Second)
+	if s := con.screen(); strings.Contains(s, "hb-3") || !strings.Contains(s, "hb-2  running") {
+		t.Fatalf("more than one rerun:\n%s", s)
+	}
+	if left := u.Leftovers(); len(left) != 1 || left[0] != "hb-2" {
+		t.Fatalf("under the root: %v", left)
+	}
+	// The previous run, one key away: its console and how it ended.
+	con.keys("[")
+	con.waitScreen("the previous run", 5*time.Second, "hb-1  deleted", "exit 137: VMM killed by SIGKILL", "Hello from the urunc test unikernel")
+	con.keys("]")
+	con.waitScreen("back to the new run", 5*time.Second, "hb-2  running")
+
+	// R stops following: a rebuild changes nothing.
+	con.keys("R")
+	con.waitScreen("stopped following", 5*time.Second, "no longer rerunning hb on rebuild")
+	rebuild(t, kernel, "Hiyah")
+	time.Sleep(3 * time.Second)
+	if s := con.screen(); strings.Contains(s, "hb-3") {
+		t.Fatalf("rerun after R:\n%s", s)
+	}
+	con.keys("q")
+	con.waitQuit(5 * time.Second)
+
+	// Bad input: no bundle, a bundle that is not one.
+	for _, args := range [][]string{{"run"}, {"run", work}} {
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if e2e.ExitCode(err) != 1 || !strings.Contains(string(out), "run: ") {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
 }

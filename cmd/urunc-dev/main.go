@@ -17,6 +17,7 @@ import (
 
 	"github.com/urunc-dev/urunc/internal/version"
 	"github.com/urunc-dev/urunc/runtime/cgroups"
+	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/container"
 	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/tui"
@@ -28,14 +29,10 @@ func main() {
 		Name:  "urunc-dev",
 		Usage: "console and tools for developing unikernels with urunc",
 		// urunc-dev version <release>, commit: ..., go: ... (as urunc's).
-		Version: version.Get().Text(),
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "root", Value: "/run/urunc", Usage: "urunc state root to follow"},
-			&cli.StringSliceFlag{Name: "bundles", Usage: "directory of bundles offered by create (repeatable)"},
-			&cli.StringFlag{Name: "urunc", Usage: "urunc binary (default: beside urunc-dev, else PATH)"},
-		},
-		Action:   runConsole,
-		Commands: []*cli.Command{bundleCommand(), imageCommand()},
+		Version:  version.Get().Text(),
+		Flags:    consoleFlags(),
+		Action:   func(c *cli.Context) error { return runConsole(c, nil) },
+		Commands: []*cli.Command{bundleCommand(), imageCommand(), runCommand()},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "urunc-dev:", err)
@@ -61,7 +58,42 @@ func uruncBinary(flag string) (string, error) {
 	return p, nil
 }
 
-func runConsole(c *cli.Context) error {
+// consoleFlags are the console's flags (also run's).
+func consoleFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "root", Value: "/run/urunc", Usage: "urunc state root to follow"},
+		&cli.StringSliceFlag{Name: "bundles", Usage: "directory of bundles offered by create (repeatable)"},
+		&cli.StringFlag{Name: "urunc", Usage: "urunc binary (default: beside urunc-dev, else PATH)"},
+		&cli.DurationFlag{Name: "settle", Value: watch.DefaultQuiet, Usage: "rerun on rebuild: how long the kernel must stay unchanged before a rerun"},
+	}
+}
+
+// runCommand is urunc-dev run [--watch] BUNDLE: the console, with a
+// container of BUNDLE created, started and shown.
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "create and start a container of BUNDLE and open the console on its guest console (--watch: rerun it whenever its kernel or initrd is rebuilt)",
+		ArgsUsage: "BUNDLE",
+		Flags: append(consoleFlags(),
+			&cli.BoolFlag{Name: "watch", Usage: "when the bundle's kernel or initrd (or the file it was made from) is rewritten, stop and delete the container and run a new one"}),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("run: want one BUNDLE, got %d arguments", c.NArg())
+			}
+			b, err := filepath.Abs(c.Args().First())
+			if err != nil {
+				return err
+			}
+			if _, err := config.LoadSpec(b); err != nil {
+				return fmt.Errorf("run: %w", err)
+			}
+			return runConsole(c, &tui.RunOptions{Bundle: b, Watch: c.Bool("watch")})
+		},
+	}
+}
+
+func runConsole(c *cli.Context, run *tui.RunOptions) error {
 	// URUNC_DEV_CPUPROFILE=file writes a CPU profile (for make bench work).
 	if p := os.Getenv("URUNC_DEV_CPUPROFILE"); p != "" {
 		if f, err := os.Create(p); err == nil {
@@ -122,7 +154,9 @@ func runConsole(c *cli.Context) error {
 			}
 			return p.Memory()
 		},
-		Reap: reap,
+		Reap:       reap,
+		RerunQuiet: c.Duration("settle"),
+		Run:        run,
 	})
 	// Mouse reporting stays off so text can be selected and copied.
 	// 20 frames/s is ample for a status console and wakes the CPU a third
