@@ -12,6 +12,7 @@ want runc runc
 want busybox busybox-static
 want lz4 lz4
 want tmux tmux
+want gdb gdb
 want ip iproute2
 want gcc gcc
 want make make

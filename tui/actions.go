@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/urunc-dev/urunc/internal/bundle"
 	"github.com/urunc-dev/urunc/runtime/config"
 )
 
@@ -266,4 +267,43 @@ func lastLine(path string, off int64) string {
 	data = data[off:]
 	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
 	return oneLine(string(lines[len(lines)-1]))
+}
+
+// DeriveBundle writes a bundle for container id that is bundle with
+// annotations added: a new directory under dir holding only a config.json
+// whose root.path is bundle's rootfs (absolute), so the container boots the
+// same files. Other relative paths of the spec (a mount's relative source)
+// are not rewritten.
+func DeriveBundle(dir, from, id string, annotations map[string]string) (string, error) {
+	spec, err := config.LoadSpec(from)
+	if err != nil {
+		return "", err
+	}
+	if spec.Root != nil {
+		spec.Root.Path = config.RootfsPath(from, spec)
+	}
+	if spec.Annotations == nil {
+		spec.Annotations = map[string]string{}
+	}
+	for k, v := range annotations {
+		spec.Annotations[k] = v
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	safe := strings.Map(func(r rune) rune {
+		if r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, id)
+	out, err := os.MkdirTemp(dir, safe+".")
+	if err != nil {
+		return "", err
+	}
+	if err := bundle.WriteSpec(out, spec); err != nil {
+		os.RemoveAll(out)
+		return "", err
+	}
+	return out, nil
 }

@@ -48,6 +48,15 @@ func configView(ctx *programContext, c *container) string {
 		kv("network", v.Network)
 		kv("graceful stop", v.GracefulStop)
 		kv("guest cmdline", v.GuestCmdline)
+		if v.Console == "socket" {
+			kv("console", "on "+c.ID+"/console.sock (a attaches in the Serial tab)")
+		}
+		if v.GDB != "" {
+			kv("gdb stub", v.GDB+" (d runs gdb)")
+			for _, l := range wrapCommand(v.GDBCommand, max(20, ctx.Width-4)) {
+				b.WriteString("  " + l + "\n")
+			}
+		}
 		b.WriteString(st.Header.Render(fmt.Sprintf("%-14s", "argv")) + "\n")
 		for _, l := range wrapArgv(v.Argv, max(20, ctx.Width-4)) {
 			b.WriteString("  " + l + "\n")
@@ -104,4 +113,23 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// wrapCommand lays a command out as a shell would take it pasted: one
+// line, or lines ending in " \\" where it is wider than width.
+func wrapCommand(argv []string, width int) []string {
+	var lines []string
+	cur := ""
+	for _, a := range argv {
+		a = shellQuote(a)
+		if cur != "" && len(cur)+1+len(a)+2 > width {
+			lines = append(lines, cur+" \\")
+			cur = "   "
+		}
+		if cur != "" && cur != "   " {
+			cur += " "
+		}
+		cur += a
+	}
+	return append(lines, cur)
 }

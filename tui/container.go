@@ -57,6 +57,9 @@ type container struct {
 	stdio string
 	// run: it is a run of a bundle rerun on rebuild (nil: not).
 	run *runInfo
+	// derived is the bundle the console made for it (DeriveBundle; "" =
+	// none), removed when it is deleted.
+	derived string
 }
 
 // ExitReport is how a container's VMM ended: the guest's exit status and
@@ -290,4 +293,26 @@ func (c *container) postMortem() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// gdbLine is the gdb command of a live guest whose VMM serves a gdb stub
+// ("" : none), as it is typed in a shell.
+func (c *container) gdbLine() string {
+	if c.VMM == nil || c.VMM.GDB == "" || len(c.VMM.GDBCommand) == 0 || !c.live() {
+		return ""
+	}
+	s := "d runs gdb: "
+	if c.VMM.GDB == "wait" {
+		s = "d runs gdb (the guest waits for it): "
+	}
+	return s + ShellJoin(c.VMM.GDBCommand)
+}
+
+// ShellJoin quotes argv for a shell.
+func ShellJoin(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
 }

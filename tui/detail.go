@@ -117,19 +117,27 @@ func (d *detailPane) view(ctx *programContext, c *container, height int) string 
 	if r := c.run; r != nil {
 		title += st.Accent.Render(fmt.Sprintf("  ↻ run %d of %s ([ ] other runs)", r.n, filepath.Base(r.bundle)))
 	}
-	// The third line: how the container ended (or that its console
-	// showed a failure), and when it was deleted.
-	var pmLine string
+	// Under the tabs: how the container ended (or that its console
+	// showed a failure), else how its rerun went; and the gdb command of
+	// a live guest with a stub.
+	var info []string
 	if pm, bad := c.postMortem(); pm != "" {
 		style := st.OK
 		if bad {
 			style = st.Error
 		}
-		pmLine = style.Render(truncate(pm, ctx.Width))
+		info = append(info, style.Render(truncate(pm, ctx.Width)))
 	} else if r := c.run; r != nil && r.n > 1 {
-		pmLine = st.Accent.Render(truncate(r.timing(), ctx.Width))
+		info = append(info, st.Accent.Render(truncate(r.timing(), ctx.Width)))
 	}
-	bodyH := max(1, height-3)
+	if g := c.gdbLine(); g != "" {
+		info = append(info, st.Warn.Render(truncate(g, ctx.Width)))
+	}
+	if len(info) == 0 {
+		info = []string{""}
+	}
+	pmLine := strings.Join(info, "\n")
+	bodyH := max(1, height-2-len(info))
 	var body string
 	switch d.tab {
 	case tabHandshake:

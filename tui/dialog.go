@@ -34,7 +34,8 @@ type dialog struct {
 	bundleI int
 	// create
 	startToo bool
-	counter  int // the n of the last default id "<bundle>-<n>"
+	gdb      string // the gdb stub asked for: "", "on" or "wait"
+	counter  int    // the n of the last default id "<bundle>-<n>"
 	// scanning: the bundles are being read (the picker says so);
 	// choosing: enter was pressed, the default id is being chosen.
 	scanning, choosing bool
@@ -135,6 +136,8 @@ func (d *dialog) handleKey(ctx *programContext, msg tea.KeyMsg) (answer, tea.Cmd
 			a.state = cancelled
 		case key.Matches(msg, k.ToggleStart):
 			d.startToo = !d.startToo
+		case key.Matches(msg, k.CycleGDB):
+			d.gdb = map[string]string{"": "on", "on": "wait", "wait": ""}[d.gdb]
 		case len(d.bundles) == 0 || d.choosing:
 			// Still scanning, or the id is being chosen: nothing to move.
 		case key.Matches(msg, k.Up):
@@ -190,8 +193,15 @@ func (d *dialog) createView(ctx *programContext) string {
 	if d.startToo {
 		start = "[x] start after create"
 	}
-	b.WriteString("\n" + start + "\n\n")
-	b.WriteString(st.Dim.Render("↑/↓ choose  enter: next (container id)  tab: start after create on/off  esc: cancel"))
+	gdb := "gdb stub: off"
+	switch d.gdb {
+	case "on":
+		gdb = "gdb stub: on (gdb.sock; d in the detail view runs gdb)"
+	case "wait":
+		gdb = "gdb stub: wait (paused before its first instruction until gdb continues it)"
+	}
+	b.WriteString("\n" + start + "\n" + gdb + "\n\n")
+	b.WriteString(st.Dim.Render("↑/↓ choose  enter: next (container id)  tab: start after create on/off  g: gdb stub off/on/wait  esc: cancel"))
 	return b.String()
 }
 
@@ -206,6 +216,9 @@ func (d *dialog) line(ctx *programContext, target *container) string {
 		then := "create"
 		if d.startToo {
 			then = "create and start"
+		}
+		if d.gdb != "" {
+			then += " (gdb " + d.gdb + ")"
 		}
 		return d.input.View() + st.Dim.Render("   enter: "+then+" from "+filepath.Base(d.target)+", esc: cancel")
 	case dialogKill:

@@ -10,14 +10,14 @@ type keyMap struct {
 	// List.
 	Up, Down, Enter, Filter, Sort, Tabs key.Binding
 	// Actions on the selected container (list and detail).
-	Create, Start, Kill, Delete, Pause, Dismiss, Rerun key.Binding
+	Create, Start, Kill, Delete, Pause, Dismiss, Rerun, Debug key.Binding
 	// Detail.
 	NextTab, PrevTab, PrevRun, NextRun key.Binding
 	// Serial tab.
 	Follow, Bottom, Top, PageUp, PageDown, Search, NextHit, PrevHit, Attach, Detach key.Binding
 	// Dialogs.
-	Confirm, Cancel, ToggleStart     key.Binding
-	SigTerm, SigKill, SigInt, SigHup key.Binding
+	Confirm, Cancel, ToggleStart, CycleGDB key.Binding
+	SigTerm, SigKill, SigInt, SigHup       key.Binding
 }
 
 func defaultKeys() keyMap {
@@ -44,6 +44,7 @@ func defaultKeys() keyMap {
 		// A deleted container's record goes.
 		Dismiss: b([]string{"x"}, "x", "dismiss deleted"),
 		Rerun:   b([]string{"R"}, "R", "rerun"),
+		Debug:   b([]string{"d"}, "d", "gdb"),
 
 		NextTab: b([]string{"tab"}, "tab", "next tab"),
 		PrevTab: b([]string{"shift+tab"}, "shift+tab", "previous tab"),
@@ -64,6 +65,7 @@ func defaultKeys() keyMap {
 		Confirm:     b([]string{"y", "Y"}, "y", "yes"),
 		Cancel:      b([]string{"esc", "n", "N", "q"}, "esc", "cancel"),
 		ToggleStart: b([]string{"tab"}, "tab", "start after create on/off"),
+		CycleGDB:    b([]string{"g"}, "g", "gdb stub off/on/wait"),
 		SigTerm:     b([]string{"t", "T"}, "t", "TERM"),
 		SigKill:     b([]string{"k", "K"}, "k", "KILL"),
 		SigInt:      b([]string{"i", "I"}, "i", "INT"),
@@ -88,7 +90,7 @@ func (k keyMap) detailBar(tab int) []key.Binding {
 func (k keyMap) fullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Enter, k.Filter, k.Sort, k.Back, k.Help, k.Quit},
-		{k.Create, k.Start, k.Kill, k.Delete, k.Pause, k.Dismiss, k.Rerun},
+		{k.Create, k.Start, k.Kill, k.Delete, k.Pause, k.Dismiss, k.Rerun, k.Debug},
 		{k.NextTab, k.PrevTab, k.Tabs, k.PrevRun, k.NextRun},
 		{k.Follow, k.Bottom, k.Top, k.PageUp, k.PageDown, k.Search, k.NextHit, k.PrevHit, k.Attach, k.Detach},
 	}

@@ -17,6 +17,8 @@ package tui
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,6 +28,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/urunc-dev/urunc/runtime/cgroups"
+	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/watch"
 )
@@ -57,6 +60,11 @@ type Options struct {
 	// right after create; nil: the console reaps nothing and shows what
 	// the journal and console tell.
 	Reap func(ctx context.Context, id, stdio string) (ExitReport, error)
+	// DerivedBundles is where bundles made for one container go (a copy
+	// of a bundle's config.json with an annotation added: the gdb stub
+	// asked for in the create picker); default <TMPDIR>/urunc-dev-bundles.
+	// Each is removed when its container is deleted.
+	DerivedBundles string
 	// RerunQuiet is how long a followed bundle's files must stay unchanged
 	// before a rerun; default watch.DefaultQuiet.
 	RerunQuiet time.Duration
@@ -121,6 +129,13 @@ type (
 		// rebuild (urunc-dev run).
 		follow, watch bool
 		bundle        string
+		// derived: the bundle made for it (DeriveBundle), removed with it.
+		derived string
+	}
+	// gdbDoneMsg: the gdb the console ran has exited.
+	gdbDoneMsg struct {
+		id  string
+		err error
 	}
 	// exitMsg is how the VMM of a container the console created ended
 	// (err: it could not be reaped).
@@ -224,6 +239,9 @@ func New(o Options) *Model {
 	if o.SampleEvery <= 0 {
 		o.SampleEvery = time.Second
 	}
+	if o.DerivedBundles == "" {
+		o.DerivedBundles = filepath.Join(os.TempDir(), "urunc-dev-bundles")
+	}
 	h := help.New()
 	h.ShortSeparator = "  "
 	m := &Model{
@@ -314,8 +332,15 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.width, m.height = msg.Width, msg.Height
 		m.help.Width = msg.Width
 	case WatchMsg:
-		m.applyWatch(watch.Event(msg))
+		cmd := m.applyWatch(watch.Event(msg))
 		m.checkAttached()
+		return cmd
+	case gdbDoneMsg:
+		if msg.err != nil {
+			m.status.set("gdb on "+msg.id+": "+msg.err.Error(), true)
+		} else {
+			m.status.set("gdb on "+msg.id+" has quit", false)
+		}
 	case sampleTickMsg:
 		return tea.Batch(m.sampleTick(), m.sampleCmd())
 	case sampleMsg:
@@ -375,7 +400,7 @@ func (m *Model) needsClock() bool {
 
 // applyWatch applies a change reported by the watcher, from what the
 // event carries: the watcher read the files.
-func (m *Model) applyWatch(ev watch.Event) {
+func (m *Model) applyWatch(ev watch.Event) tea.Cmd {
 	switch ev.Kind {
 	case watch.ContainerAdded:
 		c := m.get(ev.ID)
@@ -387,7 +412,7 @@ func (m *Model) applyWatch(ev watch.Event) {
 			c.scanFailures()
 		}
 	case watch.ContainerRemoved:
-		m.keepDeleted(ev.ID)
+		return m.keepDeleted(ev.ID)
 	case watch.StateChanged:
 		if ev.State != nil {
 			m.get(ev.ID).State = ev.State
@@ -425,16 +450,17 @@ func (m *Model) applyWatch(ev watch.Event) {
 			m.dirty = true // the list and the detail view say so
 		}
 	}
+	return nil
 }
 
 // keepDeleted keeps a container whose directory is gone for inspection
 // (its journal, console and VMM description), under a key of its own, so
 // the id can be taken again; the oldest of more than maxDeleted go. The
 // list and the detail view stay on it.
-func (m *Model) keepDeleted(id string) {
+func (m *Model) keepDeleted(id string) tea.Cmd {
 	c := m.containers[id]
 	if c == nil {
-		return
+		return nil
 	}
 	delete(m.containers, id)
 	m.ghostSeq++
@@ -461,6 +487,46 @@ func (m *Model) keepDeleted(id string) {
 		m.dismiss(oldest)
 	}
 	m.status.set(id+" was deleted: kept here for inspection until dismissed (x)", false)
+	return m.removeDerived(c)
+}
+
+// removeDerived removes the bundle made for a deleted container, once no
+// container nor rerun uses it any more (a rerun's runs share it).
+func (m *Model) removeDerived(c *container) tea.Cmd {
+	dir := c.derived
+	if dir == "" || m.reruns[dir] != nil {
+		return nil
+	}
+	for _, o := range m.containers {
+		if o.deleted.IsZero() && o.State != nil && o.State.Bundle == dir {
+			return nil
+		}
+	}
+	c.derived = ""
+	return func() tea.Msg {
+		os.RemoveAll(dir)
+		return nil
+	}
+}
+
+// debug runs the gdb command of c's VMM in the terminal (the console
+// steps aside until gdb quits).
+func (m *Model) debug(c *container) tea.Cmd {
+	if c.VMM == nil || len(c.VMM.GDBCommand) == 0 {
+		why := "its VMM has no gdb stub: create it with the annotation com.urunc.vmm.gdb=on (or wait), or g in the create picker"
+		if c.VMM == nil {
+			why = "its VMM's description (vmm.json) is not there yet"
+		}
+		m.status.set("gdb: "+c.ID+": "+why, true)
+		return nil
+	}
+	if !c.live() {
+		m.status.set("gdb: "+c.ID+" is "+string(c.status()), true)
+		return nil
+	}
+	id, argv := c.ID, c.VMM.GDBCommand
+	m.status.set("gdb on "+id+" ...", false)
+	return tea.ExecProcess(exec.Command(argv[0], argv[1:]...), func(err error) tea.Msg { return gdbDoneMsg{id: id, err: err} })
 }
 
 // dismiss forgets a deleted container.
@@ -562,20 +628,34 @@ func (m *Model) run(args ...string) tea.Cmd {
 }
 
 // createCmd runs create, then start if asked; the container's reaper
-// (Options.Reap) is registered as soon as create has succeeded.
-func (m *Model) createCmd(bundle, id string, start bool) tea.Cmd {
+// (Options.Reap) is registered as soon as create has succeeded. gdb ("on",
+// "wait") asks for the VMM's gdb stub: the container is made from a copy
+// of the bundle's config.json with the annotation added (DeriveBundle).
+func (m *Model) createCmd(bundle, id string, start bool, gdb string) tea.Cmd {
 	r, ctx, reaps, reap, ins := m.opts.Runner, m.opts.Context, m.reaps, m.opts.Reap != nil, m.inputs
 	m.status.set(fmt.Sprintf("urunc create --bundle %s %s ...", bundle, id), false)
+	derivedDir := m.opts.DerivedBundles
 	return func() tea.Msg {
+		derived := ""
+		if gdb != "" {
+			d, err := DeriveBundle(derivedDir, bundle, id, map[string]string{config.KeyGDB: gdb})
+			if err != nil {
+				return actionMsg{what: "create " + id, err: err}
+			}
+			bundle, derived = d, d
+		}
 		created, err := r.Create(ctx, bundle, id)
 		if err != nil {
+			if derived != "" {
+				os.RemoveAll(derived)
+			}
 			return actionMsg{what: "create " + id, err: err}
 		}
 		if reap {
 			reaps.add(id)
 		}
 		ins.add(id, created.Input)
-		msg := createdMsg{id: id, stdio: created.Stdio, what: "urunc create " + id}
+		msg := createdMsg{id: id, stdio: created.Stdio, what: "urunc create " + id, derived: derived}
 		if start {
 			msg.what = "urunc create + start " + id
 			msg.err = r.Run(ctx, "start", id)
@@ -599,6 +679,9 @@ func (m *Model) applyCreated(msg createdMsg) tea.Cmd {
 		c = m.get(msg.id)
 	}
 	c.stdio = msg.stdio
+	if msg.derived != "" {
+		c.derived = msg.derived
+	}
 	var then tea.Cmd
 	if msg.follow {
 		m.detail.show(c.key, tabSerial)

@@ -18,6 +18,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/urunc-dev/urunc/runtime/cgroups"
+	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/watch"
 )
@@ -88,7 +89,7 @@ func fixture(t *testing.T) (*Model, fix) {
 	mk("gamma", "stopped", 0, 0, t0.Add(-time.Hour))
 	for _, b := range []string{"hello", "heartbeat"} {
 		os.MkdirAll(filepath.Join(f.bundles, b), 0o755)
-		os.WriteFile(filepath.Join(f.bundles, b, "config.json"), []byte(`{"annotations":{
+		os.WriteFile(filepath.Join(f.bundles, b, "config.json"), []byte(`{"root":{"path":"rootfs"},"annotations":{
 			"com.urunc.unikernel.unikernelType":"unikraft","com.urunc.unikernel.hypervisor":"qemu",
 			"com.urunc.unikernel.cmdline":"`+b+`"}}`), 0o644)
 	}
@@ -1360,4 +1361,73 @@ func TestAttachConsoleSocket(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the socket was not closed on detach")
 	}
+}
+
+// The create picker's g asks for the gdb stub: the container is made from
+// a derived bundle (the annotation added), removed when it is deleted.
+func TestCreateWithGDB(t *testing.T) {
+	m, f := fixture(t)
+	m.opts.DerivedBundles = filepath.Join(t.TempDir(), "derived")
+	load(t, m, press(m, "c"))
+	press(m, "g", "g") // off -> on -> wait
+	if v := m.View(); !strings.Contains(v, "gdb stub: wait (paused before its first instruction until gdb continues it)") {
+		t.Fatal(v)
+	}
+	load(t, m, press(m, "enter"))
+	if !strings.Contains(m.View(), "enter: create and start (gdb wait) from heartbeat") {
+		t.Fatal(m.View())
+	}
+	res := press(m, "enter")()
+	msg, ok := res.(createdMsg)
+	if !ok {
+		t.Fatalf("%#v", res)
+	}
+	if msg.err != nil || msg.derived == "" || filepath.Dir(msg.derived) != m.opts.DerivedBundles {
+		t.Fatalf("%#v", msg)
+	}
+	want(t, lastWord(strings.Split(strings.TrimSpace(e2eRead(f.calls)), "\n")[0], 4), "create --bundle "+msg.derived+" heartbeat-1")
+	spec, err := config.LoadSpec(msg.derived)
+	if err != nil || spec.Annotations[config.KeyGDB] != "wait" || spec.Root == nil || spec.Root.Path != filepath.Join(f.bundles, "heartbeat", "rootfs") {
+		t.Fatalf("derived spec: %v %+v", err, spec)
+	}
+	m.Update(msg)
+	m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: "heartbeat-1", State: &state.State{State: specs.State{ID: "heartbeat-1", Status: "running", Bundle: msg.derived}}})
+	_, rm := m.Update(WatchMsg{Kind: watch.ContainerRemoved, ID: "heartbeat-1"})
+	if rm == nil {
+		t.Fatal("the derived bundle is kept")
+	}
+	rm()
+	if _, err := os.Stat(msg.derived); !os.IsNotExist(err) {
+		t.Fatalf("derived bundle: %v", err)
+	}
+}
+
+func e2eRead(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// d runs gdb for a guest with a stub; the detail view shows the command.
+func TestDebugKey(t *testing.T) {
+	m, _ := fixture(t)
+	press(m, "enter")
+	m.Update(WatchMsg{Kind: watch.VMMChanged, ID: "alpha", VMM: &state.VMMInfo{Binary: "/usr/bin/qemu-system-x86_64"}})
+	if press(m, "d") != nil || !strings.Contains(m.status.text, "has no gdb stub: create it with the annotation com.urunc.vmm.gdb=on") {
+		t.Fatalf("d without a stub: %q", m.status.text)
+	}
+	m.Update(WatchMsg{Kind: watch.VMMChanged, ID: "alpha", VMM: &state.VMMInfo{GDB: "wait",
+		GDBCommand: []string{"gdb", "-q", "-ex", "target remote /run/urunc/alpha/gdb.sock", "/b/rootfs/unikernel/hello.elf"}}})
+	v := m.View()
+	if !strings.Contains(v, "d runs gdb (the guest waits for it): gdb -q -ex 'target remote /run/urunc/alpha/gdb.sock' /b/rootfs/unikernel/hello.elf") {
+		t.Fatal(v)
+	}
+	press(m, "4")
+	if v := m.View(); !strings.Contains(v, "gdb stub       wait (d runs gdb)") || !strings.Contains(v, "  gdb -q -ex 'target remote /run/urunc/alpha/gdb.sock'") {
+		t.Fatal(v)
+	}
+	if press(m, "d") == nil {
+		t.Fatal("no gdb command")
+	}
+	m.Update(gdbDoneMsg{id: "alpha"})
+	want(t, m.status.text, "gdb on alpha has quit")
 }

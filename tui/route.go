@@ -69,6 +69,8 @@ func (m *Model) handleKey(msg tea.KeyMsg) tea.Cmd {
 			}
 			return m.run("pause", c.ID)
 		})
+	case key.Matches(msg, k.Debug):
+		return m.onTarget("gdb", m.debug)
 	case key.Matches(msg, k.Rerun):
 		return m.onTarget("rerun", m.toggleRerun)
 	case m.screen == screenDetail && key.Matches(msg, k.PrevRun):
@@ -188,7 +190,7 @@ func (m *Model) handleDialogKey(msg tea.KeyMsg) tea.Cmd {
 				m.status.set("create: the id is empty", true)
 				return nil
 			}
-			return m.createCmd(a.target, a.value, m.dialog.startToo)
+			return m.createCmd(a.target, a.value, m.dialog.startToo, m.dialog.gdb)
 		}
 	}
 	return cmd

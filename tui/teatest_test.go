@@ -103,6 +103,18 @@ func TestGolden(t *testing.T) {
 		// A run that replaced the previous one when its kernel was rebuilt.
 		{"detail-rerun", []string{"j", "j", "j", "enter", "2"}, rerunGoldenFixture},
 		{"list-rerun", nil, rerunGoldenFixture},
+		// A guest with a gdb stub: the command, d runs it.
+		{"config-gdb", []string{"enter", "4"}, func(m *Model) {
+			v := *m.containers["alpha"].VMM
+			v.GDB, v.GDBCommand = "wait", []string{"gdb", "-q", "-ex", "target remote /run/urunc/alpha/gdb.sock", "/bundles/alpha/rootfs/unikernel/hello.elf"}
+			m.containers["alpha"].VMM = &v
+		}},
+		{"detail-gdb", []string{"enter", "2"}, func(m *Model) {
+			v := *m.containers["alpha"].VMM
+			v.GDB, v.GDBCommand = "wait", []string{"gdb", "-q", "-ex", "target remote /run/urunc/alpha/gdb.sock", "/bundles/alpha/rootfs/unikernel/hello.elf"}
+			m.containers["alpha"].VMM = &v
+		}},
+		{"create-gdb", []string{"c", "wait:heartbeat", "g"}, nil},
 		// Attached to the guest's console (the console's own input of it).
 		{"serial-attached", []string{"enter", "2", "a", "wait:ATTACHED", "l", "s"}, func(m *Model) {
 			f, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)

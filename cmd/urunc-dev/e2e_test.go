@@ -747,3 +747,84 @@ func TestConsoleRerunOnRebuild(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleGDB: the create picker's g asks for the gdb stub (wait: the
+// guest paused before its first instruction); the detail view shows the
+// gdb command, which urunc-dev gdb --print prints too; d runs Debian's
+// gdb in the console's terminal: a breakpoint on the test unikernel's
+// timer interrupt is hit, and once gdb detaches and quits the console is
+// back and the guest's console goes on.
+func TestConsoleGDB(t *testing.T) {
+	requireRuntime(t)
+	e2e.RequireGDB(t)
+	bin := buildConsole(t)
+	u := e2e.NewURunc(t)
+	bundles := t.TempDir()
+	makeBundle(t, bin, bundles, "hb", "--kernel", e2e.Unikernel(), "--cmdline", "heartbeat", "--annotation=com.urunc.vmm.machine=microvm")
+	os.MkdirAll(u.Root, 0o700)
+	con := startConsole(t, bin, "--root", u.Root, "--bundles", bundles, "--urunc", u.Bin)
+	con.waitScreen("empty list", 10*time.Second, "no containers under")
+
+	con.keys("c")
+	con.waitScreen("picker", 5*time.Second, "gdb stub: off")
+	con.keys("g", "g")
+	con.waitScreen("gdb wait", 5*time.Second, "gdb stub: wait (paused before its first instruction")
+	con.keys("Enter")
+	con.waitScreen("id prompt", 5*time.Second, "container id: hb-1", "create and start (gdb wait) from hb")
+	con.keys("Enter")
+	con.waitRow("hb-1", "running", 20*time.Second)
+	con.keys("Enter", "2")
+	con.waitScreen("the gdb command", 10*time.Second, "d runs gdb (the guest waits for it): gdb -q -ex 'target remote "+filepath.Join(u.Root, "hb-1", "gdb.sock")+"'",
+		"no console output yet")
+	out, err := exec.Command(bin, "gdb", "--root", u.Root, "--print", "hb-1").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "gdb -q -ex 'target remote "+filepath.Join(u.Root, "hb-1", "gdb.sock")+"' /") ||
+		!strings.HasSuffix(strings.TrimSpace(string(out)), "/rootfs/unikernel/"+filepath.Base(e2e.Unikernel())) {
+		t.Fatalf("urunc-dev gdb --print: %v %s", err, out)
+	}
+
+	// d: gdb in the terminal, the console steps aside.
+	con.keys("d")
+	con.waitScreen("gdb's prompt", 20*time.Second, "(gdb)", "0x000000000000fff0 in ?? ()")
+	con.typeText("break isr_timer")
+	con.keys("Enter")
+	con.waitScreen("the breakpoint set", 10*time.Second, "Breakpoint 1 at 0x")
+	con.typeText("continue")
+	con.keys("Enter")
+	con.waitScreen("the breakpoint hit", 20*time.Second, "Breakpoint 1, 0x", "in isr_timer ()")
+	con.typeText("delete")
+	con.keys("Enter")
+	con.waitScreen("gdb asks", 5*time.Second, "Delete all breakpoints?")
+	con.typeText("y")
+	con.keys("Enter")
+	con.typeText("detach")
+	con.keys("Enter")
+	con.waitScreen("detached", 10*time.Second, "[Inferior 1 (process 1) detached]")
+	con.typeText("quit")
+	con.keys("Enter")
+	con.waitScreen("the console again, the guest going on", 20*time.Second, "gdb on hb-1 has quit", "Hello from the urunc test unikernel", "heartbeat 2")
+
+	// No stub: d says how to get one; urunc-dev gdb fails the same way.
+	con.keys("Escape")
+	u.RunWith(t, outFile(t), "create", "--bundle", filepath.Join(bundles, "hb"), "plain")
+	u.MustRun(t, "start", "plain")
+	con.waitRow("plain", "running", 10*time.Second)
+	con.keys("/")
+	con.typeText("plain")
+	con.keys("Enter", "d")
+	con.waitScreen("no stub", 5*time.Second, "has no gdb stub: create it with the annotation com.urunc.vmm.gdb=on")
+	if out, err := exec.Command(bin, "gdb", "--root", u.Root, "plain").CombinedOutput(); e2e.ExitCode(err) != 1 || !strings.Contains(string(out), "has no gdb stub") {
+		t.Fatalf("urunc-dev gdb without a stub: %v %s", err, out)
+	}
+	con.keys("Escape", "q")
+	con.waitQuit(5 * time.Second)
+}
+
+func outFile(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "stdio"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}

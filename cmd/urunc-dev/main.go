@@ -32,7 +32,7 @@ func main() {
 		Version:  version.Get().Text(),
 		Flags:    consoleFlags(),
 		Action:   func(c *cli.Context) error { return runConsole(c, nil) },
-		Commands: []*cli.Command{bundleCommand(), imageCommand(), runCommand()},
+		Commands: []*cli.Command{bundleCommand(), imageCommand(), runCommand(), gdbCommand()},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "urunc-dev:", err)

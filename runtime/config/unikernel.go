@@ -51,7 +51,11 @@ const (
 	// KeyConsole puts the guest's serial console on a unix socket in the
 	// state directory (console.sock, "socket") instead of the container's
 	// stdio ("stdio", the default): any tool can then talk to the guest.
-	KeyConsole     = VMMPrefix + "console"
+	KeyConsole = VMMPrefix + "console"
+	// KeyGDB starts qemu's gdb stub on gdb.sock in the state directory:
+	// "on", or "wait" (the guest paused before its first instruction
+	// until gdb continues it); "off" or absent: none.
+	KeyGDB         = VMMPrefix + "gdb"
 	KeyNetworkMode = "com.urunc.network.mode" // dynamic | static | none
 
 	// URuncJSON is the file at the rootfs root that carries the config
@@ -87,6 +91,7 @@ type Unikernel struct {
 	CPU         string `json:"com.urunc.vmm.cpu,omitempty"`
 	Machine     string `json:"com.urunc.vmm.machine,omitempty"`
 	Console     string `json:"com.urunc.vmm.console,omitempty"`
+	GDB         string `json:"com.urunc.vmm.gdb,omitempty"`
 	NetworkMode string `json:"com.urunc.network.mode,omitempty"`
 
 	// Source says where the configuration was found (for logs and vmm.json).
@@ -101,7 +106,7 @@ func (u *Unikernel) fields() map[string]*string {
 		KeyBlock: &u.Block, KeyBlkMntPoint: &u.BlkMntPoint, KeyUseDMBlock: &u.UseDMBlock,
 		KeyMountRootfs: &u.MountRootfs, KeySharedFS: &u.SharedFS, KeySolo5NetDev: &u.Solo5NetDev, KeySolo5BlkDev: &u.Solo5BlkDev,
 		KeyAccel: &u.Accel, KeyCPU: &u.CPU,
-		KeyMachine: &u.Machine, KeyNetworkMode: &u.NetworkMode, KeyConsole: &u.Console,
+		KeyMachine: &u.Machine, KeyNetworkMode: &u.NetworkMode, KeyConsole: &u.Console, KeyGDB: &u.GDB,
 	}
 }
 
@@ -187,7 +192,7 @@ func Load(bundle string, spec *specs.Spec) (*Unikernel, error) {
 
 // overrideKeys are per-container choices an annotation may make on top of
 // urunc.json; alone they do not make a bundle a unikernel.
-var overrideKeys = []string{KeyAccel, KeyCPU, KeyMachine, KeyNetworkMode, KeySharedFS, KeyConsole}
+var overrideKeys = []string{KeyAccel, KeyCPU, KeyMachine, KeyNetworkMode, KeySharedFS, KeyConsole, KeyGDB}
 
 func overrideKey(k string) bool {
 	for _, o := range overrideKeys {
@@ -358,6 +363,11 @@ func (u *Unikernel) validate() error {
 	default:
 		return fmt.Errorf("%w: %s must be stdio or socket, got %q", ErrInvalidConfig, KeyConsole, u.Console)
 	}
+	switch u.GDB {
+	case "", "off", "on", "wait":
+	default:
+		return fmt.Errorf("%w: %s must be on, wait or off, got %q", ErrInvalidConfig, KeyGDB, u.GDB)
+	}
 	switch u.NetworkMode {
 	case "", "dynamic", "static", "none":
 	default:
@@ -365,6 +375,9 @@ func (u *Unikernel) validate() error {
 	}
 	return nil
 }
+
+// GDBOn says the configuration asks for the gdb stub.
+func (u *Unikernel) GDBOn() bool { return u.GDB == "on" || u.GDB == "wait" }
 
 // Shared root filesystem kinds (KeySharedFS, Host.SharedFS).
 const (

@@ -64,6 +64,12 @@ func TestLoadFromAnnotations(t *testing.T) {
 			ann:  map[string]string{KeyType: "linux", KeyHypervisor: "qemu", KeyBinary: "/k", KeyConsole: "socket"},
 			want: Unikernel{Type: "linux", Hypervisor: "qemu", Binary: "/k", Console: "socket", Source: "annotations"},
 		},
+		{
+			name: "gdb stub, paused",
+			ann:  map[string]string{KeyType: "unikraft", KeyHypervisor: "qemu", KeyBinary: "/k", KeyGDB: "wait"},
+			want: Unikernel{Type: "unikraft", Hypervisor: "qemu", Binary: "/k", GDB: "wait", Source: "annotations"},
+		},
+		{name: "bad gdb", ann: map[string]string{KeyType: "unikraft", KeyHypervisor: "qemu", KeyBinary: "/k", KeyGDB: "1234"}, wantErr: ErrInvalidConfig, errText: `gdb must be on, wait or off, got "1234"`},
 		{name: "bad console", ann: map[string]string{KeyType: "linux", KeyHypervisor: "qemu", KeyBinary: "/k", KeyConsole: "tcp"}, wantErr: ErrInvalidConfig, errText: `console must be stdio or socket, got "tcp"`},
 		{name: "unknown sharedfs", ann: map[string]string{KeyType: "linux", KeyHypervisor: "qemu", KeyBinary: "/k", KeySharedFS: "nfs"}, wantErr: ErrUnknownSharedFS, errText: `"nfs"`},
 		{name: "bad b64", ann: map[string]string{KeyType: "b64:!!!", KeyHypervisor: "qemu", KeyBinary: "/k"}, wantErr: ErrInvalidConfig, errText: "malformed base64"},

@@ -189,7 +189,7 @@ func (r *Runtime) checkBundle(o CreateOptions) (*creation, error) {
 	if err := vmm.Validate(c.cfg.Type, c.cfg.Hypervisor, r.opts.Host.MonitorPath(vmm.Canonical(c.cfg.Hypervisor))); err != nil {
 		return nil, err
 	}
-	if err := vmm.CheckDevOptions(c.cfg.Hypervisor, vmm.ConsoleKind(c.cfg.Console)); err != nil {
+	if err := vmm.CheckDevOptions(c.cfg.Hypervisor, vmm.ConsoleKind(c.cfg.Console), c.cfg.GDBOn()); err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrBadBundle, err)
 	}
 	c.rootfs = config.RootfsPath(c.bundle, c.spec)

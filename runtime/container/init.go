@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -319,6 +320,14 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 			return nil, nil, err
 		}
 	}
+	var gdbCommand []string
+	if cfg.GDBOn() {
+		req.GDB = &vmm.GDB{Wait: cfg.GDB == "wait"}
+		if req.GDB.FD, err = listenInherited(d.File(state.GDBSock)); err != nil {
+			return nil, nil, err
+		}
+		gdbCommand = vmm.GDBCommand(d.File(state.GDBSock), req.Kernel, elf32(req.Kernel))
+	}
 	// The VMM appends the guest console here; create it first so it is
 	// private (0600) rather than whatever mode the VMM would pick.
 	if f, err := os.OpenFile(req.SerialLog, os.O_CREATE|os.O_WRONLY, state.FileMode); err == nil {
@@ -353,7 +362,12 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		Storage:        stor.Detail,
 		ExitRule:       string(plan.Exit.Rule),
 		Console:        string(req.Console),
+		Kernel:         req.Kernel,
+		GDBCommand:     gdbCommand,
 		FailureMarkers: plan.Exit.FailureMarkers,
+	}
+	if req.GDB != nil {
+		info.GDB = cfg.GDB
 	}
 	for _, a := range plan.Attachments {
 		info.Attachments = append(info.Attachments, a.String())
@@ -368,6 +382,16 @@ func (r *Runtime) prepareVMM(ctx context.Context, d state.Dir, st *state.State, 
 		return nil, nil, err
 	}
 	return plan, stor, nil
+}
+
+// elf32 reports whether path is a 32-bit ELF file.
+func elf32(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return f.Class == elf.ELFCLASS32
 }
 
 // listenInherited listens on a unix socket the VMM inherits across exec

@@ -32,6 +32,8 @@ const (
 	// ConsoleSock is the guest's serial console, when the VMM serves it
 	// on a socket (annotation com.urunc.vmm.console=socket).
 	ConsoleSock = "console.sock"
+	// GDBSock is the VMM's gdb stub (annotation com.urunc.vmm.gdb).
+	GDBSock = "gdb.sock"
 	// Files of the guest's storage (runtime/rootfs).
 	LinuxInitrdFile  = "initrd.img"    // a Linux guest's initrd with urunc's init
 	VirtiofsSock     = "virtiofs.sock" // virtiofsd's vhost-user socket

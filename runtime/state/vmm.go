@@ -23,6 +23,13 @@ type VMMInfo struct {
 	// console.sock in this directory (read it, write the guest's input);
 	// "" or "stdio" = the container's stdio. serial.log has a copy either way.
 	Console string `json:"console,omitempty"`
+	// GDB is the gdb stub: "on", or "wait" (the guest waits for gdb to
+	// continue it), served on gdb.sock; GDBCommand debugs the guest
+	// through it with the kernel's symbols. "": no stub.
+	GDB        string   `json:"gdb,omitempty"`
+	GDBCommand []string `json:"gdbCommand,omitempty"`
+	// Kernel is the host path of the kernel the VMM boots.
+	Kernel string `json:"kernel,omitempty"`
 	// Storage says how the guest gets its root filesystem.
 	Storage string `json:"storage,omitempty"`
 	// ExitRule is how the VMM's status maps to the guest's (raw,

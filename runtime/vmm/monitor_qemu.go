@@ -20,6 +20,7 @@ const DebugExitDevice = "isa-debug-exit,iobase=0xf4,iosize=0x04"
 //	  -chardev stdio,id=serial0,signal=off[,logfile=L] -serial chardev:serial0
 //	    (ConsoleSocket: -chardev socket,id=serial0,fd=N,server=on,wait=off[,logfile=L])
 //	  [-chardev socket,id=qmp,fd=N,server=on,wait=off -mon chardev=qmp,mode=control]
+//	  [-chardev socket,id=gdb0,fd=N,server=on,wait=off -gdb chardev:gdb0 [-S]]
 //	  [-netdev tap,id=net0,ifname=T,script=no,downscript=no -device NIC,netdev=net0[,mac=M]]
 //	  [-device virtio-blk-{pci,device},drive=hd0 -drive if=none,format=raw,id=hd0,file=D]
 //	  [shared directories: 9p or virtio-fs] [guest extras]
@@ -103,6 +104,15 @@ func (q QEMUMonitor) Build(path string, req Request, boot *Boot) (*Plan, error) 
 	if req.ControlFD >= 0 {
 		argv = append(argv, "-chardev", fmt.Sprintf("socket,id=qmp,fd=%d,server=on,wait=off", req.ControlFD),
 			"-mon", "chardev=qmp,mode=control")
+	}
+	if g := req.GDB; g != nil {
+		if g.FD < 0 {
+			return nil, fmt.Errorf("%w: qemu: gdb stub without its descriptor", ErrInvalidValue)
+		}
+		argv = append(argv, "-chardev", fmt.Sprintf("socket,id=gdb0,fd=%d,server=on,wait=off", g.FD), "-gdb", "chardev:gdb0")
+		if g.Wait {
+			argv = append(argv, "-S") // no vCPU runs until gdb continues
+		}
 	}
 	if mmio && !strings.Contains(req.Machine, "pcie=on") && strings.Contains(boot.QEMUNetDevice, "-pci") && req.Net != nil {
 		return nil, fmt.Errorf("%w: %s guests need a PCI NIC (%s), which machine %q lacks: use pc, q35 or microvm,pcie=on",

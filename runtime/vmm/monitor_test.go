@@ -345,6 +345,14 @@ func TestDevOptions(t *testing.T) {
 		{"firecracker", "unikraft", "firecracker", func(r *Request) { r.Console, r.ConsoleFD = ConsoleSocket, 5 }, "", ErrDevOption, "qemu's"},
 		{"hvt", "solo5", "hvt", func(r *Request) { r.Console, r.ConsoleFD = ConsoleSocket, 5 }, "", ErrDevOption, "qemu's"},
 		{"cloud-hypervisor", "linux", "cloud-hypervisor", func(r *Request) { r.Console, r.ConsoleFD = ConsoleSocket, 5 }, "", ErrDevOption, "qemu's"},
+		{"qemu gdb stub", "unikraft", "qemu", func(r *Request) { r.GDB = &GDB{FD: 6} },
+			"-chardev socket,id=gdb0,fd=6,server=on,wait=off -gdb chardev:gdb0 -kernel", nil, ""},
+		{"qemu gdb stub, paused", "unikraft", "qemu", func(r *Request) { r.GDB = &GDB{FD: 6, Wait: true} },
+			"-gdb chardev:gdb0 -S -kernel", nil, ""},
+		{"gdb stub without its fd", "unikraft", "qemu", func(r *Request) { r.GDB = &GDB{FD: -1} }, "", ErrInvalidValue, "gdb stub without its descriptor"},
+		{"gdb on hvt", "solo5", "hvt", func(r *Request) { r.GDB = &GDB{FD: 6} }, "", ErrDevOption, "only in solo5-hvt-debug"},
+		{"gdb on spt", "solo5", "spt", func(r *Request) { r.GDB = &GDB{FD: 6} }, "", ErrDevOption, "tender's pid"},
+		{"gdb on firecracker", "unikraft", "firecracker", func(r *Request) { r.GDB = &GDB{FD: 6} }, "", ErrDevOption, "no gdb stub"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -364,5 +372,16 @@ func TestDevOptions(t *testing.T) {
 				t.Fatalf("argv lacks %q: %q", c.want, p.Argv)
 			}
 		})
+	}
+}
+
+func TestGDBCommand(t *testing.T) {
+	got := strings.Join(GDBCommand("/run/urunc/a/gdb.sock", "/b/rootfs/unikernel/app.elf", false), "|")
+	if got != "gdb|-q|-ex|target remote /run/urunc/a/gdb.sock|/b/rootfs/unikernel/app.elf" {
+		t.Fatal(got)
+	}
+	got = strings.Join(GDBCommand("/s", "/k", true), "|")
+	if got != "gdb|-q|-ex|set architecture i386:x86-64|-ex|target remote /s|/k" {
+		t.Fatal(got)
 	}
 }

@@ -122,6 +122,8 @@ type Request struct {
 	// inherits and serves it on.
 	Console   ConsoleKind
 	ConsoleFD int
+	// GDB asks for the monitor's gdb stub; nil = none.
+	GDB *GDB
 
 	// Manifest is the unikernel's Solo5 manifest (runtime/solo5), read
 	// by the caller for the monitors that need it (NeedsManifest): the
@@ -179,14 +181,42 @@ const (
 	ConsoleSocket ConsoleKind = "socket"
 )
 
-// ErrDevOption: a developer option (the console on a socket) the
-// monitor does not have.
+// GDB is the monitor's gdb stub, served on an inherited listening unix
+// socket (the state directory's gdb.sock): a socket file rather than a
+// TCP port, because the VMM runs in the container's network namespace
+// (where a dynamic-mode redirect sends every frame of eth0 to the guest)
+// and sees only its state directory of the host's files, which the host
+// reaches at the same path.
+type GDB struct {
+	FD int
+	// Wait keeps the guest paused before its first instruction until a
+	// debugger continues it.
+	Wait bool
+}
+
+// GDBCommand is the command that debugs a guest through the stub on
+// socket, with the symbols of kernel: gdb -ex 'target remote SOCKET'
+// KERNEL. elf32 says the kernel file is a 32-bit ELF whose code runs in
+// 64-bit mode (Unikraft's qemu images, which qemu's multiboot loader
+// wants in that form): gdb is told the target's architecture first.
+func GDBCommand(socket, kernel string, elf32 bool) []string {
+	cmd := []string{"gdb", "-q"}
+	if elf32 {
+		cmd = append(cmd, "-ex", "set architecture i386:x86-64")
+	}
+	return append(cmd, "-ex", "target remote "+socket, kernel)
+}
+
+// ErrDevOption: a developer option (the console on a socket, the gdb
+// stub) the monitor does not have.
 var ErrDevOption = errors.New("not available with this hypervisor")
 
 // CheckDevOptions tells whether hypervisor can serve the console on a
-// socket (only qemu can: firecracker and cloud-hypervisor have no serial
-// chardev, and Solo5's tenders have no console input).
-func CheckDevOptions(hypervisor string, console ConsoleKind) error {
+// socket and a gdb stub (only qemu can: firecracker and cloud-hypervisor
+// have no serial chardev nor gdb stub; Solo5's tenders have no console
+// input, and solo5-hvt's gdb stub exists only in the separate
+// solo5-hvt-debug build).
+func CheckDevOptions(hypervisor string, console ConsoleKind, gdb bool) error {
 	switch console {
 	case "", ConsoleStdio, ConsoleSocket:
 	default:
@@ -198,6 +228,16 @@ func CheckDevOptions(hypervisor string, console ConsoleKind) error {
 	}
 	if console == ConsoleSocket {
 		return fmt.Errorf("%w: the console on a socket is qemu's (%s has no serial chardev to put there)", ErrDevOption, hypervisor)
+	}
+	if gdb {
+		why := "it has no gdb stub"
+		switch h {
+		case HVT:
+			why = "its gdb stub (--gdb, --gdb-port) is only in solo5-hvt-debug, a separate build of the tender without its own seccomp filter, which urunc does not run"
+		case SPT:
+			why = "it has no gdb stub (the guest is a host process: attach gdb to the tender's pid instead)"
+		}
+		return fmt.Errorf("%w: gdb stub on %s: %s", ErrDevOption, hypervisor, why)
 	}
 	return nil
 }

@@ -114,7 +114,7 @@ func Build(req Request) (*Plan, error) {
 	if err := checkRequest(req); err != nil {
 		return nil, err
 	}
-	if err := CheckDevOptions(m.Name(), req.Console); err != nil {
+	if err := CheckDevOptions(m.Name(), req.Console, req.GDB != nil); err != nil {
 		return nil, err
 	}
 	req.Hypervisor = m.Name()

@@ -553,3 +553,50 @@ func TestTermRightAfterStart(t *testing.T) {
 		u.MustRun(t, "delete", id)
 	}
 }
+
+// A real third-party guest with symbols under gdb: Solo5's virtio
+// test_hello on qemu (as MirageOS runs there), paused at its first
+// instruction (com.urunc.vmm.gdb=wait), a breakpoint on solo5_app_main
+// hit, then run to its end; as root and as uid 1000.
+func TestSolo5VirtioUnderGDB(t *testing.T) {
+	e2e.RequireGDB(t)
+	for _, user := range []string{"root", "uid1000"} {
+		t.Run(user, func(t *testing.T) {
+			u := setup(t)
+			g := guestBundle{kernel: solo5 + "/test_hello.virtio", typ: "mirage", hv: "qemu", args: []string{"Hello_Solo5"},
+				annotations: map[string]string{"com.urunc.vmm.gdb": "wait"}}
+			if user == "uid1000" {
+				g.edit = asUser
+			}
+			id := "gdb-" + user
+			out, err := os.Create(filepath.Join(t.TempDir(), "stdio"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			if r := u.RunWith(t, out, "create", "--bundle", g.write(t), id); r.Code != 0 {
+				t.Fatalf("create: %s %s", r, u.LastError())
+			}
+			u.MustRun(t, "start", id)
+			var info struct {
+				GDBCommand []string `json:"gdbCommand"`
+			}
+			if err := json.Unmarshal([]byte(e2e.ReadFile(filepath.Join(u.Root, id, "vmm.json"))), &info); err != nil || len(info.GDBCommand) == 0 {
+				t.Fatalf("vmm.json: %v %q", err, e2e.ReadFile(filepath.Join(u.Root, id, "vmm.json")))
+			}
+			serial := filepath.Join(u.Root, id, "serial.log")
+			gdb := e2e.GDBBatch(t, info.GDBCommand, "break solo5_app_main", "continue", "bt 1", "continue")
+			for _, want := range []string{"Breakpoint 1 at 0x", "Breakpoint 1, ", "solo5_app_main", "#0  "} {
+				if !strings.Contains(gdb, want) {
+					t.Fatalf("gdb did not say %q:\n%s", want, gdb)
+				}
+			}
+			e2e.WaitFor(t, 30*time.Second, "the guest's SUCCESS", func() bool { return e2e.FileContains(serial, "SUCCESS") })
+			if !strings.Contains(e2e.ReadFile(serial), "Command line is: 'Hello_Solo5'") {
+				t.Fatalf("console: %q", e2e.ReadFile(serial))
+			}
+			e2e.WaitFor(t, 30*time.Second, "the guest to power off", func() bool { return u.Status(t, id) == "stopped" })
+			u.MustRun(t, "delete", id)
+		})
+	}
+}
