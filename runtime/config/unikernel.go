@@ -57,6 +57,12 @@ const (
 	// until gdb continues it); "off" or absent: none.
 	KeyGDB         = VMMPrefix + "gdb"
 	KeyNetworkMode = "com.urunc.network.mode" // dynamic | static | none
+	// KeyNetworkPorts are the ports a guest publishes on its pod's address
+	// in static mode ("8123/tcp,53/udp"): OCI has no port list.
+	KeyNetworkPorts = "com.urunc.network.ports"
+	// KeyNetworkIP is a guest's own address in static mode, for a guest
+	// whose address is built in ("" = the next free of 172.16.1.0/24).
+	KeyNetworkIP = "com.urunc.network.ip"
 
 	// URuncJSON is the file at the rootfs root that carries the config
 	// when the engine passes no image annotations (Docker).
@@ -87,12 +93,14 @@ type Unikernel struct {
 	Solo5NetDev string `json:"com.urunc.unikernel.solo5NetDev,omitempty"`
 	Solo5BlkDev string `json:"com.urunc.unikernel.solo5BlkDev,omitempty"`
 
-	Accel       string `json:"com.urunc.vmm.accel,omitempty"`
-	CPU         string `json:"com.urunc.vmm.cpu,omitempty"`
-	Machine     string `json:"com.urunc.vmm.machine,omitempty"`
-	Console     string `json:"com.urunc.vmm.console,omitempty"`
-	GDB         string `json:"com.urunc.vmm.gdb,omitempty"`
-	NetworkMode string `json:"com.urunc.network.mode,omitempty"`
+	Accel        string `json:"com.urunc.vmm.accel,omitempty"`
+	CPU          string `json:"com.urunc.vmm.cpu,omitempty"`
+	Machine      string `json:"com.urunc.vmm.machine,omitempty"`
+	Console      string `json:"com.urunc.vmm.console,omitempty"`
+	GDB          string `json:"com.urunc.vmm.gdb,omitempty"`
+	NetworkMode  string `json:"com.urunc.network.mode,omitempty"`
+	NetworkPorts string `json:"com.urunc.network.ports,omitempty"`
+	NetworkIP    string `json:"com.urunc.network.ip,omitempty"`
 
 	// Source says where the configuration was found (for logs and vmm.json).
 	Source string `json:"-"`
@@ -107,6 +115,7 @@ func (u *Unikernel) fields() map[string]*string {
 		KeyMountRootfs: &u.MountRootfs, KeySharedFS: &u.SharedFS, KeySolo5NetDev: &u.Solo5NetDev, KeySolo5BlkDev: &u.Solo5BlkDev,
 		KeyAccel: &u.Accel, KeyCPU: &u.CPU,
 		KeyMachine: &u.Machine, KeyNetworkMode: &u.NetworkMode, KeyConsole: &u.Console, KeyGDB: &u.GDB,
+		KeyNetworkPorts: &u.NetworkPorts, KeyNetworkIP: &u.NetworkIP,
 	}
 }
 
@@ -123,7 +132,8 @@ func (u *Unikernel) Map() map[string]string {
 
 // IsConfigKey reports whether an annotation key belongs to urunc.
 func IsConfigKey(k string) bool {
-	return strings.HasPrefix(k, Prefix) || strings.HasPrefix(k, VMMPrefix) || k == KeyNetworkMode
+	return strings.HasPrefix(k, Prefix) || strings.HasPrefix(k, VMMPrefix) || k == KeyNetworkMode ||
+		k == KeyNetworkPorts || k == KeyNetworkIP
 }
 
 // Load finds the configuration of the bundle whose config.json is spec:
@@ -192,7 +202,7 @@ func Load(bundle string, spec *specs.Spec) (*Unikernel, error) {
 
 // overrideKeys are per-container choices an annotation may make on top of
 // urunc.json; alone they do not make a bundle a unikernel.
-var overrideKeys = []string{KeyAccel, KeyCPU, KeyMachine, KeyNetworkMode, KeySharedFS, KeyConsole, KeyGDB}
+var overrideKeys = []string{KeyAccel, KeyCPU, KeyMachine, KeyNetworkMode, KeySharedFS, KeyConsole, KeyGDB, KeyNetworkPorts, KeyNetworkIP}
 
 func overrideKey(k string) bool {
 	for _, o := range overrideKeys {

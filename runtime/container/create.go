@@ -20,6 +20,7 @@ import (
 	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/hooks"
 	"github.com/urunc-dev/urunc/runtime/ipc"
+	"github.com/urunc-dev/urunc/runtime/network"
 	"github.com/urunc-dev/urunc/runtime/state"
 	"github.com/urunc-dev/urunc/runtime/vmm"
 )
@@ -190,6 +191,9 @@ func (r *Runtime) checkBundle(o CreateOptions) (*creation, error) {
 		return nil, err
 	}
 	if err := vmm.CheckDevOptions(c.cfg.Hypervisor, vmm.ConsoleKind(c.cfg.Console), c.cfg.GDBOn()); err != nil {
+		return nil, fmt.Errorf("%w: %w", config.ErrBadBundle, err)
+	}
+	if err := network.CheckOptions(c.cfg.NetworkMode, c.cfg.NetworkPorts, c.cfg.NetworkIP); err != nil {
 		return nil, fmt.Errorf("%w: %w", config.ErrBadBundle, err)
 	}
 	c.rootfs = config.RootfsPath(c.bundle, c.spec)

@@ -60,7 +60,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 			r.log.Warn("virtiofsd cleanup", "id", id, "error", err)
 		}
 		if specErr == nil {
-			if err := r.teardownNetwork(spec, info); err != nil {
+			if err := r.teardownNetwork(ctx, spec, info); err != nil {
 				r.log.Warn("network cleanup", "id", id, "error", err)
 			}
 		}

@@ -183,7 +183,17 @@ func (r *Runtime) untilAcked(ctx context.Context, d state.Dir, st *state.State, 
 	// The engine's hooks have configured eth0 by now: set up the guest's
 	// network while create still waits, so a failure fails create. A
 	// Solo5 tender attaches exactly what the unikernel's manifest
-	// declares: read it first, so a mismatch fails create too.
+	// declares: read it first, so a mismatch fails create too. The
+	// namespace's lock is held until the tap is recorded in vmm.json:
+	// the pod's other guests' setups then know it (network.LockNamespace).
+	lctx, lcancel := withTimeout(ctx, timeouts.Lock, "network namespace lock")
+	unlockNet, err := network.LockNamespace(lctx, "")
+	lcancel()
+	if err != nil {
+		answer(ack, err)
+		return nil, err
+	}
+	defer unlockNet()
 	b.manifest, err = readManifest(b.cfg, st.Rootfs)
 	if err == nil {
 		b.net, b.netDetail, err = r.setupNetwork(ctx, d, b.spec, b.cfg, b.manifest)
@@ -198,6 +208,13 @@ func (r *Runtime) untilAcked(ctx context.Context, d state.Dir, st *state.State, 
 		}
 		err = d.WriteVMM(info)
 	}
+	if err != nil && b.net != nil {
+		// Set up, then refused: nothing of it may stay in the namespace.
+		if terr := network.TeardownCurrent(b.net.TapName); terr != nil {
+			r.log.Warn("network cleanup", "id", d.ID, "error", terr)
+		}
+	}
+	unlockNet()
 	if err != nil {
 		answer(ack, err)
 		return nil, err

@@ -30,6 +30,10 @@ func (r *Runtime) setupNetwork(ctx context.Context, d state.Dir, spec *specs.Spe
 	if spec.Process != nil {
 		uid, gid = spec.Process.User.UID, spec.Process.User.GID
 	}
+	ports, err := network.ParsePorts(cfg.NetworkPorts)
+	if err != nil {
+		return nil, "", fmt.Errorf("network: %s: %w", config.KeyNetworkPorts, err)
+	}
 	n, err := network.Setup(ctx, network.Options{
 		ContainerID: d.ID,
 		Mode:        cfg.NetworkMode,
@@ -37,6 +41,10 @@ func (r *Runtime) setupNetwork(ctx context.Context, d state.Dir, spec *specs.Spe
 		GID:         gid,
 		Hostname:    spec.Hostname,
 		Unconnected: m != nil,
+		Owner:       r.opts.Root,
+		Stale:       r.staleTap,
+		Ports:       ports,
+		GuestIP:     cfg.NetworkIP,
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("network: %w", err)
@@ -48,16 +56,63 @@ func (r *Runtime) setupNetwork(ctx context.Context, d state.Dir, spec *specs.Spe
 	if !n.HasAddress() {
 		return n, fmt.Sprintf("%s, connected to nothing (no eth0; the unikernel declares a network device)", n.TapName), nil
 	}
-	return n, fmt.Sprintf("%s -> %s/%d gw %s mtu %d", n.TapName, n.IP, n.PrefixLen, n.Gateway, n.MTU), nil
+	detail := fmt.Sprintf("%s -> %s/%d gw %s mtu %d", n.TapName, n.IP, n.PrefixLen, n.Gateway, n.MTU)
+	if cfg.NetworkMode == network.ModeStatic {
+		detail += ", routed in the pod (static)"
+		if len(ports) > 0 {
+			detail += ", publishes " + cfg.NetworkPorts
+		}
+	}
+	return n, detail, nil
 }
 
-// teardownNetwork removes this container's tap, filters and qdiscs from a
-// network namespace that outlives it (one given by path: a pod's). A
-// namespace urunc created dies with the VMM and takes them along.
-func (r *Runtime) teardownNetwork(spec *specs.Spec, info *state.VMMInfo) error {
+// staleTap tells setup whether a tap this root made, found in the
+// container's network namespace, is left over: no container of the root
+// records it (its container is gone, or a create died before recording
+// it), or the one that does is no longer live (its VMM died). The
+// namespace lock (network.LockNamespace) is held meanwhile, so a guest
+// being set up has recorded its tap before anyone looks.
+func (r *Runtime) staleTap(tap string) bool {
+	ids, err := state.List(r.opts.Root)
+	if err != nil {
+		return false // cannot tell: keep it
+	}
+	for _, id := range ids {
+		d := state.Dir{Root: r.opts.Root, ID: id}
+		info, err := d.ReadVMM()
+		if err != nil || info.TapName != tap {
+			continue
+		}
+		st, err := d.ReadState()
+		if err != nil {
+			return false
+		}
+		s := st.StatusOf()
+		stale := !s.Live() && s != state.Creating
+		if stale {
+			r.log.Info("removing the network of a guest that is no longer running", "tap", tap, "owner", id, "status", s)
+		}
+		return stale
+	}
+	r.log.Info("removing a guest network no container records", "tap", tap)
+	return true
+}
+
+// teardownNetwork removes this container's tap, filters, qdiscs and
+// nftables table from a network namespace that outlives it (one given by
+// path: a pod's), holding the namespace's lock. A namespace urunc created
+// dies with the VMM and takes them along.
+func (r *Runtime) teardownNetwork(ctx context.Context, spec *specs.Spec, info *state.VMMInfo) error {
 	path := namespacePath(spec, specs.NetworkNamespace)
 	if path == "" || info.TapName == "" {
 		return nil
 	}
+	lctx, cancel := withTimeout(ctx, r.opts.Host.Timeouts.Lock, "network namespace lock")
+	defer cancel()
+	unlock, err := network.LockNamespace(lctx, path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return network.Teardown(path, info.TapName)
 }

@@ -199,6 +199,16 @@ func snapshot(t *testing.T, ns *testNS) string {
 		for _, ad := range addrs {
 			out = append(out, fmt.Sprintf("addr %s %s", a.Name, ad.IPNet))
 		}
+		if a.Alias != "" {
+			out = append(out, fmt.Sprintf("alias %s %q", a.Name, a.Alias))
+		}
+	}
+	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range routes {
+		out = append(out, "route "+r.String())
 	}
 	c, err := nftables.New(nftables.WithNetNSFd(int(ns.fd(t))))
 	if err != nil {
@@ -417,7 +427,7 @@ func TestTapNameCollision(t *testing.T) {
 func TestFailureMidwayLeavesNothing(t *testing.T) {
 	steps := map[string][]string{
 		ModeDynamic: {"read", "tap", "tap-qdisc", "eth-qdisc", "eth-filter", "tap-filter", "up"},
-		ModeStatic:  {"read", "tap", "static-addr", "static-nat", "up"},
+		ModeStatic:  {"read", "tap", "static-addr", "static-route", "static-nat", "up"},
 	}
 	for mode, list := range steps {
 		for _, step := range list {
@@ -425,7 +435,7 @@ func TestFailureMidwayLeavesNothing(t *testing.T) {
 				ctr, _ := newPair(t)
 				makeTap(t, ctr, "tapX")
 				before := snapshot(t, ctr)
-				_, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "mid", Mode: mode, failAfter: step})
+				_, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "mid", Mode: mode, failAfter: step, Ports: []Port{{8123, "tcp"}}})
 				if !errors.Is(err, ErrSetup) {
 					t.Fatalf("err = %v, want ErrSetup", err)
 				}
@@ -503,10 +513,24 @@ func TestStaleRedirectIsCleaned(t *testing.T) {
 	}
 }
 
+// sysctlIn reads a /proc/sys/net file inside ns.
+func sysctlIn(t *testing.T, ns *testNS, path string) string {
+	t.Helper()
+	var v []byte
+	if err := inThread(ns.fd(t), func() error {
+		var err error
+		v, err = os.ReadFile(path)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(v))
+}
+
 func TestStatic(t *testing.T) {
 	ctr, _ := newPair(t)
 	before := snapshot(t, ctr)
-	n, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "knative", Mode: ModeStatic})
+	n, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "knative", Mode: ModeStatic, Owner: "/run/urunc"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,9 +543,22 @@ func TestStatic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Routed: the gateway's address on the tap, the guest's /32 through it.
 	addrs, _ := h.AddrList(tap, netlink.FAMILY_V4)
-	if len(addrs) != 1 || addrs[0].IPNet.String() != StaticTapIP+"/24" {
+	if len(addrs) != 1 || addrs[0].IPNet.String() != StaticTapIP+"/32" {
 		t.Fatalf("tap addresses = %v", addrs)
+	}
+	routes, _ := h.RouteList(tap, netlink.FAMILY_V4)
+	if len(routes) != 1 || routes[0].Dst.String() != StaticGuestIP+"/32" {
+		t.Fatalf("tap routes = %v", routes)
+	}
+	if a := tap.Attrs().Alias; a != "urunc o="+ownerTag("/run/urunc")+" ip="+StaticGuestIP {
+		t.Fatalf("tap alias %q", a)
+	}
+	for _, k := range []string{"proxy_arp", "route_localnet"} {
+		if v := sysctlIn(t, ctr, "/proc/sys/net/ipv4/conf/"+n.TapName+"/"+k); v != "1" {
+			t.Fatalf("%s = %s", k, v)
+		}
 	}
 	c, err := nftables.New(nftables.WithNetNSFd(int(ctr.fd(t))))
 	if err != nil {
@@ -530,15 +567,201 @@ func TestStatic(t *testing.T) {
 	if ok, err := hasMasquerade(c, n.TapName); !ok || err != nil {
 		t.Fatalf("masquerade table: %v %v", ok, err)
 	}
-	// A second static guest in the same namespace is refused.
-	if _, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "knative2", Mode: ModeStatic}); !errors.Is(err, ErrNamespaceBusy) {
-		t.Fatalf("second static guest: %v", err)
-	}
 	if err := Teardown(ctr.path, n.TapName); err != nil {
 		t.Fatal(err)
 	}
 	if after := snapshot(t, ctr); after != before {
 		t.Fatalf("teardown left something:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// Several guests in one pod (static mode): each its own address, tap and
+// table; what cannot share the pod is refused naming the other guest;
+// removing any of them leaves the others exactly as they were.
+func TestStaticSeveralGuests(t *testing.T) {
+	ctr, _ := newPair(t)
+	before := snapshot(t, ctr)
+	static := func(id, ip string, ports ...Port) Options {
+		return Options{ContainerID: id, Mode: ModeStatic, Owner: "/run/urunc", GuestIP: ip, Ports: ports}
+	}
+	a, err := SetupIn(ctx(t), ctr.path, static("a", "", Port{8123, "tcp"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := SetupIn(ctx(t), ctr.path, static("c", "10.0.0.2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.IP != "172.16.1.2" || a.Gateway != StaticTapIP || c.IP != "10.0.0.2" || c.Gateway != "" {
+		t.Fatalf("a %+v, c %+v", a, c)
+	}
+	withAC := snapshot(t, ctr)
+	b, err := SetupIn(ctx(t), ctr.path, static("b", "", Port{53, "udp"}, Port{8124, "tcp"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.IP != "172.16.1.3" {
+		t.Fatalf("b %+v", b)
+	}
+	for _, bad := range []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"a port taken", static("d", "", Port{8123, "tcp"}), "port 8123/tcp is published by another guest of the pod (" + a.TapName + ", 172.16.1.2)"},
+		{"an address taken", static("e", "10.0.0.2"), "address 10.0.0.2 is another guest's (" + c.TapName + ")"},
+		{"a dynamic guest", Options{ContainerID: "f", Owner: "/run/urunc"}, "a dynamic one would take all of eth0's traffic"},
+	} {
+		withABC := snapshot(t, ctr)
+		_, err := SetupIn(ctx(t), ctr.path, bad.opts)
+		if !errors.Is(err, ErrNamespaceBusy) || !strings.Contains(err.Error(), bad.want) {
+			t.Fatalf("%s: %v, want ErrNamespaceBusy with %q", bad.name, err, bad.want)
+		}
+		if now := snapshot(t, ctr); now != withABC {
+			t.Fatalf("%s: the refused guest changed the pod:\n%s", bad.name, now)
+		}
+	}
+	// The same port number over another protocol is another port.
+	if _, err := SetupIn(ctx(t), ctr.path, static("g", "", Port{8123, "udp"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := Teardown(ctr.path, DefaultTapName("g")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Teardown(ctr.path, b.TapName); err != nil {
+		t.Fatal(err)
+	}
+	if now := snapshot(t, ctr); now != withAC {
+		t.Fatalf("removing b disturbed a and c:\nbefore:\n%s\nafter:\n%s", withAC, now)
+	}
+	for _, n := range []string{a.TapName, c.TapName} {
+		if err := Teardown(ctr.path, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := snapshot(t, ctr); after != before {
+		t.Fatalf("left something:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	// A dynamic guest excludes static ones.
+	d, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: "dyn", Owner: "/run/urunc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SetupIn(ctx(t), ctr.path, static("s", "")); !errors.Is(err, ErrNamespaceBusy) || !strings.Contains(err.Error(), "com.urunc.network.mode=static") {
+		t.Fatalf("static beside dynamic: %v", err)
+	}
+	if err := Teardown(ctr.path, d.TapName); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A guest left over (its container gone, its VMM dead: Options.Stale
+// says so) never blocks the next: its network is removed first. Only the
+// same owner's taps are judged.
+func TestStaleGuestIsReclaimed(t *testing.T) {
+	ctr, _ := newPair(t)
+	before := snapshot(t, ctr)
+	stale := map[string]bool{}
+	opts := func(id, mode, owner string, ports ...Port) Options {
+		return Options{ContainerID: id, Mode: mode, Owner: owner, Ports: ports, Stale: func(tap string) bool { return stale[tap] }}
+	}
+	old, err := SetupIn(ctx(t), ctr.path, opts("old", ModeStatic, "/run/urunc", Port{8123, "tcp"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale[old.TapName] = true
+	next, err := SetupIn(ctx(t), ctr.path, opts("next", ModeStatic, "/run/urunc", Port{8123, "tcp"}))
+	if err != nil {
+		t.Fatalf("a stale guest blocked the next: %v", err)
+	}
+	if next.IP != StaticGuestIP {
+		t.Fatalf("the stale guest's address was not freed: %+v", next)
+	}
+	if _, err := ctr.handle(t).LinkByName(old.TapName); err == nil {
+		t.Fatal("the stale tap is still there")
+	}
+	// Another runtime's guest is never judged, stale or not.
+	other, err := SetupIn(ctx(t), ctr.path, opts("other", ModeStatic, "/var/run/docker/runtime-runc/moby", Port{9000, "tcp"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale[other.TapName] = true
+	if _, err := SetupIn(ctx(t), ctr.path, opts("mine", ModeStatic, "/run/urunc", Port{9000, "tcp"})); !errors.Is(err, ErrNamespaceBusy) {
+		t.Fatalf("another owner's guest was judged: %v", err)
+	}
+	for _, n := range []string{next.TapName, other.TapName} {
+		if err := Teardown(ctr.path, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Dynamic mode too: a stale guest's redirect does not block the next.
+	dyn, err := SetupIn(ctx(t), ctr.path, opts("dyn-old", ModeDynamic, "/run/urunc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale[dyn.TapName] = true
+	dyn2, err := SetupIn(ctx(t), ctr.path, opts("dyn-next", ModeDynamic, "/run/urunc"))
+	if err != nil {
+		t.Fatalf("a stale dynamic guest blocked the next: %v", err)
+	}
+	checkRedirect(t, ctr.handle(t), "eth0", dyn2.TapName)
+	if err := Teardown(ctr.path, dyn2.TapName); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(t, ctr); after != before {
+		t.Fatalf("left something:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// LockNamespace: one holder at a time, by any path of the namespace.
+func TestLockNamespace(t *testing.T) {
+	ctr, _ := newPair(t)
+	unlock, err := LockNamespace(ctx(t), ctr.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	var err2 error
+	inThread(ctr.fd(t), func() error { _, err2 = LockNamespace(short, ""); return nil })
+	if !errors.Is(err2, context.DeadlineExceeded) {
+		t.Fatalf("second lock from inside the namespace: %v", err2)
+	}
+	unlock()
+	var unlock2 func()
+	inThread(ctr.fd(t), func() error { unlock2, err2 = LockNamespace(ctx(t), ""); return err2 })
+	if err2 != nil {
+		t.Fatal(err2)
+	}
+	unlock2()
+	if u, err := LockNamespace(ctx(t), "/nonexistent/netns"); err != nil {
+		t.Fatalf("a namespace that is gone: %v", err)
+	} else {
+		u()
+	}
+}
+
+func TestParsePorts(t *testing.T) {
+	good := map[string]string{"": "", "8080": "8080/tcp", "53/udp, 8080/TCP": "53/udp,8080/tcp", "1 65535/udp": "1/tcp,65535/udp"}
+	for in, want := range good {
+		ps, err := ParsePorts(in)
+		if err != nil || joinPorts(ps) != want {
+			t.Errorf("ParsePorts(%q) = %v, %v; want %s", in, ps, err, want)
+		}
+	}
+	for _, bad := range []string{"0", "65536", "80/sctp", "http", "80,80/tcp", "-1"} {
+		if _, err := ParsePorts(bad); !errors.Is(err, ErrInvalidOptions) {
+			t.Errorf("ParsePorts(%q): %v", bad, err)
+		}
+	}
+	for _, tag := range []tapTag{{owner: "abc", ip: "dynamic"}, {owner: "-", ip: "172.16.1.9", ports: []Port{{53, "udp"}, {80, "tcp"}}}} {
+		got, ok := parseTag(tag.String())
+		if !ok || got.String() != tag.String() {
+			t.Errorf("tag %q read back as %q", tag, got)
+		}
+	}
+	if _, ok := parseTag("some other alias"); ok {
+		t.Error("a foreign alias was taken for a tag")
 	}
 }
 

@@ -97,6 +97,23 @@ type Options struct {
 	// one) in a container without a network.
 	Unconnected bool
 
+	// Owner names who makes the tap (the runtime root): its guests are
+	// told apart from other runtimes' in a shared namespace, and only they
+	// are ever judged stale.
+	Owner string
+	// Stale tells whether a tap of the same Owner found in the namespace
+	// is left over (its container is gone, or its VMM died): such a guest's
+	// network is removed before this one is set up, so it never blocks it.
+	// nil: none is.
+	Stale func(tapName string) bool
+	// Ports are what the guest publishes on the pod's address (static
+	// mode; in dynamic mode every port of eth0's address is the guest's).
+	Ports []Port
+	// GuestIP is the guest's address in static mode ("" = the next free
+	// of 172.16.1.2-254), for a guest whose address is built in (Solo5's
+	// test_net serves 10.0.0.2).
+	GuestIP string
+
 	// failAfter makes setup fail right after the named step (tests only).
 	failAfter string
 }
@@ -144,6 +161,17 @@ func (o Options) normalize() (Options, error) {
 	if o.TapName == o.Interface {
 		return o, fmt.Errorf("%w: tap name %q equals the interface name", ErrInvalidOptions, o.TapName)
 	}
+	if o.GuestIP != "" {
+		ip := net.ParseIP(o.GuestIP).To4()
+		if ip == nil || o.Mode != ModeStatic {
+			return o, fmt.Errorf("%w: guest address %q: an IPv4 address, in network mode static only", ErrInvalidOptions, o.GuestIP)
+		}
+		if sub := staticSubnet(); sub.Contains(ip) && (ip[3] == 0 || ip[3] == 1 || ip[3] == 255) {
+			return o, fmt.Errorf("%w: guest address %s is %s's network, gateway or broadcast address", ErrInvalidOptions, ip, sub)
+		}
+		o.GuestIP = ip.String()
+	}
+	o.Ports = sortedPorts(o.Ports)
 	if o.MAC != "" {
 		hw, err := net.ParseMAC(o.MAC)
 		if err != nil || len(hw) != 6 {

@@ -132,19 +132,27 @@ func setup(ctx context.Context, e *env, opts Options) (n *vmm.Net, err error) {
 		return nil, err
 	}
 
+	// The guests already there: stale ones go, the others must agree.
+	guests, err := reclaimStale(e, opts)
+	if err != nil {
+		return nil, fail("reclaim stale guests", err)
+	}
+	if err := checkGuests(guests, opts); err != nil {
+		return nil, fail("check the pod's other guests", err)
+	}
+	if err := checkIngressFree(h, iface.link); err != nil {
+		return nil, fail("check "+opts.Interface+" ingress", err)
+	}
 	// The tap name must be free. IFF_TUN_EXCL closes the remaining race.
 	if _, err := h.LinkByName(opts.TapName); err == nil {
 		return nil, fail("check tap name", fmt.Errorf("%w: %q", ErrTapExists, opts.TapName))
 	} else if !errors.As(err, new(netlink.LinkNotFoundError)) {
 		return nil, fail("check tap name", err)
 	}
-
 	if opts.Mode == ModeStatic {
 		if err := checkStaticFree(h); err != nil {
 			return nil, fail("check static addresses", err)
 		}
-	} else if err := checkIngressFree(h, iface.link); err != nil {
-		return nil, fail("check "+opts.Interface+" ingress", err)
 	}
 
 	// The tap.
@@ -172,13 +180,23 @@ func setup(ctx context.Context, e *env, opts Options) (n *vmm.Net, err error) {
 		Hostname: opts.Hostname,
 	}
 	if opts.Mode == ModeStatic {
-		if err := setupStatic(ctx, e, opts, iface, tap, &undo, step); err != nil {
+		ip, err := setupStatic(ctx, e, opts, iface, tap, &undo, step)
+		if err != nil {
 			return nil, err
 		}
+		if err := tagTap(h, tap, tapTag{owner: ownerTag(opts.Owner), ip: ip.String(), ports: opts.Ports}); err != nil {
+			return nil, fail("tag "+opts.TapName, err)
+		}
 		mask := net4Mask(StaticPrefixLen)
-		out.IP, out.PrefixLen, out.Mask, out.Gateway = StaticGuestIP, StaticPrefixLen, net.IP(mask).String(), StaticTapIP
+		out.IP, out.PrefixLen, out.Mask = ip.String(), StaticPrefixLen, net.IP(mask).String()
+		if staticSubnet().Contains(ip) {
+			out.Gateway = StaticTapIP
+		}
 		out.MAC = opts.generatedMAC()
 	} else {
+		if err := tagTap(h, tap, tapTag{owner: ownerTag(opts.Owner), ip: dynamicTag}); err != nil {
+			return nil, fail("tag "+opts.TapName, err)
+		}
 		if err := setupDynamic(e, opts, iface, tap, &undo, step); err != nil {
 			return nil, err
 		}
@@ -280,34 +298,54 @@ func setupDynamic(e *env, opts Options, iface *ifaceInfo, tap netlink.Link, undo
 	return step("tap-filter")
 }
 
-// setupStatic gives the tap StaticTapIP/24 and masquerades its traffic out
-// of iface.
-func setupStatic(ctx context.Context, e *env, opts Options, iface *ifaceInfo, tap netlink.Link, undo *undoStack, step func(string) error) error {
+// setupStatic routes the guest: the tap gets StaticTapIP/32 (the guests'
+// gateway; every guest's tap has it), proxy ARP (guests reach each other
+// through the namespace) and route_localnet (siblings reach a published
+// port on 127.0.0.1); the guest's address is claimed by its /32 route
+// through the tap; the guest's nftables table masquerades it out of iface
+// and forwards its ports to it. It returns the guest's address.
+func setupStatic(ctx context.Context, e *env, opts Options, iface *ifaceInfo, tap netlink.Link, undo *undoStack, step func(string) error) (net.IP, error) {
 	h := e.h
 	fail := func(s string, err error) error {
 		return fmt.Errorf("%w in %s: %s: %w", ErrSetup, e.desc, s, err)
 	}
-	addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP(StaticTapIP).To4(), Mask: net4Mask(StaticPrefixLen)}}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP(StaticTapIP).To4(), Mask: net4Mask(32)}}
 	if err := h.AddrAdd(tap, addr); err != nil {
-		return fail("address "+addr.IPNet.String()+" on "+opts.TapName, err)
+		return nil, fail("address "+addr.IPNet.String()+" on "+opts.TapName, err)
 	}
-	// (removed with the tap)
+	// (removed with the tap, as are its sysctls and routes)
 	if err := step("static-addr"); err != nil {
-		return err
+		return nil, err
+	}
+	for _, key := range []string{"proxy_arp", "route_localnet"} {
+		if err := e.run(ctx, confSysctl(opts.TapName, key)); err != nil {
+			return nil, fail(key, err)
+		}
 	}
 	if err := e.run(ctx, enableForwarding); err != nil {
-		return fail("forwarding", err)
+		return nil, fail("forwarding", err)
+	}
+	// A route needs its interface up (no carrier until the VMM opens it).
+	if err := h.LinkSetUp(tap); err != nil {
+		return nil, fail("set "+opts.TapName+" up", err)
+	}
+	ip, err := claimAddress(h, tap, opts.GuestIP)
+	if err != nil {
+		return nil, fail("claim the guest's address", err)
+	}
+	if err := step("static-route"); err != nil {
+		return nil, err
 	}
 	c, err := e.nft()
 	if err != nil {
-		return fail("nftables", err)
+		return nil, fail("nftables", err)
 	}
-	if err := addMasquerade(c, opts.TapName, opts.Interface); err != nil {
+	if err := addMasquerade(c, opts.TapName, opts.Interface, ip, iface.ip, opts.Ports); err != nil {
 		_ = delMasquerade(c, opts.TapName)
-		return fail("masquerade", err)
+		return nil, fail("masquerade", err)
 	}
 	undo.push(func() error { return delMasquerade(c, opts.TapName) })
-	return step("static-nat")
+	return ip, step("static-nat")
 }
 
 // checkIngressFree refuses an interface whose ingress already redirects to
@@ -340,15 +378,25 @@ func checkIngressFree(h *netlink.Handle, eth netlink.Link) error {
 	return nil
 }
 
-// checkStaticFree refuses a namespace that already has StaticTapIP.
+// checkStaticFree refuses a namespace where an interface other than a
+// guest's tap has an address in static mode's /24 (the pod's own network
+// uses it: the guests' routes would collide with it).
 func checkStaticFree(h *netlink.Handle) error {
 	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		return fmt.Errorf("list addresses: %w", err)
 	}
-	_, static, _ := net.ParseCIDR(StaticTapIP + "/24")
+	guests, err := guestTaps(h)
+	if err != nil {
+		return err
+	}
+	isGuest := map[int]bool{}
+	for _, g := range guests {
+		isGuest[g.link.Attrs().Index] = true
+	}
+	static := staticSubnet()
 	for _, a := range addrs {
-		if a.IPNet != nil && static.Contains(a.IP) {
+		if a.IPNet != nil && static.Contains(a.IP) && !isGuest[a.LinkIndex] {
 			name := fmt.Sprint(a.LinkIndex)
 			if l, err := h.LinkByIndex(a.LinkIndex); err == nil {
 				name = l.Attrs().Name

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
 // A tiny "guest": it attaches to the tap like a VMM does (IFF_VNET_HDR, so
@@ -295,5 +298,82 @@ func TestTrafficStatic(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the reply did not come back through the NAT")
+	}
+}
+
+// TestTrafficSeveralGuests: two guests in one pod (static mode), each
+// publishing a port: the peer reaches each at the pod's address, a
+// sibling in the pod on 127.0.0.1, and one guest the other through the
+// namespace.
+func TestTrafficSeveralGuests(t *testing.T) {
+	ctr, peer := newPair(t)
+	var nets [2]*vmm.Net
+	var gs [2]*guest
+	for i := range nets {
+		n, err := SetupIn(ctx(t), ctr.path, Options{ContainerID: fmt.Sprintf("traffic-pod-%d", i), Mode: ModeStatic,
+			Ports: []Port{{uint16(7001 + i), "udp"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = Teardown(ctr.path, n.TapName) })
+		nets[i] = n
+		gs[i] = attachGuest(t, ctr.fd(t), n.TapName, n.MAC, n.IP)
+	}
+	recv := func(g *guest, what string) udpPkt {
+		t.Helper()
+		select {
+		case p := <-g.udp:
+			return p
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: nothing arrived", what)
+		}
+		return udpPkt{}
+	}
+	// From outside, each port reaches its guest, and the reply comes back
+	// from the pod's address.
+	pc := listenIn(t, peer.fd(t), peerIP+":0")
+	for i, g := range gs {
+		port := 7001 + i
+		if _, err := pc.WriteTo([]byte(fmt.Sprintf("to-%d", i)), &net.UDPAddr{IP: net.ParseIP(ctrIP), Port: port}); err != nil {
+			t.Fatal(err)
+		}
+		p := recv(g, fmt.Sprintf("guest %d from the peer", i))
+		if string(p.payload) != fmt.Sprintf("to-%d", i) || int(p.dport) != port || !p.src.Equal(net.ParseIP(peerIP)) {
+			t.Fatalf("guest %d got %+v", i, p)
+		}
+		g.sendUDP(p.srcMAC, p.src, uint16(port), p.sport, []byte("reply"))
+		buf := make([]byte, 64)
+		_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		k, from, err := pc.ReadFrom(buf)
+		if err != nil || string(buf[:k]) != "reply" || from.String() != fmt.Sprintf("%s:%d", ctrIP, port) {
+			t.Fatalf("peer: %q from %v: %v", buf[:k], from, err)
+		}
+	}
+	// A sibling container of the pod: 127.0.0.1 and the pod's address.
+	local := listenIn(t, ctr.fd(t), "0.0.0.0:0")
+	for _, dst := range []string{"127.0.0.1", ctrIP} {
+		if _, err := local.WriteTo([]byte("sibling"), &net.UDPAddr{IP: net.ParseIP(dst), Port: 7002}); err != nil {
+			t.Fatal(err)
+		}
+		if p := recv(gs[1], "guest 1 from a sibling via "+dst); string(p.payload) != "sibling" || p.dport != 7002 {
+			t.Fatalf("guest 1 got %+v", p)
+		}
+	}
+	// Guest 0 to guest 1, through its gateway.
+	tap0, _ := ctr.handle(t).LinkByName(nets[0].TapName)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		gs[0].sendUDP(tap0.Attrs().HardwareAddr, net.ParseIP(nets[1].IP), 4000, 4001, []byte("neighbour"))
+		select {
+		case p := <-gs[1].udp:
+			if string(p.payload) != "neighbour" || !p.src.Equal(net.ParseIP(nets[0].IP)) {
+				t.Fatalf("guest 1 got %+v", p)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("guest 0 did not reach guest 1")
+		}
 	}
 }

@@ -58,6 +58,8 @@ func TestBadInput(t *testing.T) {
 		{"newline in cmdline", []string{"create", "-b", mk(e2e.Bundle{Annotations: map[string]string{"com.urunc.unikernel.cmdline": "b64:" + "YQpiCg=="}}), "b13"}, "control character"},
 		{"bad accel", []string{"create", "-b", mk(e2e.Bundle{Annotations: map[string]string{"com.urunc.vmm.accel": "xen"}}), "b14"}, "accel"},
 		{"bad console", []string{"create", "-b", mk(e2e.Bundle{Annotations: map[string]string{"com.urunc.vmm.console": "tcp"}}), "b15"}, "console must be stdio or socket"},
+		{"bad published port", []string{"create", "-b", mk(e2e.Bundle{Annotations: map[string]string{"com.urunc.network.mode": "static", "com.urunc.network.ports": "80/sctp"}}), "b16"}, `port "80/sctp"`},
+		{"guest address without static mode", []string{"create", "-b", mk(e2e.Bundle{Annotations: map[string]string{"com.urunc.network.ip": "10.0.0.2"}}), "b17"}, "in network mode static only"},
 		{"start missing", []string{"start", "nosuch"}, "does not exist"},
 		{"kill missing", []string{"kill", "nosuch"}, "does not exist"},
 		{"state missing", []string{"state", "nosuch"}, "does not exist"},

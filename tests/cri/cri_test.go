@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	"github.com/urunc-dev/urunc/internal/e2e"
+	"github.com/urunc-dev/urunc/runtime/config"
 )
 
 const (
@@ -953,6 +955,112 @@ func TestCRIContainerdRestart(t *testing.T) {
 	c.must("stop", "--timeout", "10", ctr)
 	c.waitState(ctr, "CONTAINER_EXITED", 30*time.Second)
 	c.must("rm", ctr)
+	c.must("stopp", pod)
+	c.must("rmp", pod)
+	c.checkLeftovers(netns)
+	c.checkNoErrors()
+}
+
+// httpreplyArchive is an upstream-style image of Unikraft's httpreply (a
+// real third-party guest): the kernel and a base64 urunc.json.
+func httpreplyArchive(t *testing.T, ref, kernelPath string) []byte {
+	t.Helper()
+	kernel, err := os.ReadFile(kernelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uj := config.EncodeURuncJSON(map[string]string{
+		"com.urunc.unikernel.unikernelType": "unikraft", "com.urunc.unikernel.hypervisor": "qemu",
+		"com.urunc.unikernel.binary": "/unikernel/httpreply", "com.urunc.unikernel.unikernelVersion": "0.15.0",
+	})
+	layer := layerTar([]layerFile{{name: "unikernel/", dir: true, mode: 0o755},
+		{name: "unikernel/httpreply", data: kernel, mode: 0o755}, {name: "urunc.json", data: uj, mode: 0o644}})
+	// Docker and the CRI want a Cmd: the kernel path, as urunc-dev image
+	// gives an image without a command line.
+	return e2e.DockerArchive(ref, layer, map[string]any{"Cmd": []string{"/unikernel/httpreply"}})
+}
+
+// TestCRISeveralUnikernelsInOnePod: two unikernel containers running at
+// once in one pod, whose annotation com.urunc.network.mode=static reaches
+// all of them: Unikraft's httpreply publishing 8123/tcp (a container
+// annotation) answers HTTP at the pod's IP from the node, and the test
+// unikernel beside it gets the pod's next guest address; either can go
+// first, and removing the pod leaves nothing.
+func TestCRISeveralUnikernelsInOnePod(t *testing.T) {
+	kernel := e2e.Guest(t, "unikraft-0.15.0/httpreply_qemu-x86_64")
+	c := startCRI(t)
+	const webImage = "docker.io/library/urunc-cri-httpreply:test"
+	c.importImage(httpreplyArchive(t, webImage, kernel))
+	podCfg := c.podConfig("pair", map[string]string{"com.urunc.vmm.accel": "tcg", "com.urunc.network.mode": "static"})
+	pod := c.runp("--runtime", "urunc", podCfg)
+	p := c.inspect("inspectp", pod)
+	podIP := net.ParseIP(str(p, "status", "network", "ip"))
+	netns := podNetns(p)
+	if podIP == nil || netns == "" {
+		t.Fatalf("pod IP %v, netns %q", podIP, netns)
+	}
+	pausePid, _ := field(p, "info", "pid").(float64)
+
+	ctrCfg := func(name, image string, args []string, ann map[string]string) string {
+		return c.writeJSON(name+"-ctr.json", map[string]any{
+			"metadata": map[string]any{"name": name}, "image": map[string]any{"image": image},
+			"log_path": name + ".log", "linux": map[string]any{}, "args": args, "annotations": ann,
+		})
+	}
+	web := c.must("create", pod, ctrCfg("web", webImage, nil, map[string]string{"com.urunc.network.ports": "8123/tcp"}), podCfg)
+	c.must("start", web)
+	c.waitState(web, "CONTAINER_RUNNING", 60*time.Second)
+	beat := c.must("create", pod, ctrCfg("beat", appImage, []string{"echo=pair", "heartbeat"}, nil), podCfg)
+	c.must("start", beat)
+	bm := c.waitState(beat, "CONTAINER_RUNNING", 60*time.Second)
+	c.waitLogs(web, 60*time.Second, "Listening on port 8123")
+	if logs := c.waitLogs(beat, 60*time.Second, "echo: pair", "heartbeat 2"); !strings.Contains(logs, "netdev.ip=172.16.1.3/24:172.16.1.1") {
+		t.Errorf("beat: guest cmdline lacks the pod's second guest address:\n%s", logs)
+	}
+	// Both VMMs in the pod's network namespace, each with its own tap.
+	wm := c.inspect("inspect", web)
+	for name, m := range map[string]map[string]any{"web": wm, "beat": bm} {
+		pid, _ := field(m, "info", "pid").(float64)
+		if nsOf(int(pid), "net") != nsOf(int(pausePid), "net") {
+			t.Errorf("%s's VMM is not in the pod's network namespace", name)
+		}
+		id := web
+		if name == "beat" {
+			id = beat
+		}
+		var info struct{ TapName, Network string }
+		json.Unmarshal([]byte(e2e.ReadFile(filepath.Join(c.uruncRoot, id, "vmm.json"))), &info)
+		if info.TapName == "" || !strings.Contains(info.Network, "routed in the pod (static)") {
+			t.Errorf("%s's vmm.json network %q", name, info.Network)
+		}
+		c.taps = append(c.taps, info.TapName)
+	}
+	// The node reaches the web guest at the pod's IP.
+	var body []byte
+	var err error
+	for i := 0; i < 30; i++ {
+		var conn net.Conn
+		if conn, err = net.DialTimeout("tcp", net.JoinHostPort(podIP.String(), "8123"), 3*time.Second); err == nil {
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: pod\r\n\r\n")
+			body, err = io.ReadAll(conn)
+			conn.Close()
+			if err == nil && bytes.Contains(body, []byte("It works!")) {
+				break
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if !bytes.Contains(body, []byte("It works!")) {
+		t.Fatalf("GET http://%s:8123/: %v %q\nweb logs:\n%s", podIP, err, body, c.logs(web))
+	}
+	// The web guest goes first; the other keeps running.
+	c.must("stop", "--timeout", "10", web)
+	c.waitState(web, "CONTAINER_EXITED", 30*time.Second)
+	c.must("rm", web)
+	if s := str(c.inspect("inspect", beat), "status", "state"); s != "CONTAINER_RUNNING" {
+		t.Fatalf("beat after web's removal: %s", s)
+	}
 	c.must("stopp", pod)
 	c.must("rmp", pod)
 	c.checkLeftovers(netns)

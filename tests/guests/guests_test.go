@@ -16,9 +16,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vishvananda/netns"
 
@@ -598,5 +600,166 @@ func TestSolo5VirtioUnderGDB(t *testing.T) {
 			e2e.WaitFor(t, 30*time.Second, "the guest to power off", func() bool { return u.Status(t, id) == "stopped" })
 			u.MustRun(t, "delete", id)
 		})
+	}
+}
+
+// podState is what a namespace holds that urunc could leave: links (with
+// their aliases), addresses, routes and nftables tables.
+func podState(t *testing.T, pod string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, args := range [][]string{{"-d", "-o", "link"}, {"-4", "-o", "addr"}, {"route"}} {
+		out, err := exec.Command("ip", append([]string{"-n", pod}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			// The operational state and flags move: keep what was made.
+			if i, j := strings.Index(l, "<"), strings.Index(l, ">"); i >= 0 && j > i {
+				l = l[:i] + l[j+1:]
+			}
+			if i := strings.Index(l, " state "); i >= 0 {
+				if j := strings.Index(l[i+7:], " "); j >= 0 {
+					l = l[:i] + l[i+7+j:]
+				}
+			}
+			b.WriteString(l + "\n")
+		}
+	}
+	ns, err := netns.GetFromName(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := c.ListTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		b.WriteString("nft table " + tb.Name + "\n")
+	}
+	return b.String()
+}
+
+// execIn runs a command in a named network namespace.
+func execIn(t *testing.T, ns string, args ...string) error {
+	t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %w: %s", args, err, out)
+	}
+	return nil
+}
+
+// TestSeveralUnikernelsInOnePod: Unikraft's httpreply and Solo5's
+// test_net in one CNI-style pod namespace (network mode static): the
+// first answers HTTP at the pod's address from outside (the port it
+// publishes) and on 127.0.0.1 inside the pod, the second answers ping
+// at its built-in 10.0.0.2 inside the pod; deleting one leaves the other
+// as it was; a guest left over by a crash (its VMM killed, its state
+// gone) or a dead one not deleted yet never blocks the next; deleting
+// them all leaves the pod as it was.
+func TestSeveralUnikernelsInOnePod(t *testing.T) {
+	u := setup(t)
+	podPath, client := podPair(t, "10.9.1.2")
+	pod := filepath.Base(podPath)
+	before := podState(t, pod)
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("busybox not found: install Debian package busybox-static")
+	}
+	static := map[string]string{config.KeyNetworkMode: "static"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range static {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	httpreply := func(id string) string {
+		g := guestBundle{kernel: uk015 + "/httpreply_qemu-x86_64", typ: "unikraft", hv: "qemu", version: "0.15.0", netns: podPath,
+			edit: e2e.DockerLike, annotations: with(config.KeyNetworkPorts, "8123/tcp")}
+		console := startGuest(t, u, g.write(t), id)
+		e2e.WaitFor(t, 60*time.Second, id+" listening", func() bool { return e2e.FileContains(console, "Listening on port 8123") })
+		return console
+	}
+	testNet := func(id string) {
+		g := guestBundle{kernel: solo5 + "/test_net.spt", typ: "solo5", hv: "spt", netns: podPath,
+			annotations: with(config.KeyNetworkIP, "10.0.0.2")}
+		console := startGuest(t, u, g.write(t), id)
+		e2e.WaitFor(t, 30*time.Second, id+" serving", func() bool { return e2e.FileContains(console, "Serving ping on 10.0.0.2") })
+	}
+	get := func(ns, addr string) {
+		t.Helper()
+		var body string
+		var err error
+		for i := 0; i < 20; i++ { // lwIP may take a moment to answer ARP
+			if body, err = fetchFrom(t, ns, addr); err == nil && strings.Contains(body, "It works!") {
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		t.Fatalf("GET %s from %s: %v %q", addr, ns, err, body)
+	}
+	ping := func() {
+		t.Helper()
+		if err := execIn(t, pod, bb, "ping", "-c", "2", "-W", "5", "10.0.0.2"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	testNet("net1")
+	alone := podState(t, pod)
+	httpreply("http1")
+	get(client, "10.9.1.2:8123") // from outside, at the pod's address
+	get(pod, "127.0.0.1:8123")   // from a sibling, on localhost
+	ping()
+	if d := e2e.ReadFile(filepath.Join(u.Root, "http1", "vmm.json")); !strings.Contains(d, "172.16.1.2/24 gw 172.16.1.1") || !strings.Contains(d, "publishes 8123/tcp") {
+		t.Fatalf("http1's network: %s", d)
+	}
+	// A third guest publishing the same port is refused, naming the other.
+	g := guestBundle{kernel: uk015 + "/httpreply_qemu-x86_64", typ: "unikraft", hv: "qemu", version: "0.15.0", netns: podPath,
+		annotations: with(config.KeyNetworkPorts, "8123/tcp")}
+	if r := u.Run(t, "create", "-b", g.write(t), "http-dup"); r.Code == 0 || !strings.Contains(u.LastError(), "port 8123/tcp is published by another guest of the pod") {
+		t.Fatalf("a second guest on port 8123: %s %q", r, u.LastError())
+	}
+
+	// One goes: the other is as it was.
+	u.MustRun(t, "delete", "--force", "http1")
+	if now := podState(t, pod); now != alone {
+		t.Fatalf("deleting http1 changed the rest:\nbefore:\n%s\nafter:\n%s", alone, now)
+	}
+	ping()
+
+	// A dead guest not deleted yet (its VMM killed) does not hold the port.
+	httpreply("http2")
+	var st struct{ Pid int }
+	json.Unmarshal([]byte(u.MustRun(t, "state", "http2").Stdout), &st)
+	syscall.Kill(st.Pid, syscall.SIGKILL)
+	e2e.WaitFor(t, 10*time.Second, "http2 stopped", func() bool { return u.Status(t, "http2") == "stopped" })
+	httpreply("http3")
+	get(client, "10.9.1.2:8123")
+	u.MustRun(t, "delete", "http2") // its network went already: nothing to undo
+
+	// A guest left over by a crash: VMM killed, state gone, network left.
+	json.Unmarshal([]byte(u.MustRun(t, "state", "net1").Stdout), &st)
+	syscall.Kill(st.Pid, syscall.SIGKILL)
+	e2e.WaitFor(t, 10*time.Second, "net1's VMM gone", func() bool { return u.Status(t, "net1") == "stopped" })
+	os.RemoveAll(filepath.Join(u.Root, "net1"))
+	testNet("net2") // the same address: the left-over one is removed first
+	ping()
+
+	for _, id := range []string{"http3", "net2"} {
+		u.MustRun(t, "delete", "--force", id)
+	}
+	if after := podState(t, pod); after != before {
+		t.Fatalf("left in the pod:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
