@@ -132,7 +132,11 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 			c.undo.run()
 		}
 	}()
-	c.undo.add(func() { c.d.Remove() })
+	c.undo.add(func() {
+		if err := c.d.Remove(); err != nil {
+			r.log.Warn("state directory not removed", "id", o.ID, "error", err)
+		}
+	})
 	unlock, err := c.d.Lock(ctx)
 	if err != nil {
 		return nil, err
@@ -272,7 +276,11 @@ func (c *creation) spawnChild(ctx context.Context) (_ context.Context, release f
 	}
 	if c.cgroup != nil {
 		cg := c.cgroup
-		c.undo.add(func() { cg.Destroy() })
+		c.undo.add(func() {
+			if err := cg.Destroy(); err != nil {
+				c.r.log.Warn("cgroup not removed", "id", c.o.ID, "error", err)
+			}
+		})
 		c.st.CgroupPaths, c.st.CgroupDriver = cg.Paths, cg.Driver
 		if err := c.d.WriteState(c.st); err != nil {
 			return nil, nil, err
@@ -338,7 +346,7 @@ func (c *creation) spawnChild(ctx context.Context) (_ context.Context, release f
 	c.child = child
 	go func() { child.err = cmd.Wait(); close(child.done) }()
 	c.undo.add(func() {
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill() // fails only if it has exited: done either way
 		<-child.done
 	})
 	faultPoint("parent-after-spawn")
@@ -383,8 +391,10 @@ func (c *creation) teeConsole(stdout, stderr io.Writer) (*os.File, error) {
 		return nil, fmt.Errorf("console copy: %s: %w", teeBinary, err)
 	}
 	done := make(chan struct{})
-	go func() { tee.Wait(); close(done) }()
-	c.undo.add(func() { tee.Process.Kill(); <-done })
+	// tee's status says nothing about the container; Kill fails only if
+	// it has exited.
+	go func() { _ = tee.Wait(); close(done) }()
+	c.undo.add(func() { _ = tee.Process.Kill(); <-done })
 	c.tee = done
 	return pw, nil
 }

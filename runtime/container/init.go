@@ -89,7 +89,7 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	// From here on, start waits for our answer: whatever fails is its error.
 	defer func() {
 		if err != nil {
-			answer(conn, err)
+			_ = answer(conn, err) // err is returned anyway; unanswered, start sees EOF
 		}
 	}()
 	// create wrote our pid (as seen from the host: in a new pid namespace
@@ -152,7 +152,7 @@ func (r *Runtime) untilAcked(ctx context.Context, d state.Dir, st *state.State, 
 	pctx, pcancel := context.WithCancelCause(actx)
 	defer pcancel(nil)
 	go func() {
-		io.Copy(io.Discard, parentPipe)
+		_, _ = io.Copy(io.Discard, parentPipe) // EOF or an error: create is gone either way
 		pcancel(errors.New("create exited before sending ACK"))
 	}()
 
@@ -206,7 +206,7 @@ func (r *Runtime) untilAcked(ctx context.Context, d state.Dir, st *state.State, 
 		err = d.WriteVMM(info)
 	}
 	if err != nil {
-		answer(ack, err)
+		_ = answer(ack, err) // err is returned anyway; unanswered, create sees EOF
 		return nil, err
 	}
 	r.event(d, state.Event{Step: state.StepNetwork, Detail: b.netDetail})

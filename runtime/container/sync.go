@@ -115,9 +115,12 @@ func acceptAck(ctx, actx, pctx context.Context, ln *ipc.Listener) (*ipc.Conn, er
 	if err != nil {
 		return nil, fmt.Errorf("%w: waiting for ACK: %w", ErrHandshake, err)
 	}
-	if msg, _, err := conn.Read(actx); err != nil || msg != ipc.Ack {
+	if msg, _, err := conn.Read(actx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("%w: waiting for ACK: got %q: %v", ErrHandshake, msg, err)
+		return nil, fmt.Errorf("%w: waiting for ACK: got %q: %w", ErrHandshake, msg, err)
+	} else if msg != ipc.Ack {
+		conn.Close()
+		return nil, fmt.Errorf("%w: waiting for ACK: got %q", ErrHandshake, msg)
 	}
 	return conn, nil
 }

@@ -108,7 +108,7 @@ func runOne(ctx context.Context, h specs.Hook, stdin []byte, defaultTimeout time
 			msg = msg[:512] + "..."
 		}
 		if msg != "" {
-			return fmt.Errorf("%v: %s", err, msg)
+			return fmt.Errorf("%w: %s", err, msg)
 		}
 		return err
 	}

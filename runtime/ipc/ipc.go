@@ -117,8 +117,11 @@ func (l *Listener) Close() error {
 // Accept waits for one connection until ctx is done.
 func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	// A deadline left by an earlier, cancelled Accept must not fail this one.
-	l.ln.SetDeadline(time.Time{})
-	stop := context.AfterFunc(ctx, func() { l.ln.SetDeadline(time.Unix(1, 0)) })
+	if err := l.ln.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	// Fails only on a closed listener, whose Accept returns anyway.
+	stop := context.AfterFunc(ctx, func() { _ = l.ln.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	c, err := l.ln.AcceptUnix()
 	if err != nil {
@@ -127,7 +130,7 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 		}
 		return nil, err
 	}
-	l.ln.SetDeadline(time.Time{})
+	_ = l.ln.SetDeadline(time.Time{}) // the next Accept resets it again and says if it cannot
 	return &Conn{c: c, r: bufio.NewReader(io.LimitReader(c, MaxMessage*16))}, nil
 }
 
@@ -159,8 +162,11 @@ type Conn struct {
 // Read returns the next message and its argument ("ERROR reason" ->
 // Error, "reason"). io.EOF means the peer closed the connection.
 func (c *Conn) Read(ctx context.Context) (Message, string, error) {
-	c.c.SetReadDeadline(time.Time{})
-	stop := context.AfterFunc(ctx, func() { c.c.SetReadDeadline(time.Unix(1, 0)) })
+	if err := c.c.SetReadDeadline(time.Time{}); err != nil {
+		return "", "", err
+	}
+	// Fails only on a closed connection, whose Read returns anyway.
+	stop := context.AfterFunc(ctx, func() { _ = c.c.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	line, err := c.r.ReadString('\n')
 	if err != nil {
