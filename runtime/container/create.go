@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -45,14 +46,26 @@ type Process struct {
 	done chan struct{}
 	err  error // cmd.Wait's result, valid after done is closed
 	cmd  *exec.Cmd
+	tee  chan struct{} // the console copy's end, or nil
 }
 
-// Wait returns the container's exit status once its VMM has exited.
+// teeDrain bounds how long Wait lets the console copy pass on what the
+// VMM wrote last.
+const teeDrain = 2 * time.Second
+
+// Wait returns the container's exit status once its VMM has exited (and
+// its console copy has passed on the last output).
 func (p *Process) Wait(ctx context.Context) (int, error) {
 	select {
 	case <-p.done:
 	case <-ctx.Done():
 		return -1, context.Cause(ctx)
+	}
+	if p.tee != nil {
+		select {
+		case <-p.tee:
+		case <-time.After(teeDrain):
+		}
 	}
 	return exitStatus(p.cmd.ProcessState), nil
 }
@@ -97,6 +110,7 @@ type creation struct {
 	st     *state.State
 	cgroup *cgroups.Placement
 	child  *Process
+	tee    chan struct{} // closed when the console copy has ended (nil: none)
 	undo   undo
 }
 
@@ -341,10 +355,18 @@ func (c *creation) spawnChild(ctx context.Context) (_ context.Context, release f
 			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 		}
 	}
+	if !vmm.LogsConsole(c.cfg.Hypervisor) {
+		pw, err := c.teeConsole(cmd.Stdout, cmd.Stderr)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer pw.Close() // the child has its copy (consolePipeFD)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, pw)
+	}
 	if err := startIn(cmd, c.join); err != nil {
 		return nil, nil, fmt.Errorf("start init child: %w", err)
 	}
-	child := &Process{Pid: cmd.Process.Pid, done: make(chan struct{}), cmd: cmd}
+	child := &Process{Pid: cmd.Process.Pid, done: make(chan struct{}), cmd: cmd, tee: c.tee}
 	c.child = child
 	go func() { child.err = cmd.Wait(); close(child.done) }()
 	c.undo.add(func() {
@@ -364,6 +386,39 @@ func (c *creation) spawnChild(ctx context.Context) (_ context.Context, release f
 		}
 	}()
 	return childCtx, func() { childGone(nil) }, nil
+}
+
+// teeBinary copies the console of monitors that only write it to their
+// stdout (coreutils' tee: on every Debian system).
+const teeBinary = "/usr/bin/tee"
+
+// teeConsole starts the console copy of a monitor that does not log the
+// guest console itself: a tee between the VMM's stdout/stderr (the pipe
+// returned, which the child hands to the VMM) and the container's stdio,
+// appending to serial.log as qemu's chardev logfile does, so the state
+// directory holds every guest's console (urunc-dev shows it). It runs in
+// the host's pid namespace in a session of its own (so it outlives the
+// container's namespace to copy the last bytes and no signal meant for
+// the VMM reaches it) and ends at EOF: when the VMM (or the child, if it
+// never execs) is gone.
+func (c *creation) teeConsole(stdout, stderr io.Writer) (*os.File, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("console copy: %w", err)
+	}
+	defer pr.Close()
+	tee := exec.Command(teeBinary, "-a", c.d.File(state.SerialFile))
+	tee.Stdin, tee.Stdout, tee.Stderr = pr, stdout, stderr
+	tee.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := tee.Start(); err != nil {
+		pw.Close()
+		return nil, fmt.Errorf("console copy: %s: %w", teeBinary, err)
+	}
+	done := make(chan struct{})
+	go func() { tee.Wait(); close(done) }()
+	c.undo.add(func() { tee.Process.Kill(); <-done })
+	c.tee = done
+	return pw, nil
 }
 
 // recordCreated writes the pid file and the created status, once the

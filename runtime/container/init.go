@@ -33,8 +33,13 @@ import (
 const InitCommand = "init"
 
 // parentPipeFD is where the re-exec child finds the pipe whose EOF says
-// that create's parent died (ExtraFiles[0]).
-const parentPipeFD = 3
+// that create's parent died (ExtraFiles[0]); consolePipeFD the pipe to
+// the console copy (ExtraFiles[1], see teeConsole), for monitors that do
+// not log the console themselves.
+const (
+	parentPipeFD  = 3
+	consolePipeFD = 4
+)
 
 // Init is the re-exec child ("urunc init"). It runs inside the
 // container's namespaces, completes the handshake (sync.go), waits for
@@ -114,6 +119,9 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		if wctx.Err() != nil {
 			return fmt.Errorf("%w: %w (stopped: %w)", ErrHandshake, context.Cause(wctx), err)
 		}
+		return err
+	}
+	if err := useConsolePipe(plan.LogsConsole); err != nil {
 		return err
 	}
 	creds, err := r.jailVMM(d, b.spec, plan)
@@ -550,4 +558,20 @@ func checkAttachable(b *booted, rootfs string) error {
 	}
 	_, err := vmm.Attach(req)
 	return err
+}
+
+// useConsolePipe makes the VMM write its stdout and stderr into the pipe
+// create gave for the console copy (teeConsole), when its monitor does
+// not log the console itself; otherwise it closes the pipe.
+func useConsolePipe(monitorLogs bool) error {
+	if monitorLogs {
+		unix.Close(consolePipeFD) // none was given, or not needed
+		return nil
+	}
+	for _, fd := range []int{1, 2} {
+		if err := unix.Dup2(consolePipeFD, fd); err != nil {
+			return fmt.Errorf("console copy: no pipe from create: %w", err)
+		}
+	}
+	return unix.Close(consolePipeFD)
 }

@@ -57,7 +57,7 @@ func TestDebPackage(t *testing.T) {
 	checkDebContents(t, deb, b)
 
 	// From here on the host changes: one suite at a time.
-	engineLock(t)
+	e2e.LockEngines(t)
 	keepHostConfig(t)
 	start := time.Now()
 	must(t, "dpkg", "-i", deb)
