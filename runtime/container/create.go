@@ -169,7 +169,14 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 	if err != nil {
 		return nil, fmt.Errorf("%w%s", err, childFailure(c.d, state.StepCreate))
 	}
-	defer link.close()
+	defer func() {
+		if err != nil {
+			// Failing: the child goes first, so it does not take our
+			// hang-up for a reason of its own (undo reaps it).
+			c.child.cmd.Process.Kill()
+		}
+		link.close()
+	}()
 	for _, kind := range []hooks.Kind{hooks.Prestart, hooks.CreateRuntime, hooks.CreateContainer} {
 		if err := r.runHooks(link.hooksCtx, c.d, kind, c.spec, c.st, link.conn); err != nil {
 			if link.hooksCtx.Err() != nil {
