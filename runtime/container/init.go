@@ -165,6 +165,10 @@ func (r *Runtime) untilAcked(ctx context.Context, d state.Dir, st *state.State, 
 	b := r.budget()
 	margin := b.ackMargin()
 	unix.CloseOnExec(parentPipeFD)
+	// The console copy's pipe (if create gave one) reaches only the VMM
+	// (useConsolePipe dups it onto its stdout): a hook that leaves a
+	// daemon behind must not keep the copy open.
+	unix.CloseOnExec(consolePipeFD)
 	parentPipe := os.NewFile(parentPipeFD, "parent-pipe")
 	defer parentPipe.Close()
 	pctx, pcancel := context.WithCancelCause(ctx)
