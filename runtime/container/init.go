@@ -566,10 +566,11 @@ func checkAttachable(b *booted, rootfs string) error {
 
 // useConsolePipe makes the VMM write its stdout and stderr into the pipe
 // create gave for the console copy (teeConsole), when its monitor does
-// not log the console itself; otherwise it closes the pipe.
+// not log the console itself.
 func useConsolePipe(monitorLogs bool) error {
 	if monitorLogs {
-		unix.Close(consolePipeFD) // none was given, or not needed
+		// create gave no pipe (it decides by the same vmm.LogsConsole):
+		// whatever descriptor 4 is now is not ours to close.
 		return nil
 	}
 	for _, fd := range []int{1, 2} {
