@@ -69,7 +69,7 @@ func newApp() *cli.App {
 			createCommand(), startCommand(), stateCommand(), killCommand(), deleteCommand(),
 			runCommand(), listCommand(), psCommand(), featuresCommand(), pauseCommand(),
 			resumeCommand(), specCommand(), versionCommand(), execCommand(), updateCommand(),
-			initCommand(),
+			initCommand(), hookGuardCommand(),
 		},
 	}
 	// No "help"/"h" subcommand: "h" and "help" are valid container ids

@@ -84,7 +84,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	}
 	if specErr == nil {
 		st.Status = "stopped"
-		if err := r.runHooks(ctx, d, hooks.Poststop, spec, st); err != nil {
+		if err := r.runHooks(ctx, d, hooks.Poststop, spec, st, nil); err != nil {
 			// OCI: poststop failures are warnings.
 			r.log.Warn("poststop hook failed", "id", id, "error", err)
 		}
