@@ -40,11 +40,11 @@ func (r *Runtime) budget() budget { return budget{r.opts.Host.Timeouts, r.opts.S
 // hooks are the limits of hooks (and their guard: a hook's group dies
 // with the urunc process running it).
 func (b budget) hooks() hooks.Limits {
-	max := b.t.HookMax.D()
-	if max <= 0 { // a Host not read by LoadHost: never unbounded
-		max = config.DefaultHost().Timeouts.HookMax.D()
+	hookMax := b.t.HookMax.D()
+	if hookMax <= 0 { // a Host not read by LoadHost: never unbounded
+		hookMax = config.DefaultHost().Timeouts.HookMax.D()
 	}
-	l := hooks.Limits{Default: b.t.Hook.D(), Max: max}
+	l := hooks.Limits{Default: b.t.Hook.D(), Max: hookMax}
 	if b.self != "" {
 		l.Guard = []string{b.self, hooks.GuardCommand}
 	}

@@ -176,8 +176,9 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 	defer func() {
 		if err != nil {
 			// Failing: the child goes first, so it does not take our
-			// hang-up for a reason of its own (undo reaps it).
-			c.child.cmd.Process.Kill()
+			// hang-up for a reason of its own (undo reaps it). Kill fails
+			// only if it has exited.
+			_ = c.child.cmd.Process.Kill()
 		}
 		link.close()
 	}()
@@ -470,7 +471,9 @@ func (r *Runtime) runHooks(ctx context.Context, d state.Dir, kind hooks.Kind, sp
 			r.event(d, state.Event{Step: state.StepHook, Detail: fmt.Sprintf("%s %s, pid %d, limit %s", kind, h.Path, pid, limit),
 				Waiting: p.String(), Running: true, TimeoutMS: limit.Milliseconds()})
 			if peer != nil {
-				peer.Announce(p)
+				if err := peer.Announce(p); err != nil {
+					r.log.Warn("hook not announced to the other side of the handshake", "id", d.ID, "hook", h.Path, "error", err)
+				}
 			}
 		},
 		Unguarded: func(h specs.Hook, err error) {
@@ -483,7 +486,7 @@ func (r *Runtime) runHooks(ctx context.Context, d state.Dir, kind hooks.Kind, sp
 			}
 			r.event(d, ev)
 			if peer != nil && err == nil {
-				peer.Write(ipc.Done, "")
+				_ = peer.Write(ipc.Done, "") // a hang-up: its reader reports it
 			}
 		},
 	})

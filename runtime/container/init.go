@@ -96,7 +96,10 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		}
 	}()
 	stor := r.budget().storage()
-	conn.Announce(stor)
+	// Storage and network lines are the budget's own (TestAnnounceRoundTrip
+	// reads such lines back): sending fails only on a hang-up, which the
+	// peer's reader (watchPeer, the parent pipe) reports.
+	_ = conn.Announce(stor)
 	r.event(d, state.Event{Step: state.StepStartReceived, Waiting: stor.String(), Running: true, TimeoutMS: stor.Limit.Milliseconds()})
 	// create wrote our pid (as seen from the host: in a new pid namespace
 	// we are 1 to ourselves) and the created status after BOOTED.
@@ -109,7 +112,7 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	if err != nil {
 		return err
 	}
-	conn.Write(ipc.Done, "")
+	_ = conn.Write(ipc.Done, "") // a hang-up: watchPeer reports it
 	defer func() {
 		if err != nil {
 			res.Undo() // e.g. kill virtiofsd: no VMM will connect
@@ -232,7 +235,7 @@ func (r *Runtime) untilAcked(ctx context.Context, d state.Dir, st *state.State, 
 	// Solo5 tender attaches exactly what the unikernel's manifest
 	// declares: read it first, so a mismatch fails create too.
 	netw := b.network()
-	ack.Announce(netw)
+	_ = ack.Announce(netw) // fails only on a hang-up: see Init's storage line
 	nctx, ncancel := withTimeout(pctx, config.Duration(netw.Limit), "network set-up")
 	err = r.answerAck(nctx, d, st, bt)
 	ncancel()
@@ -255,7 +258,8 @@ func (r *Runtime) untilAcked(ctx context.Context, d state.Dir, st *state.State, 
 // once told, may kill us at once.
 func (r *Runtime) refuse(d state.Dir, conn *ipc.Conn, err error) error {
 	r.failed(d, "init", err)
-	answer(conn, errors.New(strings.TrimPrefix(err.Error(), ErrHandshake.Error()+": ")))
+	// Unsaid if the peer has hung up: the failure is journalled either way.
+	_ = answer(conn, errors.New(strings.TrimPrefix(err.Error(), ErrHandshake.Error()+": ")))
 	return journalled{err}
 }
 

@@ -139,7 +139,7 @@ func dialChild(ctx context.Context, sock string, margin time.Duration) (*childLi
 	}
 	l := &childLink{conn: conn, in: make(chan incoming, 8), done: make(chan struct{})}
 	l.hooksCtx, l.stopHooks = context.WithCancelCause(ctx)
-	go l.receive()
+	go l.receive() //nolint:gosec // G118: reads until close closes the connection; waits for its words take a ctx (Read)
 	return l, nil
 }
 
