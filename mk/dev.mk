@@ -3,6 +3,9 @@
 #   make demo        demo bundles under build/demo/bundles, empty root build/demo/root
 #   make dev         build everything, prepare the demo, open the console on it
 DEMO := build/demo
+# Real third-party guests (Solo5, Unikraft), when they are there: the demo
+# offers them too (shared/guests/README.md).
+GUESTS ?= $(abspath ../shared/guests)
 
 .PHONY: build-dev dev demo
 build: $(BIN)/urunc-dev
@@ -12,10 +15,12 @@ $(BIN)/urunc-dev: FORCE
 	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -ldflags '$(VERSION_LDFLAGS)' -o $@ ./cmd/urunc-dev
 
 # Demo bundles of the project's test unikernel: hello (prints and exits)
-# and heartbeat (prints a line per second until killed).
+# and heartbeat (prints a line per second until killed); where $(GUESTS)
+# exists, real Solo5 and Unikraft guests too, and the host configuration
+# that names the Solo5 tenders.
 demo: build unikernel
 	rm -rf $(DEMO)/bundles
-	$(BIN)/urunc-dev bundle --demo --kernel $(UNIKERNEL_ELF) --out $(DEMO)/bundles
+	$(BIN)/urunc-dev bundle --demo --kernel $(UNIKERNEL_ELF) --guests $(GUESTS) --out $(DEMO)/bundles
 	mkdir -p $(DEMO)/root
 
 # Build everything, prepare the demo, open the console on it
@@ -23,4 +28,5 @@ demo: build unikernel
 dev: deps
 	$(MAKE) build unikernel
 	$(MAKE) demo
-	$(BIN)/urunc-dev --root $(abspath $(DEMO)/root) --bundles $(abspath $(DEMO)/bundles) --urunc $(abspath $(BIN)/urunc)
+	cfg=$(abspath $(DEMO)/bundles/urunc-config.json); if [ -f $$cfg ]; then export URUNC_CONFIG=$$cfg; fi; \
+		exec $(BIN)/urunc-dev --root $(abspath $(DEMO)/root) --bundles $(abspath $(DEMO)/bundles) --urunc $(abspath $(BIN)/urunc)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,6 +33,7 @@ func bundleCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Required: true, Usage: "bundle directory to create (with --demo: a directory for the demo bundles)"},
 			&cli.StringSliceFlag{Name: "annotation", Usage: "extra annotation key=value (repeatable)"},
 			&cli.BoolFlag{Name: "demo", Usage: "make the demo bundles hello and heartbeat from build/unikernel/hello.elf"},
+			&cli.StringFlag{Name: "guests", Usage: "with --demo: also bundles of the real Solo5 and Unikraft guests in this directory (../shared/guests), when it exists"},
 		},
 		Action: func(c *cli.Context) error {
 			ann := map[string]string{}
@@ -43,7 +45,14 @@ func bundleCommand() *cli.Command {
 				ann[k] = v
 			}
 			if c.Bool("demo") {
-				return makeDemo(c.String("out"), c.String("kernel"))
+				if err := makeDemo(c.String("out"), c.String("kernel")); err != nil {
+					return err
+				}
+				n, err := makeGuestDemos(c.String("out"), c.String("guests"))
+				if n > 0 {
+					fmt.Fprintf(c.App.Writer, "%d bundles of real guests from %s (urunc finds their tenders through %s)\n", n, c.String("guests"), filepath.Join(c.String("out"), GuestsHostConfig))
+				}
+				return err
 			}
 			if c.String("kernel") == "" {
 				return fmt.Errorf("--kernel is required (or --demo)")
@@ -90,6 +99,73 @@ func makeDemo(out, kernel string) error {
 		}
 	}
 	return nil
+}
+
+// GuestsHostConfig is the urunc host configuration makeGuestDemos writes
+// beside the bundles: the real Solo5 tenders' paths (they are not on
+// PATH). make dev points URUNC_CONFIG at it.
+const GuestsHostConfig = "urunc-config.json"
+
+// guestDemo is a demo bundle of a real guest (shared/guests/README.md).
+type guestDemo struct {
+	name, kernel, typ, hv, version, cmdline string
+	kvm                                     bool // needs /dev/kvm
+}
+
+// guestDemos: Solo5's test_hello on both tenders and test_net (runs until
+// killed); Unikraft's helloworld, its stock 0.17 build that fails under
+// TCG (the console shows why), and httpreply.
+func guestDemos() []guestDemo {
+	return []guestDemo{
+		{name: "solo5-hello-spt", kernel: "solo5-v0.12.1/test_hello.spt", typ: "solo5", hv: "spt", cmdline: "Hello_Solo5"},
+		{name: "solo5-hello-hvt", kernel: "solo5-v0.12.1/test_hello.hvt", typ: "solo5", hv: "hvt", cmdline: "Hello_Solo5", kvm: true},
+		{name: "solo5-net-spt", kernel: "solo5-v0.12.1/test_net.spt", typ: "solo5", hv: "spt"},
+		{name: "unikraft-hello", kernel: "unikraft-0.17.0/helloworld_qemu-x86_64", typ: "unikraft", hv: "qemu", version: "0.17.0", cmdline: "hello from the console"},
+		{name: "unikraft-hwrng", kernel: "unikraft-0.17.0/helloworld-hwrng_qemu-x86_64", typ: "unikraft", hv: "qemu", version: "0.17.0"},
+		{name: "unikraft-http", kernel: "unikraft-0.15.0/httpreply_qemu-x86_64", typ: "unikraft", hv: "qemu", version: "0.15.0"},
+	}
+}
+
+// makeGuestDemos writes the real guests' bundles into out when the guests
+// directory holds them, and the host configuration naming the tenders.
+// It returns how many it wrote; a missing directory is not an error.
+func makeGuestDemos(out, guests string) (int, error) {
+	if guests == "" {
+		return 0, nil
+	}
+	if _, err := os.Stat(guests); err != nil {
+		return 0, nil
+	}
+	kvm := false
+	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err == nil {
+		f.Close()
+		kvm = true
+	}
+	n := 0
+	for _, g := range guestDemos() {
+		kernel := filepath.Join(guests, g.kernel)
+		if _, err := os.Stat(kernel); err != nil || (g.kvm && !kvm) {
+			continue
+		}
+		ann := map[string]string{}
+		if g.version != "" {
+			ann[config.KeyVersion] = g.version
+		}
+		if err := MakeBundle(BundleOptions{Kernel: kernel, Type: g.typ, Hypervisor: g.hv, Cmdline: g.cmdline, Out: filepath.Join(out, g.name), Annotations: ann}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	monitors := map[string]any{}
+	for _, t := range []string{"hvt", "spt"} {
+		if p, err := filepath.Abs(filepath.Join(guests, "solo5-v0.12.1", "solo5-"+t)); err == nil {
+			if _, err := os.Stat(p); err == nil {
+				monitors[t] = map[string]string{"path": p}
+			}
+		}
+	}
+	data, _ := json.MarshalIndent(map[string]any{"monitors": monitors}, "", "  ")
+	return n, os.WriteFile(filepath.Join(out, GuestsHostConfig), append(data, '\n'), 0o644) //nolint:gosec // G306: a host configuration, 0644 like /etc/urunc/config.json
 }
 
 // MakeBundle writes Out/config.json and Out/rootfs with the kernel (and

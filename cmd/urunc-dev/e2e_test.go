@@ -828,3 +828,53 @@ func outFile(t *testing.T) *os.File {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
+// TestConsoleRealGuests: the demo offers the real Solo5 and Unikraft
+// guests of ../shared/guests; created from the console, their consoles
+// show live, and a guest that fails (Unikraft 0.17's stock helloworld
+// under TCG) shows why.
+func TestConsoleRealGuests(t *testing.T) {
+	requireRuntime(t)
+	bin := buildConsole(t)
+	e2e.Guest(t, "solo5-v0.12.1/test_hello.spt")
+	guests := filepath.Dir(filepath.Dir(e2e.Guest(t, "solo5-v0.12.1/test_hello.spt")))
+	all := filepath.Join(t.TempDir(), "all")
+	out, err := exec.Command(bin, "bundle", "--demo", "--kernel", e2e.Unikernel(), "--guests", guests, "--out", all).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "bundles of real guests") {
+		t.Fatalf("urunc-dev bundle --demo --guests: %v %s", err, out)
+	}
+	// Offer two of them, so the picker's order is known.
+	bundles := filepath.Join(t.TempDir(), "bundles")
+	os.MkdirAll(bundles, 0o755)
+	for _, b := range []string{"solo5-hello-spt", "unikraft-hwrng"} {
+		if err := os.Rename(filepath.Join(all, b), filepath.Join(bundles, b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := e2e.NewURunc(t)
+	os.MkdirAll(u.Root, 0o700)
+	t.Setenv("URUNC_CONFIG", filepath.Join(all, "urunc-config.json"))
+	con := startConsole(t, bin, "--root", u.Root, "--bundles", bundles, "--urunc", u.Bin)
+	con.waitScreen("empty list", 10*time.Second, "no containers under")
+
+	con.keys("c")
+	con.waitScreen("bundle picker", 10*time.Second, "solo5-hello-spt", "unikraft-hwrng")
+	con.keys("Enter")
+	con.waitScreen("id prompt", 5*time.Second, "container id: solo5-hello-spt-1")
+	con.keys("Enter")
+	con.waitRow("solo5-hello-spt-1", "stopped", 20*time.Second)
+	con.keys("2")
+	con.waitScreen("solo5 console", 10*time.Second, "Solo5: Bindings version v0.12.1", "SUCCESS")
+	con.keys("Escape")
+
+	con.keys("c", "Down", "Enter")
+	con.waitScreen("id prompt", 5*time.Second, "container id: unikraft-hwrng-2")
+	con.keys("Enter")
+	con.waitRow("unikraft-hwrng-2", "stopped", 20*time.Second)
+	con.keys("/")
+	con.typeText("hwrng")
+	con.keys("Enter", "2")
+	con.waitScreen("the failure", 10*time.Second, "Could not initialize the HWRNG", "returned error")
+	con.keys("Escape", "q")
+	con.waitQuit(5 * time.Second)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -46,14 +47,26 @@ type Process struct {
 	done chan struct{}
 	err  error // cmd.Wait's result, valid after done is closed
 	cmd  *exec.Cmd
+	tee  chan struct{} // the console copy's end, or nil
 }
 
-// Wait returns the container's exit status once its VMM has exited.
+// teeDrain bounds how long Wait lets the console copy pass on what the
+// VMM wrote last.
+const teeDrain = 2 * time.Second
+
+// Wait returns the container's exit status once its VMM has exited (and
+// its console copy has passed on the last output).
 func (p *Process) Wait(ctx context.Context) (int, error) {
 	select {
 	case <-p.done:
 	case <-ctx.Done():
 		return -1, context.Cause(ctx)
+	}
+	if p.tee != nil {
+		select {
+		case <-p.tee:
+		case <-time.After(teeDrain):
+		}
 	}
 	return exitStatus(p.cmd.ProcessState), nil
 }
@@ -98,6 +111,7 @@ type creation struct {
 	st     *state.State
 	cgroup *cgroups.Placement
 	child  *Process
+	tee    chan struct{} // closed when the console copy has ended (nil: none)
 	undo   undo
 }
 
@@ -119,7 +133,11 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 			c.undo.run()
 		}
 	}()
-	c.undo.add(func() { c.d.Remove() })
+	c.undo.add(func() {
+		if err := c.d.Remove(); err != nil {
+			r.log.Warn("state directory not removed", "id", o.ID, "error", err)
+		}
+	})
 	unlock, err := c.d.Lock(ctx)
 	if err != nil {
 		return nil, err
@@ -139,8 +157,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 		return nil, err
 	}
 	defer childGone()
-	timeouts := r.opts.Host.Timeouts
-	bctx, cancel := withTimeout(childCtx, timeouts.Booted, "waiting for BOOTED from the init child")
+	bctx, cancel := withTimeout(childCtx, r.opts.Host.Timeouts.Booted, "waiting for BOOTED from the init child")
 	defer cancel()
 	if err := awaitBooted(bctx, initLn); err != nil {
 		return nil, err
@@ -150,18 +167,59 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 	if err := c.recordCreated(); err != nil {
 		return nil, err
 	}
+	b := r.budget()
+	// Connected from now until the child's answer: the child learns what
+	// we run (its wait follows it), we learn at once if it gives up.
+	link, err := dialChild(childCtx, c.d.File(state.UruncSock), b.ackMargin())
+	if err != nil {
+		return nil, fmt.Errorf("%w%s", err, childFailure(c.d, state.StepCreate))
+	}
+	defer func() {
+		if err != nil {
+			// Failing: the child goes first, so it does not take our
+			// hang-up for a reason of its own (undo reaps it). Kill fails
+			// only if it has exited.
+			_ = c.child.cmd.Process.Kill()
+		}
+		link.close()
+	}()
 	for _, kind := range []hooks.Kind{hooks.Prestart, hooks.CreateRuntime, hooks.CreateContainer} {
-		if err := r.runHooks(ctx, c.d, kind, c.spec, c.st); err != nil {
+		if err := r.runHooks(link.hooksCtx, c.d, kind, c.spec, c.st, link.conn); err != nil {
+			if link.hooksCtx.Err() != nil {
+				// The child gave up or died: its reason, not the hook's.
+				cause, said := context.Cause(link.hooksCtx), ""
+				if errors.Is(cause, errChildHungUp) {
+					// It is dying: its exit status says more.
+					select {
+					case <-childCtx.Done():
+						cause = context.Cause(childCtx)
+					case <-time.After(time.Second):
+					}
+				}
+				if ref := (*errRefused)(nil); !errors.As(cause, &ref) {
+					said = childFailure(c.d, state.StepCreate)
+				}
+				return nil, fmt.Errorf("%w: %w%s (create stopped: %w)", ErrHandshake, cause, said, err)
+			}
 			return nil, err
 		}
 	}
 	faultPoint("parent-before-ack")
-	actx, acancel := withTimeout(childCtx, timeouts.Ack, "sending ACK")
-	defer acancel()
-	r.event(c.d, state.Event{Step: state.StepAckSent, Waiting: "network set-up", TimeoutMS: ms(timeouts.Ack)})
+	if err := link.sendAck(); err != nil {
+		return nil, err
+	}
+	r.event(c.d, state.Event{Step: state.StepAckSent, Waiting: "network set-up", TimeoutMS: b.ackMargin().Milliseconds()})
 	// The child answers ACK once it has set up the guest's network (eth0
-	// exists only after the hooks above): OK, or ERROR with why.
-	if err := sendAck(actx, c.d.File(state.UruncSock), o.ID); err != nil {
+	// exists only after the hooks above): OK, or ERROR with why. It
+	// announces the set-up first (STEP network), which extends our wait.
+	err = awaitWord(childCtx, link, ipc.OK, "the answer to ACK", "the init child", "create "+o.ID, b.ackMargin(), func(p ipc.Progress, allowance time.Duration) {
+		r.event(c.d, state.Event{Step: state.StepProgress, Detail: fmt.Sprintf("the init child runs the %s (limit %s)", p, p.Limit),
+			Waiting: "network set-up", TimeoutMS: allowance.Milliseconds()})
+	})
+	if err != nil {
+		if errors.Is(err, ErrHandshake) {
+			err = fmt.Errorf("%w%s", err, childFailure(c.d, state.StepCreate))
+		}
 		return nil, err
 	}
 	r.event(c.d, state.Event{Step: state.StepCreated, Detail: fmt.Sprintf("pid %d", c.child.Pid)})
@@ -265,7 +323,11 @@ func (c *creation) spawnChild(ctx context.Context) (_ context.Context, release f
 	}
 	if c.cgroup != nil {
 		cg := c.cgroup
-		c.undo.add(func() { cg.Destroy() })
+		c.undo.add(func() {
+			if err := cg.Destroy(); err != nil {
+				c.r.log.Warn("cgroup not removed", "id", c.o.ID, "error", err)
+			}
+		})
 		c.st.CgroupPaths, c.st.CgroupDriver = cg.Paths, cg.Driver
 		if err := c.d.WriteState(c.st); err != nil {
 			return nil, nil, err
@@ -316,14 +378,22 @@ func (c *creation) spawnChild(ctx context.Context) (_ context.Context, release f
 			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 		}
 	}
+	if !vmm.LogsConsole(c.cfg.Hypervisor) {
+		pw, err := c.teeConsole(cmd.Stdout, cmd.Stderr)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer pw.Close() // the child has its copy (consolePipeFD)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, pw)
+	}
 	if err := startIn(cmd, c.join); err != nil {
 		return nil, nil, fmt.Errorf("start init child: %w", err)
 	}
-	child := &Process{Pid: cmd.Process.Pid, done: make(chan struct{}), cmd: cmd}
+	child := &Process{Pid: cmd.Process.Pid, done: make(chan struct{}), cmd: cmd, tee: c.tee}
 	c.child = child
 	go func() { child.err = cmd.Wait(); close(child.done) }()
 	c.undo.add(func() {
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill() // fails only if it has exited: done either way
 		<-child.done
 	})
 	faultPoint("parent-after-spawn")
@@ -339,6 +409,41 @@ func (c *creation) spawnChild(ctx context.Context) (_ context.Context, release f
 		}
 	}()
 	return childCtx, func() { childGone(nil) }, nil
+}
+
+// teeBinary copies the console of monitors that only write it to their
+// stdout (coreutils' tee: on every Debian system).
+const teeBinary = "/usr/bin/tee"
+
+// teeConsole starts the console copy of a monitor that does not log the
+// guest console itself: a tee between the VMM's stdout/stderr (the pipe
+// returned, which the child hands to the VMM) and the container's stdio,
+// appending to serial.log as qemu's chardev logfile does, so the state
+// directory holds every guest's console (urunc-dev shows it). It runs in
+// the host's pid namespace in a session of its own (so it outlives the
+// container's namespace to copy the last bytes and no signal meant for
+// the VMM reaches it) and ends at EOF: when the VMM (or the child, if it
+// never execs) is gone.
+func (c *creation) teeConsole(stdout, stderr io.Writer) (*os.File, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("console copy: %w", err)
+	}
+	defer pr.Close()
+	tee := exec.Command(teeBinary, "-a", c.d.File(state.SerialFile))
+	tee.Stdin, tee.Stdout, tee.Stderr = pr, stdout, stderr
+	tee.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := tee.Start(); err != nil {
+		pw.Close()
+		return nil, fmt.Errorf("console copy: %s: %w", teeBinary, err)
+	}
+	done := make(chan struct{})
+	// tee's status says nothing about the container; Kill fails only if
+	// it has exited.
+	go func() { _ = tee.Wait(); close(done) }()
+	c.undo.add(func() { _ = tee.Process.Kill(); <-done })
+	c.tee = done
+	return pw, nil
 }
 
 // recordCreated writes the pid file and the created status, once the
@@ -361,9 +466,36 @@ func (c *creation) recordCreated() error {
 	return c.d.SetStatus(c.st, state.Created)
 }
 
-func (r *Runtime) runHooks(ctx context.Context, d state.Dir, kind hooks.Kind, spec *specs.Spec, st *state.State) error {
-	return hooks.Run(ctx, kind, hooks.List(spec.Hooks, kind), ociState(st), r.opts.Host.Timeouts.Hook.D(), func(h specs.Hook) {
-		r.event(d, state.Event{Step: state.StepHook, Detail: fmt.Sprintf("%s %s", kind, h.Path)})
+// runHooks runs the spec's hooks of one kind. Each is journalled as a
+// running wait with its limit (hook) and again when it ends (hook-done),
+// and announced on peer, the other side of the handshake (HOOK, then
+// DONE; nil: nobody waits on us), so that its wait follows the hook. A
+// failed write to peer is its hang-up, which its own reader reports.
+func (r *Runtime) runHooks(ctx context.Context, d state.Dir, kind hooks.Kind, spec *specs.Spec, st *state.State, peer *ipc.Conn) error {
+	return hooks.Run(ctx, kind, hooks.List(spec.Hooks, kind), ociState(st), r.budget().hooks(), hooks.Observer{
+		Started: func(h specs.Hook, pid int, limit time.Duration) {
+			p := ipc.Progress{Step: ipc.StepHook, Kind: string(kind), Path: h.Path, Limit: limit}
+			r.event(d, state.Event{Step: state.StepHook, Detail: fmt.Sprintf("%s %s, pid %d, limit %s", kind, h.Path, pid, limit),
+				Waiting: p.String(), Running: true, TimeoutMS: limit.Milliseconds()})
+			if peer != nil {
+				if err := peer.Announce(p); err != nil {
+					r.log.Warn("hook not announced to the other side of the handshake", "id", d.ID, "hook", h.Path, "error", err)
+				}
+			}
+		},
+		Unguarded: func(h specs.Hook, err error) {
+			r.log.Warn("hook runs without its guard: what it starts may outlive urunc if urunc dies", "id", d.ID, "hook", h.Path, "error", err)
+		},
+		Done: func(h specs.Hook, took time.Duration, err error) {
+			ev := state.Event{Step: state.StepHookDone, Detail: fmt.Sprintf("%s %s after %s", kind, h.Path, took.Round(time.Millisecond))}
+			if err != nil {
+				ev.Error = err.Error()
+			}
+			r.event(d, ev)
+			if peer != nil && err == nil {
+				_ = peer.Write(ipc.Done, "") // a hang-up: its reader reports it
+			}
+		},
 	})
 }
 

@@ -138,7 +138,9 @@ func scanTail(path string, f func(string) bool) {
 	}
 	defer file.Close()
 	if info, err := file.Stat(); err == nil && info.Size() > consoleTail {
-		file.Seek(info.Size()-consoleTail, io.SeekStart)
+		if _, err := file.Seek(info.Size()-consoleTail, io.SeekStart); err != nil {
+			return
+		}
 	}
 	data, _ := io.ReadAll(io.LimitReader(file, consoleTail))
 	sc := bufio.NewScanner(bytes.NewReader(data))

@@ -41,6 +41,17 @@ type Monitor interface {
 	Attach(req *Request) ([]Attachment, error)
 	// NeedsManifest says Attach needs the unikernel's Solo5 manifest.
 	NeedsManifest() bool
+	// LogsConsole says the monitor copies the guest console to
+	// Request.SerialLog itself (qemu's chardev logfile); the others write
+	// it to their stdout only, and the runtime copies it.
+	LogsConsole() bool
+}
+
+// LogsConsole reports whether the monitor copies the guest console to the
+// serial log itself (false for unknown names).
+func LogsConsole(hypervisor string) bool {
+	m, err := LookupMonitor(hypervisor)
+	return err == nil && m.LogsConsole()
 }
 
 // NeedsManifest reports whether the monitor needs the unikernel's Solo5

@@ -16,9 +16,10 @@ import (
 // not apply.
 type CloudHypervisorMonitor struct{ generic }
 
-func (CloudHypervisorMonitor) Name() string     { return CloudHypervisor }
-func (CloudHypervisorMonitor) Binary() string   { return "cloud-hypervisor" }
-func (CloudHypervisorMonitor) Control() Control { return NoControl }
+func (CloudHypervisorMonitor) Name() string      { return CloudHypervisor }
+func (CloudHypervisorMonitor) Binary() string    { return "cloud-hypervisor" }
+func (CloudHypervisorMonitor) Control() Control  { return NoControl }
+func (CloudHypervisorMonitor) LogsConsole() bool { return false }
 func (CloudHypervisorMonitor) Choose(want accel.Request, _ accel.Facts) Choice {
 	return kvmOnly("cloud-hypervisor", want)
 }

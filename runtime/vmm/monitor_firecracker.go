@@ -17,9 +17,10 @@ const FirecrackerConfigFile = "firecracker.json"
 // guest console is firecracker's stdout. qemu ExtraArgs do not apply.
 type FirecrackerMonitor struct{ generic }
 
-func (FirecrackerMonitor) Name() string     { return Firecracker }
-func (FirecrackerMonitor) Binary() string   { return "firecracker" }
-func (FirecrackerMonitor) Control() Control { return NoControl }
+func (FirecrackerMonitor) Name() string      { return Firecracker }
+func (FirecrackerMonitor) Binary() string    { return "firecracker" }
+func (FirecrackerMonitor) Control() Control  { return NoControl }
+func (FirecrackerMonitor) LogsConsole() bool { return false }
 func (FirecrackerMonitor) Choose(want accel.Request, _ accel.Facts) Choice {
 	return kvmOnly("firecracker", want)
 }

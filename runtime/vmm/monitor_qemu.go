@@ -29,9 +29,10 @@ const DebugExitDevice = "isa-debug-exit,iobase=0xf4,iosize=0x04"
 // Devices are PCI on pc/q35 and virtio-mmio ("-device" models) on microvm.
 type QEMUMonitor struct{ generic }
 
-func (QEMUMonitor) Name() string     { return QEMU }
-func (QEMUMonitor) Binary() string   { return "qemu-system-x86_64" }
-func (QEMUMonitor) Control() Control { return QMP }
+func (QEMUMonitor) Name() string      { return QEMU }
+func (QEMUMonitor) Binary() string    { return "qemu-system-x86_64" }
+func (QEMUMonitor) Control() Control  { return QMP }
+func (QEMUMonitor) LogsConsole() bool { return true }
 
 // Choose: the accelerator, CPU model and machine type of runtime/accel.
 func (QEMUMonitor) Choose(want accel.Request, facts accel.Facts) Choice {

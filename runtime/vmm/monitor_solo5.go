@@ -106,6 +106,7 @@ var ErrDeviceMismatch = errors.New("the devices do not match the unikernel's Sol
 type tender struct{}
 
 func (tender) NeedsManifest() bool { return true }
+func (tender) LogsConsole() bool   { return false }
 
 // Attach binds the manifest's devices: its network device (at most one:
 // a container has one network, eth0) to the container's tap, its block

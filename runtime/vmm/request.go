@@ -384,4 +384,8 @@ type Plan struct {
 	Exit         Exit   // how the guest's outcome is read
 	// Attachments say which device of the guest got what.
 	Attachments []Attachment
+	// LogsConsole says the monitor copies the guest console to
+	// Request.SerialLog itself (qemu's chardev logfile); for the others
+	// the runtime copies what they write to their stdout.
+	LogsConsole bool
 }

@@ -152,6 +152,7 @@ func Build(req Request) (*Plan, error) {
 		plan.Control = m.Control()
 	}
 	plan.Attachments = attached
+	plan.LogsConsole = m.LogsConsole()
 	plan.Mounts = mounts(req, plan)
 	plan.Devices = m.Devices(req)
 	return plan, nil

@@ -399,6 +399,11 @@ func TestSolo5NoNICDeclaredInANetwork(t *testing.T) {
 			journal := e2e.ReadFile(filepath.Join(u.Root, id, "events.jsonl"))
 			u.MustRun(t, "start", id)
 			e2e.WaitFor(t, 20*time.Second, "SUCCESS", func() bool { return e2e.FileContains(console.Name(), "SUCCESS") })
+			// The tender only writes to its stdout: urunc copies it to the
+			// state directory's serial.log too (urunc-dev shows it).
+			e2e.WaitFor(t, 5*time.Second, "SUCCESS in serial.log", func() bool {
+				return e2e.FileContains(filepath.Join(u.Root, id, "serial.log"), "SUCCESS")
+			})
 			vmm := e2e.ReadFile(filepath.Join(u.Root, id, "vmm.json"))
 			if !strings.Contains(journal, "declares no network device") || !strings.Contains(vmm, `"network":"not given`) || strings.Contains(vmm, "--net") {
 				t.Fatalf("journal %s\nvmm.json %s", journal, vmm)
