@@ -130,7 +130,7 @@ func (r Runner) createWithTerminal(ctx context.Context, out *os.File, bundle, id
 	if log, err := os.OpenFile(out.Name(), os.O_WRONLY|os.O_APPEND, 0); err == nil {
 		go func() {
 			defer log.Close()
-			io.Copy(log, master)
+			_, _ = io.Copy(log, master) // until the pty goes (EIO): nothing to report
 		}()
 	}
 	return master, nil

@@ -144,7 +144,7 @@ func (m *Model) attachCmd(c *container) tea.Cmd {
 			a := newAttachConn(id, state.ConsoleSock)
 			// qemu writes the console to its client too: read it away
 			// (serial.log has it), or the guest would stall.
-			go io.Copy(io.Discard, conn)
+			go func() { _, _ = io.Copy(io.Discard, conn) }() // until detach closes it
 			a.start(conn, func() { conn.Close() })
 			return attachedMsg{id: id, conn: a}
 		}

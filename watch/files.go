@@ -115,9 +115,12 @@ func (f *Files) loop(ctx context.Context) {
 			timer.Stop()
 			timer.Reset(f.quiet)
 			armed = true
-		case <-f.fsw.Errors:
+		case _, ok := <-f.fsw.Errors:
 			// An overflow loses events, not the next ones: the burst ends
 			// on its timer as usual.
+			if !ok {
+				return
+			}
 		case now := <-timerC:
 			armed = false
 			if pending == nil {

@@ -273,7 +273,7 @@ func claimAddress(h *netlink.Handle, tap netlink.Link, want string) (net.IP, err
 func confSysctl(tap, key string) func() error {
 	return func() error {
 		p := "/proc/sys/net/ipv4/conf/" + tap + "/" + key
-		if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil { //nolint:gosec // G306: a sysctl: it exists, the mode is never applied
 			return fmt.Errorf("set %s: %w", p, err)
 		}
 		return nil
