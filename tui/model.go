@@ -505,6 +505,7 @@ func (m *Model) removeDerived(c *container) tea.Cmd {
 	c.derived = ""
 	return func() tea.Msg {
 		os.RemoveAll(dir)
+		_ = os.Remove(filepath.Dir(dir)) // the last one takes the directory along; else it is not empty
 		return nil
 	}
 }

@@ -815,6 +815,13 @@ func TestConsoleGDB(t *testing.T) {
 	if out, err := exec.Command(bin, "gdb", "--root", u.Root, "plain").CombinedOutput(); e2e.ExitCode(err) != 1 || !strings.Contains(string(out), "has no gdb stub") {
 		t.Fatalf("urunc-dev gdb without a stub: %v %s", err, out)
 	}
+	// The bundle made for hb-1 (the annotation added) goes with it.
+	derived, _ := u.State(t, "hb-1")["bundle"].(string)
+	if !strings.Contains(derived, "urunc-dev-bundles") || !strings.Contains(e2e.ReadFile(filepath.Join(derived, "config.json")), `"com.urunc.vmm.gdb": "wait"`) {
+		t.Fatalf("hb-1's bundle %q", derived)
+	}
+	u.MustRun(t, "delete", "--force", "hb-1")
+	e2e.WaitFor(t, 10*time.Second, "the derived bundle to go", func() bool { _, err := os.Stat(derived); return os.IsNotExist(err) })
 	con.keys("Escape", "q")
 	con.waitQuit(5 * time.Second)
 }
