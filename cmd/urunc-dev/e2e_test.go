@@ -501,11 +501,15 @@ func TestConsolePostMortem(t *testing.T) {
 	// A real Unikraft guest that fails under TCG (no RDSEED) and still
 	// powers the VM off cleanly: only its console says it failed.
 	makeBundle(t, bin, bundles, "c-hwrng", "--kernel", hwrng, "--type", "unikraft", "--annotation=com.urunc.unikernel.unikernelVersion=0.17.0")
+	// A file qemu cannot boot: qemu's own error line is the reason.
+	bad := filepath.Join(t.TempDir(), "bad.elf")
+	os.WriteFile(bad, []byte("not a kernel\n"), 0o644)
+	makeBundle(t, bin, bundles, "d-bad", "--kernel", bad, microvm)
 	os.MkdirAll(u.Root, 0o700)
 	con := startConsole(t, bin, "--root", u.Root, "--bundles", bundles, "--urunc", u.Bin)
 	con.waitScreen("empty list", 10*time.Second, "no containers under")
 
-	// The picker lists a-exit3, b-heartbeat, c-hwrng (start after create on).
+	// The picker lists a-exit3, b-heartbeat, c-hwrng, d-bad (start after create on).
 	con.keys("c", "Enter")
 	con.waitScreen("id prompt", 5*time.Second, "container id: a-exit3-1")
 	con.keys("Enter")
@@ -525,6 +529,11 @@ func TestConsolePostMortem(t *testing.T) {
 	con.waitRow("b-heartbeat-3", "running", 20*time.Second)
 	con.keys("K", "k")
 	con.waitRow("b-heartbeat-3", "exit 137: VMM killed by SIGKILL", 15*time.Second)
+
+	con.keys("c", "Down", "Down", "Enter") // from b-heartbeat to d-bad
+	con.waitScreen("id prompt", 5*time.Second, "container id: d-bad-4")
+	con.keys("Enter")
+	con.waitRow("d-bad-4", "exit 1: VMM exited 1: qemu: invalid kernel header", 20*time.Second)
 
 	// One made elsewhere: its VMM's status goes to init, not to us.
 	stdio, _ := os.Create(filepath.Join(t.TempDir(), "stdio"))

@@ -73,7 +73,10 @@ func Explain(info *state.VMMInfo, vmmStatus int, failure, vmmLine string) Outcom
 	switch {
 	case vmmStatus > 128 && vmmStatus < 128+65:
 		o.Reason = fmt.Sprintf("VMM killed by %s", unix.SignalName(unix.Signal(vmmStatus-128)))
-	case !fromGuest && vmmLine != "":
+	case vmmStatus != 0 && vmmLine != "":
+		// The VMM said why it failed: even a status a guest could have
+		// given (the raw rule takes every status for the guest's) is the
+		// VMM's own then.
 		o.Reason = fmt.Sprintf("VMM exited %d: %s", vmmStatus, vmmLine)
 	case !fromGuest:
 		o.Reason = fmt.Sprintf("VMM exited %d (not the guest's status)", vmmStatus)
@@ -90,20 +93,27 @@ func Explain(info *state.VMMInfo, vmmStatus int, failure, vmmLine string) Outcom
 	return o
 }
 
-// VMMErrorLine is the last line of a VMM's own output (its stderr, mixed
-// into the container's stdio with the guest console) that the VMM
-// prefixed with its program name, as qemu and the Solo5 tenders do
-// ("qemu-system-x86_64: -kernel x: ..."), or "". Only the last 64 KiB of
-// the file are read.
+// VMMErrorLine is the last error line of a VMM's own output (its
+// stderr, mixed into the container's stdio with the guest console): a
+// line the VMM prefixed with its program name, as qemu and the Solo5
+// tenders do ("qemu-system-x86_64: -kernel x: ...", and qemu's loaders'
+// "qemu: invalid kernel header"), warnings left out; or "". Only the last
+// 64 KiB of the file are read.
 func VMMErrorLine(stdio, binary string) string {
 	if binary == "" {
 		return ""
 	}
-	prefix := binary[strings.LastIndexByte(binary, '/')+1:] + ":"
+	base := binary[strings.LastIndexByte(binary, '/')+1:]
+	prefixes := []string{base + ":"}
+	if strings.HasPrefix(base, "qemu-system-") {
+		prefixes = append(prefixes, "qemu:")
+	}
 	last := ""
 	scanTail(stdio, func(line string) bool {
-		if strings.HasPrefix(line, prefix) {
-			last = line
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) && !strings.HasPrefix(strings.TrimSpace(line[len(p):]), "warning:") {
+				last = line
+			}
 		}
 		return true
 	})

@@ -31,6 +31,8 @@ func TestExplain(t *testing.T) {
 		{"VMM error", ran("unikraft"), 1, "", "qemu-system-x86_64: -kernel k: No such file", 1,
 			"VMM exited 1: qemu-system-x86_64: -kernel k: No such file"},
 		{"VMM error unknown", ran("linux-init"), 2, "", "", 2, "VMM exited 2 (not the guest's status)"},
+		{"VMM error, raw rule", ran("raw"), 1, "", "qemu: invalid kernel header", 1, "VMM exited 1: qemu: invalid kernel header"},
+		{"a VMM line on a clean exit", ran("raw"), 0, "", "qemu-system-x86_64: terminating on signal 15", 0, "guest exited 0"},
 		{"linux init", ran("linux-init"), 7, "", "", 3, "guest exited 3"},
 		{"failure marker on a clean exit", ran("raw"), 0, "Init function at 0x1 returned error -95", "", 1,
 			"guest failed: Init function at 0x1 returned error -95"},
@@ -55,8 +57,8 @@ func TestConsoleLines(t *testing.T) {
 		}
 		return p
 	}
-	stdio := write("stdio", "Hello\r\nqemu-system-x86_64: warning: first\r\nguest line\nqemu-system-x86_64: -kernel x: error\nqemu: not this\n")
-	if got := VMMErrorLine(stdio, "/usr/bin/qemu-system-x86_64"); got != "qemu-system-x86_64: -kernel x: error" {
+	stdio := write("stdio", "Hello\r\nqemu-system-x86_64: -kernel x: error\r\nguest line\nqemu: invalid kernel header\nqemu-system-x86_64: warning: not this\nqemux: nor this\n")
+	if got := VMMErrorLine(stdio, "/usr/bin/qemu-system-x86_64"); got != "qemu: invalid kernel header" {
 		t.Fatalf("VMMErrorLine = %q", got)
 	}
 	if got := VMMErrorLine(stdio, "/usr/bin/solo5-hvt"); got != "" {
