@@ -7,6 +7,7 @@
 package guests
 
 import (
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -767,4 +768,39 @@ func TestSeveralUnikernelsInOnePod(t *testing.T) {
 	if after := podState(t, pod); after != before {
 		t.Fatalf("left in the pod:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
+}
+
+// A Unikraft guest under gdb: the fixture images are stripped (no
+// symbols) and are 32-bit ELF files for qemu's multiboot loader, so the
+// command vmm.json gives sets the architecture first; a breakpoint on the
+// ELF's entry point (the guest's first instruction after the loader) is
+// hit, and the guest's console goes on once gdb detaches.
+func TestUnikraftUnderGDB(t *testing.T) {
+	e2e.RequireGDB(t)
+	u := setup(t)
+	g := guestBundle{kernel: uk015 + "/helloworld_qemu-x86_64", typ: "unikraft", hv: "qemu", version: "0.15.0",
+		annotations: map[string]string{"com.urunc.vmm.gdb": "wait"}}
+	dir := g.write(t)
+	startGuest(t, u, dir, "uk-gdb")
+	var info struct {
+		GDBCommand []string `json:"gdbCommand"`
+	}
+	if err := json.Unmarshal([]byte(e2e.ReadFile(filepath.Join(u.Root, "uk-gdb", "vmm.json"))), &info); err != nil ||
+		!strings.Contains(strings.Join(info.GDBCommand, " "), "-ex set architecture i386:x86-64 -ex target remote ") {
+		t.Fatalf("gdb command %q: %v", info.GDBCommand, err)
+	}
+	f, err := elf.Open(info.GDBCommand[len(info.GDBCommand)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := fmt.Sprintf("%#x", f.Entry)
+	f.Close()
+	if e2e.ReadFile(filepath.Join(u.Root, "uk-gdb", "serial.log")) != "" {
+		t.Fatal("the guest ran before gdb continued it")
+	}
+	out := e2e.GDBBatch(t, info.GDBCommand, "break *"+entry, "continue", "info registers rip", "delete", "detach")
+	if !strings.Contains(out, "Breakpoint 1, 0x0000000000"+strings.TrimPrefix(entry, "0x")) || !strings.Contains(out, "[Inferior 1 (process 1) detached]") {
+		t.Fatalf("gdb:\n%s", out)
+	}
+	e2e.WaitFor(t, 60*time.Second, "Hello world!", func() bool { return e2e.FileContains(filepath.Join(u.Root, "uk-gdb", "serial.log"), "Hello world!") })
 }
