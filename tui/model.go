@@ -17,6 +17,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -525,9 +526,29 @@ func (m *Model) debug(c *container) tea.Cmd {
 		m.status.set("gdb: "+c.ID+" is "+string(c.status()), true)
 		return nil
 	}
-	id, argv := c.ID, c.VMM.GDBCommand
+	id, argv := c.ID, append([]string(nil), c.VMM.GDBCommand...)
 	m.status.set("gdb on "+id+" ...", false)
-	return tea.ExecProcess(exec.Command(argv[0], argv[1:]...), func(err error) tea.Msg { return gdbDoneMsg{id: id, err: err} })
+	return tea.Exec(&terminalCommand{argv: argv}, func(err error) tea.Msg { return gdbDoneMsg{id: id, err: err} })
+}
+
+// terminalCommand is a program run in the console's terminal (tea.Exec):
+// looked up and started only in Run, once Bubble Tea has given the
+// terminal away, never in Update (exec.Command looks the program up on
+// PATH at once).
+type terminalCommand struct {
+	argv           []string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func (c *terminalCommand) SetStdin(r io.Reader)  { c.stdin = r }
+func (c *terminalCommand) SetStdout(w io.Writer) { c.stdout = w }
+func (c *terminalCommand) SetStderr(w io.Writer) { c.stderr = w }
+
+func (c *terminalCommand) Run() error {
+	cmd := exec.Command(c.argv[0], c.argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.stdin, c.stdout, c.stderr
+	return cmd.Run()
 }
 
 // dismiss forgets a deleted container.

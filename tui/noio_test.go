@@ -134,7 +134,7 @@ func TestUpdateDoesNoIO(t *testing.T) {
 	}
 	step("rerun", rerunMsg{bundle: "/bundles/alpha", old: "alpha", id: "alpha-2", change: watch.Change{Paths: []string{"/bundles/alpha/k"}}})
 	step("first byte", WatchMsg{Kind: watch.SerialAppended, ID: "alpha-2", Serial: []byte("hi\n")})
-	keys("[", "]", "R", "esc")
+	keys("[", "]", "d", "R", "esc")
 
 	// Create: the picker scans by a command, the id is chosen by another.
 	if cmd := keys("c"); cmd == nil || !strings.Contains(m.View(), "scanning…") {
