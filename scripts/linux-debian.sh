@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Fetches Debian's generic amd64 kernel (never installed on the host) and
-# produces, under OUT (default build/linux):
-#   vmlinux    uncompressed kernel extracted from the bzImage (PVH entry, for
-#              qemu -M microvm -kernel)
-#   modules/   the few modules the guest init loads (9p, virtio-fs, virtio
-#              transports, net, blk, ext4 for a block rootfs, ACPI power
-#              button + evdev) plus their
-#              dependencies, and modules.dep
-#              with their load order
-#   version    the package and kernel release used
+# produces, under OUT (default build/linux; scripts/linux-kernel.sh runs it):
+#   debian/vmlinux    uncompressed kernel extracted from the bzImage (PVH
+#                     entry, for qemu -M microvm -kernel)
+#   debian/config     its configuration
+#   debian/version    the package and kernel release used
+#   debian/copyright  the package's copyright file
+#   modules/          the few modules the guest init loads (9p, virtio-fs,
+#                     virtio transports, net, blk, ext4 for a block rootfs,
+#                     ACPI power button + evdev) plus their dependencies, and
+#                     modules.dep with their load order. urunc puts them in
+#                     a guest's initrd only when the guest's kernel has their
+#                     release (the modules' vermagic).
 # The .deb and its unpacked tree are cached in OUT/cache. Set LINUX_IMAGE_PKG
 # to pick a package (default: what linux-image-amd64 depends on).
 set -euo pipefail
@@ -17,11 +20,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-build/linux}
 CACHE=$OUT/cache
+KOUT=$OUT/debian
 GO=${GO:-go}
 # Roots; dependencies are added from each .ko's modinfo.
 MODULES=${LINUX_MODULES:-"virtio_mmio virtio_pci button evdev 9pnet_virtio 9p virtiofs virtio_net virtio_blk ext4 crc32c_generic"}
 
-log() { echo "linux-kernel: $*" >&2; }
+log() { echo "linux-debian: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 apt_updated=
@@ -109,29 +113,32 @@ extract() { # extract MAGIC_REGEX DECOMPRESSOR...
 	shift
 	local off
 	for off in $(LC_ALL=C grep -obUaP "$magic" "$vmlinuz" | cut -d: -f1); do
-		tail -c +$((off + 1)) "$vmlinuz" | "$@" >"$OUT/vmlinux.tmp" 2>/dev/null || true
-		if [ "$(head -c 4 "$OUT/vmlinux.tmp" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ]; then
+		tail -c +$((off + 1)) "$vmlinuz" | "$@" >"$KOUT/vmlinux.tmp" 2>/dev/null || true
+		if [ "$(head -c 4 "$KOUT/vmlinux.tmp" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ]; then
 			return 0
 		fi
 	done
 	return 1
 }
 want_version="$pkg $release"
-have_version=$(cat "$OUT/version" 2>/dev/null || true)
-if [ ! -s "$OUT/vmlinux" ] || [ "$have_version" != "$want_version" ]; then
+mkdir -p "$KOUT"
+have_version=$(cat "$KOUT/version" 2>/dev/null || true)
+if [ ! -s "$KOUT/vmlinux" ] || [ "$have_version" != "$want_version" ]; then
 	log "extracting vmlinux from $(basename "$vmlinuz")"
 	extract '\x02\x21\x4c\x18' lz4 -dc ||
 		extract '\xfd\x37\x7a\x58\x5a\x00' xz -dc ||
 		extract '\x1f\x8b\x08' gzip -dc ||
 		extract '\x28\xb5\x2f\xfd' zstd -dc ||
 		die "no compressed ELF kernel found in $vmlinuz"
-	mv "$OUT/vmlinux.tmp" "$OUT/vmlinux"
+	mv "$KOUT/vmlinux.tmp" "$KOUT/vmlinux"
 fi
-rm -f "$OUT/vmlinux.tmp"
+rm -f "$KOUT/vmlinux.tmp"
 
 log "selecting modules: $MODULES"
 # shellcheck disable=SC2086
 $GO run ./scripts/linux-kernel-modules -src "$moddir" -dst "$OUT/modules" $MODULES >&2
-cp "$root/boot/config-$release" "$OUT/config"
-printf '%s\n' "$want_version" >"$OUT/version"
-log "done: $OUT/vmlinux ($release), $(ls "$OUT/modules" | grep -c '\.ko$') modules"
+cp "$root/boot/config-$release" "$KOUT/config"
+cr=$(ls "$root"/usr/share/doc/linux-image-*/copyright 2>/dev/null | head -1 || true)
+if [ -n "$cr" ]; then cp "$cr" "$KOUT/copyright"; else rm -f "$KOUT/copyright"; fi
+printf '%s\n' "$want_version" >"$KOUT/version"
+log "done: $KOUT/vmlinux ($release), $(ls "$OUT/modules" | grep -c '\.ko$') modules in $OUT/modules"
