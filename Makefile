@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin
 export GOFLAGS ?= -mod=mod
 
-.PHONY: all build test unit e2e e2e-run vet fmt clean deps
+.PHONY: all build test unit e2e e2e-run vet lint fmt clean deps
 all: build
 
 # Installs missing Debian packages (qemu, runc, busybox, tmux, ...).
@@ -28,6 +28,7 @@ test: deps
 	$(MAKE) linux-kernel
 	gofmt -l $$(git ls-files '*.go') | (! grep .) || (echo "gofmt needed" && false)
 	$(GO) vet ./...
+	$(MAKE) lint
 	$(MAKE) e2e-run
 	$(MAKE) fuzz FUZZTIME=2000x
 

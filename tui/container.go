@@ -101,11 +101,17 @@ func appendBounded(s []float64, v float64) []float64 {
 
 // wait is something the handshake is waiting for, from the journal.
 type wait struct {
-	What    string        // "BOOTED", "ACK", "START", ...
+	What    string        // "BOOTED", "ACK", "START", "createRuntime hook /bin/sleep", ...
 	Step    string        // the step that started waiting
 	PID     int           // the waiting process
 	Since   time.Time     // when it started
 	Timeout time.Duration // how long it waits at most (0: no limit)
+	// Running: What is work the process runs itself (a hook, storage),
+	// Timeout its limit.
+	Running bool
+	// After: what the other side announced it runs (a progress line's
+	// detail); the wait follows it, Timeout includes its limit.
+	After string
 }
 
 // waits returns what the container is waiting for now, oldest first. A
@@ -132,8 +138,12 @@ func (c *container) waits() []wait {
 		}
 		open = kept
 		if e.Waiting != "" {
-			open = append(open, wait{What: e.Waiting, Step: e.Step, PID: e.PID, Since: e.Time,
-				Timeout: time.Duration(e.TimeoutMS) * time.Millisecond})
+			w := wait{What: e.Waiting, Step: e.Step, PID: e.PID, Since: e.Time,
+				Timeout: time.Duration(e.TimeoutMS) * time.Millisecond, Running: e.Running}
+			if e.Step == state.StepProgress {
+				w.After = e.Detail
+			}
+			open = append(open, w)
 		}
 	}
 	return open
@@ -142,9 +152,13 @@ func (c *container) waits() []wait {
 // expected is how long a wait normally takes; past it the console flags
 // the wait. Each handshake step has its own expectation (they take
 // milliseconds when all is well), bounded by the writer's own timeout.
-// A created container waits for START as long as nobody starts it: no
-// expectation (0).
+// A created container waits for START as long as nobody starts it, work
+// (a hook) takes what it takes within its limit, and a wait following
+// announced work waits with it: no expectation (0).
 func (w wait) expected() time.Duration {
+	if w.Running || w.After != "" {
+		return 0
+	}
 	var e time.Duration
 	switch w.What {
 	case "START":

@@ -27,7 +27,10 @@ func handshakeView(ctx *programContext, c *container, height int) string {
 			delta = "+" + stepDuration(e.Time.Sub(c.Events[i-1].Time))
 		}
 		detail := e.Detail
-		if e.Waiting != "" {
+		if e.Running && detail == "" {
+			detail = "runs the " + e.Waiting
+		}
+		if e.Waiting != "" && !e.Running { // a running step's detail says what runs
 			if detail != "" {
 				detail += "; "
 			}
@@ -64,13 +67,26 @@ func handshakeView(ctx *programContext, c *container, height int) string {
 }
 
 // waitLine renders one wait: "waiting for BOOTED  3.2s  (expected < 2s,
-// gives up after 10s)", highlighted once past the expected time.
+// gives up after 10s)", highlighted once past the expected time; work a
+// process runs itself as "createRuntime hook /bin/sleep  running 12.3s
+// (limit 30.0s)"; a wait that follows the other side's announced work
+// says so and has no expectation of its own.
 func waitLine(ctx *programContext, w wait, now time.Time) string {
 	st := ctx.Styles
 	elapsed := now.Sub(w.Since)
+	if w.Running {
+		line := fmt.Sprintf("%s  running %s  (limit %s)", w.What, stepDuration(elapsed), stepDuration(w.Timeout))
+		if w.Timeout > 0 && elapsed > w.Timeout {
+			return st.Error.Render(truncate(line+"  <- past its limit: it should have been stopped", ctx.Width))
+		}
+		return st.Accent.Render(truncate(line, ctx.Width))
+	}
 	line := fmt.Sprintf("waiting for %s  %s", w.What, stepDuration(elapsed))
 	exp := w.expected()
 	var notes []string
+	if w.After != "" {
+		notes = append(notes, w.After)
+	}
 	if exp > 0 {
 		notes = append(notes, "expected < "+stepDuration(exp))
 	}

@@ -344,8 +344,18 @@ func lastStep(c *container, now time.Time) string {
 		}
 	}
 	if ws := c.waits(); len(ws) > 0 {
+		// What runs (a hook) explains the other waits: show it first.
 		w := ws[len(ws)-1]
-		s += fmt.Sprintf(" (waiting %s %s)", w.What, shortDuration(now.Sub(w.Since)))
+		for _, r := range ws {
+			if r.Running {
+				w = r
+			}
+		}
+		if w.Running {
+			s += fmt.Sprintf(" (%s running %s)", w.What, shortDuration(now.Sub(w.Since)))
+		} else {
+			s += fmt.Sprintf(" (waiting %s %s)", w.What, shortDuration(now.Sub(w.Since)))
+		}
 	}
 	return s
 }

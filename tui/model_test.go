@@ -958,6 +958,11 @@ func TestWaits(t *testing.T) {
 	ev := func(step string, pid int, waiting string, timeoutMS int64) state.Event {
 		return state.Event{Time: t0, Step: step, PID: pid, Waiting: waiting, TimeoutMS: timeoutMS}
 	}
+	running := func(step string, pid int, waiting string, timeoutMS int64) state.Event {
+		e := ev(step, pid, waiting, timeoutMS)
+		e.Running = true
+		return e
+	}
 	tests := []struct {
 		name   string
 		status string
@@ -973,6 +978,9 @@ func TestWaits(t *testing.T) {
 		{"stopped: nothing", "stopped", []state.Event{ev("child-spawned", 1, "BOOTED", 10000)}, ""},
 		{"failed: nothing", "creating", []state.Event{ev("child-spawned", 1, "BOOTED", 10000), ev("failed", 1, "", 0)}, ""},
 		{"no pids: the last line decides", "creating", []state.Event{ev("child-spawned", 0, "BOOTED", 0), ev("booted", 0, "ACK", 0)}, "ACK"},
+		{"create runs a hook, the child waits with it", "created", []state.Event{ev("booted", 2, "ACK", 2000), ev("booted-received", 1, "", 0),
+			running("hook", 1, "createRuntime hook /bin/sleep", 30000), ev("progress", 2, "ACK", 32000)}, "createRuntime hook /bin/sleep ACK"},
+		{"the hook ended", "created", []state.Event{running("hook", 1, "createRuntime hook /bin/sleep", 30000), ev("progress", 2, "ACK", 32000), ev("hook-done", 1, "", 0)}, "ACK"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -995,6 +1003,8 @@ func TestWaits(t *testing.T) {
 		{wait{What: "BOOTED", Timeout: 2 * time.Second}, time.Second},
 		{wait{What: "child to exec the VMM", Timeout: time.Minute}, 3 * time.Second},
 		{wait{What: "something new"}, 5 * time.Second},
+		{wait{What: "createRuntime hook /bin/sleep", Running: true, Timeout: 30 * time.Second}, 0},
+		{wait{What: "ACK", After: "create runs the createRuntime hook /bin/sleep (limit 30s)", Timeout: 32 * time.Second}, 0},
 	} {
 		if got := c.w.expected(); got != c.want {
 			t.Errorf("%+v: %s", c.w, got)
@@ -1027,6 +1037,54 @@ func TestWaitingHighlight(t *testing.T) {
 	if row := rowOf(m.View(), "stuck"); !strings.Contains(row, "child-spawned (waiting BOOTED 4.5s)") {
 		t.Fatalf("row: %q", row)
 	}
+}
+
+// A wait is attributed to what runs: create's hook shows as running
+// against its limit, the child's wait for ACK as following it (no
+// "longer than expected"), and the list row names the hook.
+func TestHookWait(t *testing.T) {
+	m, _ := fixture(t)
+	m.Update(WatchMsg{Kind: watch.ContainerAdded, ID: "hooked", State: &state.State{State: specs.State{ID: "hooked", Status: "creating"}, Created: t0}})
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	events := []state.Event{
+		{Time: at(-12400), Step: state.StepBooted, PID: 2, Waiting: "ACK", TimeoutMS: 2000},
+		{Time: at(-12350), Step: state.StepBootedReceived, PID: 1},
+		{Time: at(-12300), Step: state.StepHook, PID: 1, Detail: "createRuntime /bin/sleep, pid 77, limit 30s",
+			Waiting: "createRuntime hook /bin/sleep", Running: true, TimeoutMS: 30000},
+		{Time: at(-12290), Step: state.StepProgress, PID: 2, Detail: "create runs the createRuntime hook /bin/sleep (limit 30s)",
+			Waiting: "ACK", TimeoutMS: 32000},
+	}
+	m.Update(WatchMsg{Kind: watch.JournalAppended, ID: "hooked", Events: events})
+	press(m, "/")
+	typeText(m, "hooked")
+	press(m, "enter", "enter")
+	v := m.View()
+	for _, s := range []string{
+		"createRuntime hook /bin/sleep  running 12.3s  (limit 30.0s)",
+		"waiting for ACK  12.3s  (create runs the createRuntime hook /bin/sleep (limit 30s), gives up after 32.0s)",
+	} {
+		if !strings.Contains(v, s) {
+			t.Fatalf("no %q in view:\n%s", s, v)
+		}
+	}
+	if strings.Contains(v, "longer than expected") || strings.Contains(v, "past its") || strings.Contains(v, "then waits for createRuntime") {
+		t.Fatalf("view:\n%s", v)
+	}
+	// Past its limit, the hook is flagged (create should have killed it).
+	now := t0.Add(18 * time.Second)
+	m.opts.Now = func() time.Time { return now }
+	m.Update(clockMsg(now))
+	if v := m.View(); !strings.Contains(v, "running 30.3s  (limit 30.0s)  <- past its limit") {
+		t.Fatalf("view:\n%s", v)
+	}
+	press(m, "esc")
+	if row := rowOf(m.View(), "hooked"); !strings.Contains(row, "progress (createRuntime hook") {
+		t.Fatalf("row: %q", row)
+	}
+	c := newContainer("hooked")
+	c.State = &state.State{State: specs.State{Status: "creating"}}
+	c.Events = events
+	want(t, lastStep(c, now), "progress (createRuntime hook /bin/sleep running 30.3s)")
 }
 
 func TestRunnerTimeoutAndContext(t *testing.T) {

@@ -97,7 +97,7 @@ func helpView(ctx *programContext) string {
 		b.WriteString(st.Title.Render(titles[i]) + "\n")
 		for _, k := range group {
 			h := k.Help()
-			b.WriteString(fmt.Sprintf("%-10s %s\n", h.Key, h.Desc))
+			fmt.Fprintf(&b, "%-10s %s\n", h.Key, h.Desc)
 		}
 		cols = append(cols, lipgloss.NewStyle().PaddingRight(4).Render(strings.TrimRight(b.String(), "\n")))
 	}

@@ -164,7 +164,7 @@ func makeGuestDemos(out, guests string) (int, error) {
 		}
 	}
 	data, _ := json.MarshalIndent(map[string]any{"monitors": monitors}, "", "  ")
-	return n, os.WriteFile(filepath.Join(out, GuestsHostConfig), append(data, '\n'), 0o644)
+	return n, os.WriteFile(filepath.Join(out, GuestsHostConfig), append(data, '\n'), 0o644) //nolint:gosec // G306: a host configuration, 0644 like /etc/urunc/config.json
 }
 
 // MakeBundle writes Out/config.json and Out/rootfs with the kernel (and

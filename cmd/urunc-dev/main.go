@@ -63,10 +63,14 @@ func uruncBinary(flag string) (string, error) {
 func runConsole(c *cli.Context) error {
 	// URUNC_DEV_CPUPROFILE=file writes a CPU profile (for make bench work).
 	if p := os.Getenv("URUNC_DEV_CPUPROFILE"); p != "" {
-		if f, err := os.Create(p); err == nil {
-			pprof.StartCPUProfile(f)
-			defer pprof.StopCPUProfile()
+		f, err := os.Create(p) //nolint:gosec // G703: a path the developer chose
+		if err != nil {
+			return fmt.Errorf("URUNC_DEV_CPUPROFILE: %w", err)
 		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("URUNC_DEV_CPUPROFILE: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	root, err := filepath.Abs(c.String("root"))
 	if err != nil {
@@ -123,7 +127,7 @@ func runConsole(c *cli.Context) error {
 		}
 	}()
 	_, err = p.Run()
-	if err == tea.ErrProgramKilled {
+	if errors.Is(err, tea.ErrProgramKilled) {
 		return nil
 	}
 	return err

@@ -25,7 +25,7 @@ func bindFiles(log logger, root string, files []linuxboot.File) error {
 	if len(files) == 0 {
 		return nil
 	}
-	if err := os.MkdirAll(filesDir, 0o755); err != nil {
+	if err := os.MkdirAll(filesDir, 0o755); err != nil { //nolint:gosec // G301: holds files bound into the rootfs for any user; the modes are theirs
 		return fmt.Errorf("bind mounts: %w", err)
 	}
 	for i, f := range files {
@@ -66,10 +66,12 @@ func mountPoint(p string) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	// A missing mount point is created as runc does: 0755 directories, an
+	// empty 0644 file; what is bound over it has its own mode.
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil { //nolint:gosec // G301: see above
 		return err
 	}
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644) //nolint:gosec // G302: see above
 	if err != nil {
 		return err
 	}
@@ -84,7 +86,7 @@ func mountVolumes(log logger, root string, vols []linuxboot.Volume) error {
 		if err != nil {
 			return fmt.Errorf("volume %s: %w", v.Path, err)
 		}
-		if err := os.MkdirAll(dst, 0o755); err != nil {
+		if err := os.MkdirAll(dst, 0o755); err != nil { //nolint:gosec // G301: a missing mount point, as runc makes it
 			return fmt.Errorf("volume %s: %w", v.Path, err)
 		}
 		var flags uintptr

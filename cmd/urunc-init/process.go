@@ -81,7 +81,9 @@ func runProgram(log logger, cfg linuxboot.Config, power *os.File) (int, error) {
 	} else {
 		// Output is not a tty: a pipe copied to the console, which is put
 		// in raw output mode so "\n" is not turned into "\r\n".
-		rawOutput(console)
+		if err := rawOutput(console); err != nil {
+			log.printf("console: raw output: %v", err)
+		}
 		r, w, err := os.Pipe()
 		if err != nil {
 			return 0, fmt.Errorf("output pipe: %w", err)
@@ -102,7 +104,9 @@ func runProgram(log logger, cfg linuxboot.Config, power *os.File) (int, error) {
 		copied = make(chan struct{})
 		go func() {
 			defer close(copied)
-			io.Copy(console, r)
+			if _, err := io.Copy(console, r); err != nil {
+				log.printf("console: copying the program's output: %v", err)
+			}
 		}()
 		pipeW = w
 	}
@@ -119,14 +123,16 @@ func runProgram(log logger, cfg linuxboot.Config, power *os.File) (int, error) {
 		pid := cmd.Process.Pid
 		go watchPowerButton(power, func() {
 			log.printf("power button: SIGTERM to %d", pid)
-			unix.Kill(pid, unix.SIGTERM)
+			if err := unix.Kill(pid, unix.SIGTERM); err != nil {
+				log.printf("power button: %v", err)
+			}
 		})
 	}
 	status := reap(cmd.Process.Pid)
 	log.printf("program exited: %d", status)
 
 	// Like a container whose PID 1 ends: everything else goes too.
-	unix.Kill(-1, unix.SIGKILL)
+	_ = unix.Kill(-1, unix.SIGKILL) // ESRCH: nothing else was left
 	reapAll(time.Second)
 	if copied != nil {
 		select {
@@ -239,13 +245,13 @@ func homeDir(uid uint32) string {
 }
 
 // rawOutput turns off output post-processing (ONLCR) on the console.
-func rawOutput(f *os.File) {
+func rawOutput(f *os.File) error {
 	t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	if err != nil {
-		return
+		return err
 	}
 	t.Oflag &^= unix.OPOST
-	unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
+	return unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
 }
 
 // openConsoleTTY opens the tty behind /dev/console (e.g. /dev/ttyS0), the
@@ -259,7 +265,7 @@ func openConsoleTTY() (*os.File, error) {
 			name = f[len(f)-1] // the last one is /dev/console
 		}
 	}
-	tty, err := os.OpenFile("/dev/"+name, os.O_RDWR|unix.O_NOCTTY, 0)
+	tty, err := os.OpenFile("/dev/"+name, os.O_RDWR|unix.O_NOCTTY, 0) //nolint:gosec // G703: a tty name from the kernel
 	if err != nil {
 		return nil, fmt.Errorf("opening the console for the terminal: %w", err)
 	}

@@ -19,8 +19,12 @@ import (
 
 const newRoot = "/newroot"
 
+// Directories urunc-init creates in the guest (mount points, the new
+// root) are 0755, as on any Linux system: the container's program may run
+// as any user.
+
 func mount(src, dst, fstype string, flags uintptr, data string) error {
-	if err := os.MkdirAll(dst, 0o755); err != nil {
+	if err := os.MkdirAll(dst, 0o755); err != nil { //nolint:gosec // G301: a mount point, see above
 		return fmt.Errorf("mount %s: %w", dst, err)
 	}
 	if err := unix.Mount(src, dst, fstype, flags, data); err != nil && !errors.Is(err, unix.EBUSY) {
@@ -113,7 +117,7 @@ func mountRoot(log logger, cfg linuxboot.Config) error {
 	}
 	fstype := cfg.MountFSType()
 	opts := cfg.MountOptions()
-	if err := os.MkdirAll(newRoot, 0o755); err != nil {
+	if err := os.MkdirAll(newRoot, 0o755); err != nil { //nolint:gosec // G301: the new root, see mount
 		return fmt.Errorf("mounting the rootfs: %w", err)
 	}
 	// Drivers probe synchronously when loaded; the retry only covers a
@@ -137,7 +141,7 @@ func mountRoot(log logger, cfg linuxboot.Config) error {
 func switchRoot(log logger) error {
 	for _, d := range []string{"/dev", "/proc", "/sys"} {
 		dst := newRoot + d
-		if err := os.MkdirAll(dst, 0o755); err != nil {
+		if err := os.MkdirAll(dst, 0o755); err != nil { //nolint:gosec // G301: a mount point, see mount
 			return fmt.Errorf("switching root: %w", err)
 		}
 		if err := unix.Mount(d, dst, "", unix.MS_MOVE, ""); err != nil {
@@ -166,7 +170,9 @@ func switchRoot(log logger) error {
 		log.printf("%v", err)
 	} else {
 		os.Remove("/dev/ptmx")
-		os.Symlink("pts/ptmx", "/dev/ptmx")
+		if err := os.Symlink("pts/ptmx", "/dev/ptmx"); err != nil {
+			log.printf("%v", err)
+		}
 	}
 	if err := mount("shm", "/dev/shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777"); err != nil {
 		log.printf("%v", err)
@@ -202,7 +208,8 @@ func shutdown(code int, quiet bool) {
 		// end up in the container's output: console_loglevel 0 silences
 		// even that (syslog(2) cannot go below 1).
 		if err := os.WriteFile("/proc/sys/kernel/printk", []byte("0"), 0); err != nil {
-			unix.Klogctl(unix.SYSLOG_ACTION_CONSOLE_OFF, nil)
+			// Best effort: at worst the kernel's line is in the output.
+			_, _ = unix.Klogctl(unix.SYSLOG_ACTION_CONSOLE_OFF, nil)
 		}
 	}
 	if code != 0 {
@@ -214,9 +221,10 @@ func shutdown(code int, quiet bool) {
 		time.Sleep(200 * time.Millisecond)
 		fmt.Fprintf(os.Stderr, "urunc-init: no isa-debug-exit device at %#x: exit status %d lost\n", linuxboot.DebugExitPort, code)
 	}
-	unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+	err := unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 	// Reboot failed (should not happen as PID 1): halt forever rather than
 	// exit, which would panic the kernel.
+	fmt.Fprintf(os.Stderr, "urunc-init: reboot: %v\n", err)
 	for {
 		time.Sleep(time.Hour)
 	}

@@ -54,7 +54,7 @@ func delegateToRunc(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return syscall.Exec(p, argv, os.Environ())
+	return syscall.Exec(p, argv, os.Environ()) //nolint:gosec // G702: the host's runc with the caller's own arguments is the hand-off
 }
 
 // runcArgv is runc's argv for urunc's args (os.Args[1:]).

@@ -108,7 +108,10 @@ func runcEntries(root string) []listEntry {
 		return nil
 	}
 	var all, entries []listEntry
-	json.Unmarshal(out, &all)
+	if err := json.Unmarshal(out, &all); err != nil {
+		slog.Warn("runc's containers are not listed", "root", root, "error", fmt.Errorf("runc list: %w", err))
+		return nil
+	}
 	for _, e := range all {
 		if !isURuncDir(root, e.ID) {
 			entries = append(entries, e)

@@ -58,13 +58,16 @@ func Spec(o SpecOptions) *specs.Spec {
 	}
 }
 
+// Bundles are world-readable, as runc spec and the engines write them: a
+// VMM confined to an unprivileged user reads its kernel from the rootfs.
+
 // WriteSpec writes dir/config.json.
 func WriteSpec(dir string, spec *specs.Spec) error {
 	data, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "config.json"), append(data, '\n'), 0o644)
+	return os.WriteFile(filepath.Join(dir, "config.json"), append(data, '\n'), 0o644) //nolint:gosec // G306: a bundle, see above
 }
 
 // Unikernel is a bundle to write.
@@ -88,7 +91,7 @@ type Unikernel struct {
 // Write writes the bundle and returns its spec (already in config.json).
 func Write(u Unikernel) (*specs.Spec, error) {
 	rootfs := filepath.Join(u.Dir, "rootfs")
-	if err := os.MkdirAll(filepath.Join(rootfs, KernelDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(rootfs, KernelDir), 0o755); err != nil { //nolint:gosec // G301: a bundle, see WriteSpec
 		return nil, err
 	}
 	name := u.KernelName
@@ -111,7 +114,7 @@ func Write(u Unikernel) (*specs.Spec, error) {
 		cfg[config.KeyInitrd] = in
 	}
 	if u.URuncJSON {
-		if err := os.WriteFile(filepath.Join(rootfs, config.URuncJSON), config.EncodeURuncJSON(cfg), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(rootfs, config.URuncJSON), config.EncodeURuncJSON(cfg), 0o644); err != nil { //nolint:gosec // G306: a bundle, see WriteSpec
 			return nil, err
 		}
 	}

@@ -124,7 +124,7 @@ func NewBundle(t testing.TB, b Bundle) string {
 		// A binary path the bundle does not hold (bad-input tests).
 		if b.URuncJSON {
 			cfg[config.KeyBinary] = b.Binary
-			if err := os.WriteFile(filepath.Join(dir, "rootfs", config.URuncJSON), config.EncodeURuncJSON(cfg), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, "rootfs", config.URuncJSON), config.EncodeURuncJSON(cfg), 0o644); err != nil { //nolint:gosec // G306: a bundle, world-readable (see internal/bundle)
 				t.Fatal(err)
 			}
 		} else {

@@ -34,7 +34,7 @@ func Guest(t testing.TB, rel string) string {
 // 10.201.N.2.
 func CNINamespace(t testing.TB, ip ...string) (name, path, guestIP, hostIP string) {
 	t.Helper()
-	n := rand.IntN(200) + 20
+	n := rand.IntN(200) + 20 //nolint:gosec // G404: a name that should not collide, not a secret
 	name = fmt.Sprintf("urunc-e2e-%d-%d", os.Getpid(), n)
 	hostIf := fmt.Sprintf("uv%d-%d", os.Getpid()%10000, n)
 	hostIP = fmt.Sprintf("10.201.%d.1", n)
@@ -49,10 +49,16 @@ func CNINamespace(t testing.TB, ip ...string) (name, path, guestIP, hostIP strin
 			t.Fatalf("ip %v: %v %s", args, err, out)
 		}
 	}
+	// What cannot be removed is left behind: say so.
+	cleanup := func(args ...string) {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Logf("clean-up: ip %v: %v %s", args, err, out)
+		}
+	}
 	run("netns", "add", name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	t.Cleanup(func() { cleanup("netns", "del", name) })
 	run("link", "add", hostIf, "type", "veth", "peer", "name", "eth0", "netns", name)
-	t.Cleanup(func() { exec.Command("ip", "link", "del", hostIf).Run() })
+	t.Cleanup(func() { cleanup("link", "del", hostIf) })
 	run("addr", "add", hostIP+"/24", "dev", hostIf)
 	run("link", "set", hostIf, "up")
 	run("-n", name, "addr", "add", guestIP+"/24", "dev", "eth0")

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,14 +32,45 @@ func UnikernelRootfsTar(t testing.TB) []byte {
 		"com.urunc.unikernel.binary": "/unikernel/app.elf", "com.urunc.vmm.machine": "microvm",
 	})
 	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "unikernel/", Typeflag: tar.TypeDir, Mode: 0o755})
-	tw.WriteHeader(&tar.Header{Name: "unikernel/app.elf", Mode: 0o755, Size: int64(len(kernel))})
-	tw.Write(kernel)
-	tw.WriteHeader(&tar.Header{Name: "urunc.json", Mode: 0o644, Size: int64(len(uj))})
-	tw.Write(uj)
-	tw.Close()
+	tw := newTarWriter(&buf)
+	tw.header(&tar.Header{Name: "unikernel/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.file(&tar.Header{Name: "unikernel/app.elf", Mode: 0o755}, kernel)
+	tw.file(&tar.Header{Name: "urunc.json", Mode: 0o644}, uj)
+	if err := tw.close(); err != nil {
+		t.Fatalf("image rootfs tarball: %v", err)
+	}
 	return buf.Bytes()
+}
+
+// tarWriter is a tar.Writer that keeps its first error for close to
+// return, so that a tarball is checked once, at the end.
+type tarWriter struct {
+	tw  *tar.Writer
+	err error
+}
+
+func newTarWriter(w io.Writer) *tarWriter { return &tarWriter{tw: tar.NewWriter(w)} }
+
+func (w *tarWriter) header(h *tar.Header) {
+	if w.err == nil {
+		w.err = w.tw.WriteHeader(h)
+	}
+}
+
+// file writes h, its Size set to len(data), and data.
+func (w *tarWriter) file(h *tar.Header, data []byte) {
+	h.Size = int64(len(data))
+	w.header(h)
+	if w.err == nil {
+		_, w.err = w.tw.Write(data)
+	}
+}
+
+func (w *tarWriter) close() error {
+	if err := w.tw.Close(); w.err == nil {
+		w.err = err
+	}
+	return w.err
 }
 
 // URuncDevImage runs `bin/urunc-dev image` with args (built by make build)
@@ -67,14 +100,14 @@ func DockerArchive(ref string, layer []byte, config map[string]any) []byte {
 	cfgID := sum(imgCfg)
 	manifest, _ := json.Marshal([]map[string]any{{"Config": cfgID + ".json", "RepoTags": []string{ref}, "Layers": []string{layerID + "/layer.tar"}}})
 	var out bytes.Buffer
-	tw := tar.NewWriter(&out)
-	add := func(name string, data []byte) {
-		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data))})
-		tw.Write(data)
-	}
+	tw := newTarWriter(&out)
+	add := func(name string, data []byte) { tw.file(&tar.Header{Name: name, Mode: 0o644}, data) }
 	add(cfgID+".json", imgCfg)
 	add(layerID+"/layer.tar", layer)
 	add("manifest.json", manifest)
-	tw.Close()
+	if err := tw.close(); err != nil {
+		// Only a bug here can fail a tarball in memory; there is no t.
+		panic(fmt.Sprintf("e2e.DockerArchive %s: %v", ref, err))
+	}
 	return out.Bytes()
 }

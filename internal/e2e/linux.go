@@ -52,22 +52,23 @@ func BusyboxLinuxRootfsTar(t testing.TB, index string) []byte {
 		"com.urunc.unikernel.binary": "/boot/vmlinux",
 	})
 	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	tw := newTarWriter(&buf)
 	for _, d := range []string{"bin/", "boot/", "etc/", "tmp/", "www/"} {
-		tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755})
+		tw.header(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755})
 	}
 	file := func(name string, mode int64, data []byte) {
-		tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data))})
-		tw.Write(data)
+		tw.file(&tar.Header{Name: name, Mode: mode}, data)
 	}
 	file("bin/busybox", 0o755, busybox)
 	for _, c := range []string{"sh", "echo", "cat", "sleep", "httpd", "ip"} {
-		tw.WriteHeader(&tar.Header{Name: "bin/" + c, Typeflag: tar.TypeSymlink, Linkname: "busybox"})
+		tw.header(&tar.Header{Name: "bin/" + c, Typeflag: tar.TypeSymlink, Linkname: "busybox"})
 	}
 	file("boot/vmlinux", 0o644, kernel)
 	file("www/index.html", 0o644, []byte(index))
 	file("urunc.json", 0o644, uj)
-	tw.Close()
+	if err := tw.close(); err != nil {
+		t.Fatalf("Linux image rootfs tarball: %v", err)
+	}
 	return buf.Bytes()
 }
 
@@ -85,14 +86,22 @@ func BusyboxLinuxBundle(t testing.TB, args []string, env []string) string {
 	}
 	dir := t.TempDir()
 	rootfs := filepath.Join(dir, "rootfs")
+	// A rootfs as images have it: 0755 directories, 0644 files (the
+	// container's program need not be root).
 	for _, d := range []string{"bin", "etc", "boot", "tmp"} {
-		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil { //nolint:gosec // G301: see above
+			t.Fatal(err)
+		}
 	}
 	copyFile(t, busybox, filepath.Join(rootfs, "bin", "busybox"), 0o755)
 	for _, c := range []string{"sh", "echo", "cat", "id", "pwd", "sleep", "httpd", "ip"} {
-		os.Symlink("busybox", filepath.Join(rootfs, "bin", c))
+		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", c)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	os.WriteFile(filepath.Join(rootfs, "etc", "hello"), []byte("hello from the rootfs\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(rootfs, "etc", "hello"), []byte("hello from the rootfs\n"), 0o644); err != nil { //nolint:gosec // G306: see above
+		t.Fatal(err)
+	}
 	copyFile(t, vmlinux, filepath.Join(rootfs, "boot", "vmlinux"), 0o644)
 	spec := bundle.Spec(bundle.SpecOptions{Args: args, Env: env, Cwd: "/tmp", Annotations: map[string]string{
 		config.KeyType: "linux", config.KeyHypervisor: "qemu", config.KeyBinary: "/boot/vmlinux",
@@ -107,7 +116,7 @@ func copyFile(t testing.TB, src, dst string, mode os.FileMode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(dst, data, mode); err != nil {
+	if err := os.WriteFile(dst, data, mode); err != nil { //nolint:gosec // G703: a path in the test's own bundle
 		t.Fatal(err)
 	}
 }

@@ -195,7 +195,9 @@ func Create(req Request) (*Placement, error) {
 		p.Driver = "systemd"
 	}
 	if err := m.Set(cfg.Resources); err != nil {
-		m.Destroy()
+		if derr := m.Destroy(); derr != nil {
+			return nil, fmt.Errorf("set limits on cgroup %s: %w (and removing it: %w)", describe(cfg), err, derr)
+		}
 		return nil, fmt.Errorf("set limits on cgroup %s: %w", describe(cfg), err)
 	}
 	return p, nil

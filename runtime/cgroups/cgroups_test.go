@@ -63,7 +63,7 @@ func TestConfigPaths(t *testing.T) {
 			if tt.wantSystemd && [3]string{c.Parent, c.ScopePrefix, c.Name} != tt.wantUnit {
 				t.Fatalf("unit %s %s %s", c.Parent, c.ScopePrefix, c.Name)
 			}
-			if len(c.Resources.Devices) != 0 || c.Resources.SkipDevices {
+			if len(c.Devices) != 0 || c.SkipDevices {
 				t.Fatal("device rules would be applied to the VMM, or the devices cgroup skipped")
 			}
 		})

@@ -42,12 +42,22 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 // is only the default for StartWait: OCI lets a created container wait for
 // start as long as the engine likes (runc waits forever too); the child
 // still exits at once if killed or deleted.
+//
+// The waits compose (runtime/container budget.go): a side that runs
+// something long (a hook, the network or storage set-up) first tells the
+// waiting side, which then allows that step's own limit (Hook, HookMax,
+// a hook's own timeout, Network, Storage) plus its margin (Ack,
+// StartReply) before the next word. Ack and StartReply are therefore
+// margins for what is not announced, not totals.
 type Timeouts struct {
 	Booted     Duration `json:"booted"`     // create waits for the child's BOOTED
-	Ack        Duration `json:"ack"`        // the child waits for ACK
+	Ack        Duration `json:"ack"`        // the child waits for create's next word, beyond what create announced
 	StartWait  Duration `json:"startWait"`  // the child waits for START
-	StartReply Duration `json:"startReply"` // start waits for the child to exec the VMM
-	Hook       Duration `json:"hook"`       // a hook without its own timeout
+	StartReply Duration `json:"startReply"` // start waits for the child's next word, beyond what the child announced
+	Hook       Duration `json:"hook"`       // a hook without its own timeout (0: none, HookMax bounds it)
+	HookMax    Duration `json:"hookMax"`    // a hook that nothing else bounds (no timeout of its own, Hook 0); > 0
+	Network    Duration `json:"network"`    // the child sets up the guest's network (after ACK); > 0
+	Storage    Duration `json:"storage"`    // the child prepares storage and the VMM (after START); > 0
 	Lock       Duration `json:"lock"`       // waiting for another urunc command's lock
 	StopGrace  Duration `json:"stopGrace"`  // SIGTERM: how long a guest may take to power off
 	Kill       Duration `json:"kill"`       // delete --force: wait for the VMM to die
@@ -105,6 +115,9 @@ func DefaultHost() *Host {
 			StartWait:  0,
 			StartReply: Duration(60 * time.Second),
 			Hook:       Duration(30 * time.Second),
+			HookMax:    Duration(10 * time.Minute),
+			Network:    Duration(10 * time.Second),
+			Storage:    Duration(60 * time.Second),
 			Lock:       Duration(30 * time.Second),
 			StopGrace:  Duration(3 * time.Second),
 			Kill:       Duration(10 * time.Second),
@@ -132,6 +145,14 @@ func LoadHost(path string) (*Host, error) {
 	}
 	if err := json.Unmarshal(data, h); err != nil {
 		return nil, fmt.Errorf("urunc config %s: %w", path, err)
+	}
+	for _, t := range []struct {
+		name string
+		d    Duration
+	}{{"hookMax", h.Timeouts.HookMax}, {"network", h.Timeouts.Network}, {"storage", h.Timeouts.Storage}} {
+		if t.d <= 0 {
+			return nil, fmt.Errorf("urunc config %s: timeouts.%s must be positive: it bounds a step the other side of the handshake waits for", path, t.name)
+		}
 	}
 	switch h.QEMU.Accel {
 	case "", "auto", "kvm", "tcg":

@@ -198,6 +198,9 @@ func TestLoadHost(t *testing.T) {
 	if err != nil || h.Timeouts.Booted.D() == 0 || h.MemoryMB != 256 || h.SharedFS != SharedFS9P {
 		t.Fatalf("defaults: %+v %v", h, err)
 	}
+	if h.Timeouts.HookMax.D() <= 0 || h.Timeouts.Network.D() <= 0 || h.Timeouts.Storage.D() <= 0 {
+		t.Fatalf("every announced step has a default limit: %+v", h.Timeouts)
+	}
 	p := filepath.Join(dir, "c.json")
 	os.WriteFile(p, []byte(`{"timeouts":{"booted":"2s"},"qemu":{"accel":"tcg"}}`), 0o644)
 	h, err = LoadHost(p)
@@ -208,7 +211,8 @@ func TestLoadHost(t *testing.T) {
 	if h, err = LoadHost(p); err != nil || h.SharedFS != SharedFSVirtiofs {
 		t.Fatalf("sharedFS: %+v %v", h, err)
 	}
-	for _, bad := range []string{`{"sharedFS":"nfs"}`, `{"qemu":{"accel":"xen"}}`, `{"timeouts":{"booted":5}}`, `{"timeouts":{"booted":"-1s"}}`, `nope`} {
+	for _, bad := range []string{`{"sharedFS":"nfs"}`, `{"qemu":{"accel":"xen"}}`, `{"timeouts":{"booted":5}}`, `{"timeouts":{"booted":"-1s"}}`, `nope`,
+		`{"timeouts":{"hookMax":"0s"}}`, `{"timeouts":{"network":"0s"}}`, `{"timeouts":{"storage":"0s"}}`} {
 		os.WriteFile(p, []byte(bad), 0o644)
 		if _, err := LoadHost(p); err == nil {
 			t.Errorf("%s: want error", bad)

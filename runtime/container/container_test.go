@@ -112,7 +112,7 @@ func TestChildFailure(t *testing.T) {
 			for _, e := range tt.events {
 				d.AppendEvent(e)
 			}
-			if got := childFailure(d); got != tt.want {
+			if got := childFailure(d, state.StepStartReceived); got != tt.want {
 				t.Fatalf("got %q, want %q", got, tt.want)
 			}
 		})

@@ -132,7 +132,11 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 			c.undo.run()
 		}
 	}()
-	c.undo.add(func() { c.d.Remove() })
+	c.undo.add(func() {
+		if err := c.d.Remove(); err != nil {
+			r.log.Warn("state directory not removed", "id", o.ID, "error", err)
+		}
+	})
 	unlock, err := c.d.Lock(ctx)
 	if err != nil {
 		return nil, err
@@ -152,8 +156,7 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 		return nil, err
 	}
 	defer childGone()
-	timeouts := r.opts.Host.Timeouts
-	bctx, cancel := withTimeout(childCtx, timeouts.Booted, "waiting for BOOTED from the init child")
+	bctx, cancel := withTimeout(childCtx, r.opts.Host.Timeouts.Booted, "waiting for BOOTED from the init child")
 	defer cancel()
 	if err := awaitBooted(bctx, initLn); err != nil {
 		return nil, err
@@ -163,18 +166,59 @@ func (r *Runtime) Create(ctx context.Context, o CreateOptions) (_ *Process, err 
 	if err := c.recordCreated(); err != nil {
 		return nil, err
 	}
+	b := r.budget()
+	// Connected from now until the child's answer: the child learns what
+	// we run (its wait follows it), we learn at once if it gives up.
+	link, err := dialChild(childCtx, c.d.File(state.UruncSock), b.ackMargin())
+	if err != nil {
+		return nil, fmt.Errorf("%w%s", err, childFailure(c.d, state.StepCreate))
+	}
+	defer func() {
+		if err != nil {
+			// Failing: the child goes first, so it does not take our
+			// hang-up for a reason of its own (undo reaps it). Kill fails
+			// only if it has exited.
+			_ = c.child.cmd.Process.Kill()
+		}
+		link.close()
+	}()
 	for _, kind := range []hooks.Kind{hooks.Prestart, hooks.CreateRuntime, hooks.CreateContainer} {
-		if err := r.runHooks(ctx, c.d, kind, c.spec, c.st); err != nil {
+		if err := r.runHooks(link.hooksCtx, c.d, kind, c.spec, c.st, link.conn); err != nil {
+			if link.hooksCtx.Err() != nil {
+				// The child gave up or died: its reason, not the hook's.
+				cause, said := context.Cause(link.hooksCtx), ""
+				if errors.Is(cause, errChildHungUp) {
+					// It is dying: its exit status says more.
+					select {
+					case <-childCtx.Done():
+						cause = context.Cause(childCtx)
+					case <-time.After(time.Second):
+					}
+				}
+				if ref := (*errRefused)(nil); !errors.As(cause, &ref) {
+					said = childFailure(c.d, state.StepCreate)
+				}
+				return nil, fmt.Errorf("%w: %w%s (create stopped: %w)", ErrHandshake, cause, said, err)
+			}
 			return nil, err
 		}
 	}
 	faultPoint("parent-before-ack")
-	actx, acancel := withTimeout(childCtx, timeouts.Ack, "sending ACK")
-	defer acancel()
-	r.event(c.d, state.Event{Step: state.StepAckSent, Waiting: "network set-up", TimeoutMS: ms(timeouts.Ack)})
+	if err := link.sendAck(); err != nil {
+		return nil, err
+	}
+	r.event(c.d, state.Event{Step: state.StepAckSent, Waiting: "network set-up", TimeoutMS: b.ackMargin().Milliseconds()})
 	// The child answers ACK once it has set up the guest's network (eth0
-	// exists only after the hooks above): OK, or ERROR with why.
-	if err := sendAck(actx, c.d.File(state.UruncSock), o.ID); err != nil {
+	// exists only after the hooks above): OK, or ERROR with why. It
+	// announces the set-up first (STEP network), which extends our wait.
+	err = awaitWord(childCtx, link, ipc.OK, "the answer to ACK", "the init child", "create "+o.ID, b.ackMargin(), func(p ipc.Progress, allowance time.Duration) {
+		r.event(c.d, state.Event{Step: state.StepProgress, Detail: fmt.Sprintf("the init child runs the %s (limit %s)", p, p.Limit),
+			Waiting: "network set-up", TimeoutMS: allowance.Milliseconds()})
+	})
+	if err != nil {
+		if errors.Is(err, ErrHandshake) {
+			err = fmt.Errorf("%w%s", err, childFailure(c.d, state.StepCreate))
+		}
 		return nil, err
 	}
 	r.event(c.d, state.Event{Step: state.StepCreated, Detail: fmt.Sprintf("pid %d", c.child.Pid)})
@@ -272,7 +316,11 @@ func (c *creation) spawnChild(ctx context.Context) (_ context.Context, release f
 	}
 	if c.cgroup != nil {
 		cg := c.cgroup
-		c.undo.add(func() { cg.Destroy() })
+		c.undo.add(func() {
+			if err := cg.Destroy(); err != nil {
+				c.r.log.Warn("cgroup not removed", "id", c.o.ID, "error", err)
+			}
+		})
 		c.st.CgroupPaths, c.st.CgroupDriver = cg.Paths, cg.Driver
 		if err := c.d.WriteState(c.st); err != nil {
 			return nil, nil, err
@@ -338,7 +386,7 @@ func (c *creation) spawnChild(ctx context.Context) (_ context.Context, release f
 	c.child = child
 	go func() { child.err = cmd.Wait(); close(child.done) }()
 	c.undo.add(func() {
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill() // fails only if it has exited: done either way
 		<-child.done
 	})
 	faultPoint("parent-after-spawn")
@@ -383,8 +431,10 @@ func (c *creation) teeConsole(stdout, stderr io.Writer) (*os.File, error) {
 		return nil, fmt.Errorf("console copy: %s: %w", teeBinary, err)
 	}
 	done := make(chan struct{})
-	go func() { tee.Wait(); close(done) }()
-	c.undo.add(func() { tee.Process.Kill(); <-done })
+	// tee's status says nothing about the container; Kill fails only if
+	// it has exited.
+	go func() { _ = tee.Wait(); close(done) }()
+	c.undo.add(func() { _ = tee.Process.Kill(); <-done })
 	c.tee = done
 	return pw, nil
 }
@@ -409,9 +459,36 @@ func (c *creation) recordCreated() error {
 	return c.d.SetStatus(c.st, state.Created)
 }
 
-func (r *Runtime) runHooks(ctx context.Context, d state.Dir, kind hooks.Kind, spec *specs.Spec, st *state.State) error {
-	return hooks.Run(ctx, kind, hooks.List(spec.Hooks, kind), ociState(st), r.opts.Host.Timeouts.Hook.D(), func(h specs.Hook) {
-		r.event(d, state.Event{Step: state.StepHook, Detail: fmt.Sprintf("%s %s", kind, h.Path)})
+// runHooks runs the spec's hooks of one kind. Each is journalled as a
+// running wait with its limit (hook) and again when it ends (hook-done),
+// and announced on peer, the other side of the handshake (HOOK, then
+// DONE; nil: nobody waits on us), so that its wait follows the hook. A
+// failed write to peer is its hang-up, which its own reader reports.
+func (r *Runtime) runHooks(ctx context.Context, d state.Dir, kind hooks.Kind, spec *specs.Spec, st *state.State, peer *ipc.Conn) error {
+	return hooks.Run(ctx, kind, hooks.List(spec.Hooks, kind), ociState(st), r.budget().hooks(), hooks.Observer{
+		Started: func(h specs.Hook, pid int, limit time.Duration) {
+			p := ipc.Progress{Step: ipc.StepHook, Kind: string(kind), Path: h.Path, Limit: limit}
+			r.event(d, state.Event{Step: state.StepHook, Detail: fmt.Sprintf("%s %s, pid %d, limit %s", kind, h.Path, pid, limit),
+				Waiting: p.String(), Running: true, TimeoutMS: limit.Milliseconds()})
+			if peer != nil {
+				if err := peer.Announce(p); err != nil {
+					r.log.Warn("hook not announced to the other side of the handshake", "id", d.ID, "hook", h.Path, "error", err)
+				}
+			}
+		},
+		Unguarded: func(h specs.Hook, err error) {
+			r.log.Warn("hook runs without its guard: what it starts may outlive urunc if urunc dies", "id", d.ID, "hook", h.Path, "error", err)
+		},
+		Done: func(h specs.Hook, took time.Duration, err error) {
+			ev := state.Event{Step: state.StepHookDone, Detail: fmt.Sprintf("%s %s after %s", kind, h.Path, took.Round(time.Millisecond))}
+			if err != nil {
+				ev.Error = err.Error()
+			}
+			r.event(d, ev)
+			if peer != nil && err == nil {
+				_ = peer.Write(ipc.Done, "") // a hang-up: its reader reports it
+			}
+		},
 	})
 }
 

@@ -70,7 +70,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		// as runc's destroy does.
 		if pids, err := cg.Pids(); err == nil && len(pids) > 0 {
 			for _, pid := range pids {
-				unix.Kill(pid, unix.SIGKILL)
+				_ = unix.Kill(pid, unix.SIGKILL) // gone already is fine; Destroy reports what stays
 			}
 		}
 		// A cgroup that cannot go (shared with another container, or
@@ -84,7 +84,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	}
 	if specErr == nil {
 		st.Status = "stopped"
-		if err := r.runHooks(ctx, d, hooks.Poststop, spec, st); err != nil {
+		if err := r.runHooks(ctx, d, hooks.Poststop, spec, st, nil); err != nil {
 			// OCI: poststop failures are warnings.
 			r.log.Warn("poststop hook failed", "id", id, "error", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -51,7 +52,7 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		return err
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && !errors.As(err, new(journalled)) {
 			r.failed(d, "init", err)
 		}
 	}()
@@ -76,8 +77,7 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		return err
 	}
 
-	timeouts := r.opts.Host.Timeouts
-	sctx, scancel := withTimeout(ctx, timeouts.StartWait, "waiting for START")
+	sctx, scancel := withTimeout(ctx, r.opts.Host.Timeouts.StartWait, "waiting for START")
 	defer scancel()
 	conn, err := ln.Await(sctx, ipc.Start)
 	if err != nil {
@@ -85,28 +85,43 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 	}
 	defer conn.Close()
 	ln.Close()
-	r.event(d, state.Event{Step: state.StepStartReceived})
-	// From here on, start waits for our answer: whatever fails is its error.
+	// From here on, start waits for our answer: whatever fails is its
+	// error. If start hangs up first (it gave up or died), we stop.
+	wctx, wcancel := context.WithCancelCause(ctx)
+	defer wcancel(nil)
+	watchPeer(conn, wcancel, "start hung up before the answer to START")
 	defer func() {
 		if err != nil {
-			answer(conn, err)
+			err = r.refuse(d, conn, err)
 		}
 	}()
+	stor := r.budget().storage()
+	// Storage and network lines are the budget's own (TestAnnounceRoundTrip
+	// reads such lines back): sending fails only on a hang-up, which the
+	// peer's reader (watchPeer, the parent pipe) reports.
+	_ = conn.Announce(stor)
+	r.event(d, state.Event{Step: state.StepStartReceived, Waiting: stor.String(), Running: true, TimeoutMS: stor.Limit.Milliseconds()})
 	// create wrote our pid (as seen from the host: in a new pid namespace
 	// we are 1 to ourselves) and the created status after BOOTED.
 	if st, err = d.ReadState(); err != nil {
 		return err
 	}
-	plan, stor, err := r.prepareVMM(ctx, d, st, b)
+	pctx, pcancel := withTimeout(wctx, config.Duration(stor.Limit), "storage")
+	plan, res, err := r.prepareVMM(pctx, d, st, b)
+	pcancel()
 	if err != nil {
 		return err
 	}
+	_ = conn.Write(ipc.Done, "") // a hang-up: watchPeer reports it
 	defer func() {
 		if err != nil {
-			stor.Undo() // e.g. kill virtiofsd: no VMM will connect
+			res.Undo() // e.g. kill virtiofsd: no VMM will connect
 		}
 	}()
-	if err := r.runHooks(ctx, d, hooks.StartContainer, b.spec, st); err != nil {
+	if err := r.runHooks(wctx, d, hooks.StartContainer, b.spec, st, conn); err != nil {
+		if wctx.Err() != nil {
+			return fmt.Errorf("%w: %w (stopped: %w)", ErrHandshake, context.Cause(wctx), err)
+		}
 		return err
 	}
 	if err := useConsolePipe(plan.LogsConsole); err != nil {
@@ -117,6 +132,9 @@ func (r *Runtime) Init(ctx context.Context, id string) (err error) {
 		return err
 	}
 	faultPoint("child-before-exec")
+	if err := context.Cause(wctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
 	r.event(d, state.Event{Step: state.StepVMMExec, Detail: strings.Join(plan.Argv, " ")})
 	if err := answer(conn, nil); err != nil {
 		return fmt.Errorf("answer START: %w", err)
@@ -140,57 +158,122 @@ type booted struct {
 
 // untilAcked is the child's part of create: BOOTED, then (while create
 // runs its hooks) what needs no answer from create, then ACK and the
-// guest's network, answered OK or ERROR. Until ACK, create's death (EOF
-// on its pipe) aborts the handshake.
+// guest's network, answered OK or ERROR. create connects right after
+// BOOTED and announces each hook it runs (HOOK): the wait for its next
+// word allows the hook's limit plus timeouts.ack (budget.go). Until the
+// answer, create's death (EOF on its pipe) aborts the handshake (the hook
+// create was running dies with create: Pdeathsig and its guard); giving
+// up is said to create (ERROR), which then stops its hook and fails.
 func (r *Runtime) untilAcked(ctx context.Context, d state.Dir, st *state.State, ln *ipc.Listener) (*booted, error) {
-	timeouts := r.opts.Host.Timeouts
+	b := r.budget()
+	margin := b.ackMargin()
 	unix.CloseOnExec(parentPipeFD)
+	// The console copy's pipe (if create gave one) reaches only the VMM
+	// (useConsolePipe dups it onto its stdout): a hook that leaves a
+	// daemon behind must not keep the copy open.
+	unix.CloseOnExec(consolePipeFD)
 	parentPipe := os.NewFile(parentPipeFD, "parent-pipe")
 	defer parentPipe.Close()
-	actx, acancel := withTimeout(ctx, timeouts.Ack, "waiting for ACK from create")
-	defer acancel()
-	pctx, pcancel := context.WithCancelCause(actx)
+	pctx, pcancel := context.WithCancelCause(ctx)
 	defer pcancel(nil)
 	go func() {
-		io.Copy(io.Discard, parentPipe)
-		pcancel(errors.New("create exited before sending ACK"))
+		_, _ = io.Copy(io.Discard, parentPipe) // EOF or an error: create is gone either way
+		pcancel(errParentDied)
 	}()
 
 	faultPoint("child-before-booted")
-	if err := ipc.Send(pctx, d.File(state.InitSock), ipc.Booted); err != nil {
+	bctx, bcancel := withTimeout(pctx, config.Duration(margin), "sending BOOTED")
+	err := ipc.Send(bctx, d.File(state.InitSock), ipc.Booted)
+	bcancel()
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
-	r.event(d, state.Event{Step: state.StepBooted, Waiting: string(ipc.Ack), TimeoutMS: ms(timeouts.Ack)})
+	r.event(d, state.Event{Step: state.StepBooted, Waiting: string(ipc.Ack), TimeoutMS: margin.Milliseconds()})
 	faultPoint("child-after-booted")
-	// What needs no answer from create is done while create runs its
-	// hooks: create checked the bundle already and only sends ACK (which
-	// fails if we died) after them.
+	// create connects now; what needs no answer from create is done
+	// while it writes the state and runs its hooks.
+	actx, acancel := withTimeout(pctx, config.Duration(margin), "waiting for create to connect")
+	defer acancel()
 	if err := joinCgroup(st); err != nil {
 		return nil, err
 	}
-	b := &booted{}
-	var err error
-	if b.spec, err = config.LoadSpec(st.Bundle); err != nil {
+	bt := &booted{}
+	if bt.spec, err = config.LoadSpec(st.Bundle); err != nil {
 		return nil, err
 	}
-	if b.cfg, err = config.Load(st.Bundle, b.spec); err != nil {
+	if bt.cfg, err = config.Load(st.Bundle, bt.spec); err != nil {
 		return nil, err
 	}
-	if hasNewNamespace(b.spec, specs.MountNamespace) {
+	if hasNewNamespace(bt.spec, specs.MountNamespace) {
 		// Mounts made for the guest must not leak back to the host.
 		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 			return nil, fmt.Errorf("make mounts private: %w", err)
 		}
 	}
-	ack, err := acceptAck(ctx, actx, pctx, ln)
+	ack, err := ln.Accept(actx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: waiting for ACK: %w", ErrHandshake, err)
 	}
 	defer ack.Close()
+	var words reader = ack
+	if faultSet("child-ignores-progress") {
+		words = deaf{ack}
+	}
+	err = awaitWord(pctx, words, ipc.Ack, "ACK", "create", "create", margin, func(p ipc.Progress, allowance time.Duration) {
+		r.event(d, state.Event{Step: state.StepProgress, Detail: fmt.Sprintf("create runs the %s (limit %s)", p, p.Limit),
+			Waiting: string(ipc.Ack), TimeoutMS: allowance.Milliseconds()})
+	})
+	if err != nil {
+		if errors.Is(context.Cause(pctx), errParentDied) {
+			// The hook create was running dies with create (its guard).
+			return nil, fmt.Errorf("%w: waiting for ACK: %w", ErrHandshake, errParentDied)
+		}
+		return nil, r.refuse(d, ack, err)
+	}
 	// The engine's hooks have configured eth0 by now: set up the guest's
 	// network while create still waits, so a failure fails create. A
 	// Solo5 tender attaches exactly what the unikernel's manifest
 	// declares: read it first, so a mismatch fails create too.
+	netw := b.network()
+	_ = ack.Announce(netw) // fails only on a hang-up: see Init's storage line
+	nctx, ncancel := withTimeout(pctx, config.Duration(netw.Limit), "network set-up")
+	err = r.answerAck(nctx, d, st, bt)
+	ncancel()
+	if errors.Is(context.Cause(pctx), errParentDied) {
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, errParentDied) // nobody to answer
+	}
+	if err != nil {
+		return nil, r.refuse(d, ack, err)
+	}
+	if err := answer(ack, nil); err != nil {
+		return nil, fmt.Errorf("%w: answer ACK: %w", ErrHandshake, err)
+	}
+	r.event(d, state.Event{Step: state.StepAcked, Waiting: string(ipc.Start), TimeoutMS: ms(r.opts.Host.Timeouts.StartWait)})
+	faultPoint("child-after-acked")
+	return bt, nil
+}
+
+// refuse ends the child's part of an exchange with err: journalled as
+// its failure first, then said to the peer (ERROR), because the peer,
+// once told, may kill us at once.
+func (r *Runtime) refuse(d state.Dir, conn *ipc.Conn, err error) error {
+	r.failed(d, "init", err)
+	// Unsaid if the peer has hung up: the failure is journalled either way.
+	_ = answer(conn, errors.New(strings.TrimPrefix(err.Error(), ErrHandshake.Error()+": ")))
+	return journalled{err}
+}
+
+// journalled is an error the child has already written to the journal.
+type journalled struct{ error }
+
+func (j journalled) Unwrap() error { return j.error }
+
+// errParentDied is why the child stops when create's pipe reaches EOF.
+var errParentDied = errors.New("create exited before the end of the handshake")
+
+// answerAck sets up the guest's network and records it (vmm.json).
+func (r *Runtime) answerAck(ctx context.Context, d state.Dir, st *state.State, b *booted) error {
+	var err error
 	b.manifest, err = readManifest(b.cfg, st.Rootfs)
 	if err == nil {
 		b.net, b.netDetail, err = r.setupNetwork(ctx, d, b.spec, b.cfg, b.manifest)
@@ -206,16 +289,10 @@ func (r *Runtime) untilAcked(ctx context.Context, d state.Dir, st *state.State, 
 		err = d.WriteVMM(info)
 	}
 	if err != nil {
-		answer(ack, err)
-		return nil, err
+		return err
 	}
 	r.event(d, state.Event{Step: state.StepNetwork, Detail: b.netDetail})
-	if err := answer(ack, nil); err != nil {
-		return nil, fmt.Errorf("%w: answer ACK: %w", ErrHandshake, err)
-	}
-	r.event(d, state.Event{Step: state.StepAcked, Waiting: string(ipc.Start), TimeoutMS: ms(timeouts.StartWait)})
-	faultPoint("child-after-acked")
-	return b, nil
+	return nil
 }
 
 // jailVMM confines the VMM to what its plan names and checks that the
@@ -493,10 +570,11 @@ func checkAttachable(b *booted, rootfs string) error {
 
 // useConsolePipe makes the VMM write its stdout and stderr into the pipe
 // create gave for the console copy (teeConsole), when its monitor does
-// not log the console itself; otherwise it closes the pipe.
+// not log the console itself.
 func useConsolePipe(monitorLogs bool) error {
 	if monitorLogs {
-		unix.Close(consolePipeFD) // none was given, or not needed
+		// create gave no pipe (it decides by the same vmm.LogsConsole):
+		// whatever descriptor 4 is now is not ours to close.
 		return nil
 	}
 	for _, fd := range []int{1, 2} {

@@ -74,7 +74,9 @@ func failureLine(serialLog string, markers []string) string {
 	}
 	defer f.Close()
 	if info, err := f.Stat(); err == nil && info.Size() > consoleTail {
-		f.Seek(info.Size()-consoleTail, io.SeekStart)
+		if _, err := f.Seek(info.Size()-consoleTail, io.SeekStart); err != nil {
+			return ""
+		}
 	}
 	data, _ := io.ReadAll(io.LimitReader(f, consoleTail))
 	sc := bufio.NewScanner(bytes.NewReader(data))

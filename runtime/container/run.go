@@ -21,7 +21,9 @@ func (r *Runtime) Run(ctx context.Context, o CreateOptions, detach bool) (int, e
 		return -1, err
 	}
 	if err := r.Start(ctx, o.ID); err != nil {
-		r.Delete(context.WithoutCancel(ctx), o.ID, true)
+		if derr := r.Delete(context.WithoutCancel(ctx), o.ID, true); derr != nil {
+			r.log.Warn("delete after a failed start", "id", o.ID, "error", derr)
+		}
 		return -1, err
 	}
 	if detach {
@@ -32,7 +34,7 @@ func (r *Runtime) Run(ctx context.Context, o CreateOptions, detach bool) (int, e
 	defer signal.Stop(sigs)
 	go func() {
 		for s := range sigs {
-			r.Kill(ctx, o.ID, s.(unix.Signal), false)
+			_ = r.Kill(ctx, o.ID, s.(unix.Signal), false) // it may be gone already: Wait reports how it ended
 		}
 	}()
 	status, err := proc.Wait(ctx)
@@ -43,6 +45,8 @@ func (r *Runtime) Run(ctx context.Context, o CreateOptions, detach bool) (int, e
 			r.log.Warn("guest ended", "id", o.ID, "status", out.Status, "reason", out.Reason)
 		}
 	}
-	r.Delete(context.WithoutCancel(ctx), o.ID, true)
+	if derr := r.Delete(context.WithoutCancel(ctx), o.ID, true); derr != nil {
+		r.log.Warn("delete after the run", "id", o.ID, "error", derr)
+	}
 	return status, err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func TestRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			err := Run(context.Background(), CreateRuntime, tt.hooks, map[string]string{"id": "c1"}, 5*time.Second, nil)
+			err := Run(context.Background(), CreateRuntime, tt.hooks, map[string]string{"id": "c1"}, Limits{Default: 5 * time.Second, Max: time.Minute}, Observer{})
 			if tt.wantErr == "" && err != nil {
 				t.Fatal(err)
 			}
@@ -67,4 +68,102 @@ func TestList(t *testing.T) {
 	if len(List(h, Poststop)) != 1 || len(List(h, Prestart)) != 0 || List(nil, Poststop) != nil {
 		t.Fatal("List")
 	}
+}
+
+func TestLimit(t *testing.T) {
+	two, zero, neg := 2, 0, -1
+	tests := []struct {
+		name    string
+		timeout *int
+		l       Limits
+		want    time.Duration
+		wantErr bool
+	}{
+		{"own timeout", &two, Limits{Default: 30 * time.Second, Max: time.Minute}, 2 * time.Second, false},
+		{"own timeout beyond the maximum is honoured", &two, Limits{Max: time.Second}, 2 * time.Second, false},
+		{"default", nil, Limits{Default: 30 * time.Second, Max: time.Minute}, 30 * time.Second, false},
+		{"no default: the maximum", nil, Limits{Max: time.Minute}, time.Minute, false},
+		{"zero timeout", &zero, Limits{Max: time.Minute}, 0, true},
+		{"negative timeout", &neg, Limits{Max: time.Minute}, 0, true},
+	}
+	for _, tt := range tests {
+		got, err := tt.l.Limit(specs.Hook{Path: "/x", Timeout: tt.timeout})
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("%s: %s, %v; want %s", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+// A hook's whole process group goes when it overruns its limit or is
+// stopped from outside; the observer sees it start (pid, limit) and end.
+func TestRunKillsProcessGroup(t *testing.T) {
+	for _, stop := range []string{"timeout", "cancel"} {
+		t.Run(stop, func(t *testing.T) {
+			dir := t.TempDir()
+			bg := filepath.Join(dir, "bg")
+			one := 1
+			h := specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "sleep 30 & echo $! > " + bg + "; wait"}}
+			if stop == "timeout" {
+				h.Timeout = &one
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var started, ended int
+			var gotLimit time.Duration
+			obs := Observer{
+				Started: func(_ specs.Hook, pid int, limit time.Duration) {
+					started, gotLimit = pid, limit
+					if stop == "cancel" {
+						go func() {
+							waitFile(t, bg)
+							cancel()
+						}()
+					}
+				},
+				Done: func(specs.Hook, time.Duration, error) { ended++ },
+			}
+			err := Run(ctx, StartContainer, []specs.Hook{h}, struct{}{}, Limits{Default: 20 * time.Second, Max: time.Minute}, obs)
+			want := "timed out after 1s"
+			if stop == "cancel" {
+				want = "stopped after"
+			}
+			if !errors.Is(err, ErrHookFailed) || !strings.Contains(err.Error(), want) || (stop == "cancel") != errors.Is(err, ErrStopped) {
+				t.Fatalf("err = %v, want %q", err, want)
+			}
+			if started <= 0 || ended != 1 || (stop == "timeout" && gotLimit != time.Second) || (stop == "cancel" && gotLimit != 20*time.Second) {
+				t.Fatalf("observer: pid %d, limit %s, done %d times", started, gotLimit, ended)
+			}
+			data, _ := os.ReadFile(bg)
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+			if pid <= 0 {
+				t.Fatalf("background pid %q", data)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for alive(pid) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the hook's background child %d outlived it", pid)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func waitFile(t *testing.T, path string) {
+	for i := 0; i < 500; i++ {
+		if data, err := os.ReadFile(path); err == nil && len(data) > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// alive: the process exists and is not a zombie.
+func alive(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndex(string(data), ") ")
+	return i < 0 || !strings.HasPrefix(string(data[i+2:]), "Z")
 }

@@ -12,11 +12,13 @@ import (
 
 // FuzzConnRead: whatever bytes a peer writes before closing, Conn.Read
 // returns at once (never waits for the deadline once the peer is gone),
-// with a known message or an error; only ERROR carries an argument, and no
-// argument holds a newline or exceeds MaxMessage.
+// with a known message or an error; only ERROR and the progress lines
+// (HOOK, STEP) carry an argument, a progress line only a well-formed one
+// (checkProgress), and no argument holds a newline or exceeds MaxMessage.
 func FuzzConnRead(f *testing.F) {
 	for _, s := range []string{"BOOTED\n", "ACK\n", "START\nOK\n", "OK", "ERROR network: no eth0\n", "ERROR\n",
-		"ACK \n", "\n", "", "\x00\xff\n", strings.Repeat("A", MaxMessage) + "\n", "ERROR " + strings.Repeat("x", MaxMessage+8)} {
+		"ACK \n", "\n", "", "\x00\xff\n", strings.Repeat("A", MaxMessage) + "\n", "ERROR " + strings.Repeat("x", MaxMessage+8),
+		"HOOK createRuntime 30000 /bin/sleep\nSTEP network 10000\nACK\n", "HOOK createRuntime 30000 /bin/\x00\n", "STEP storage 1\r\n", "HOOK a 5 /x\nDONE\nDONE x\n"} {
 		f.Add([]byte(s))
 	}
 	ln, err := Listen(filepath.Join(f.TempDir(), "f.sock"))
@@ -52,7 +54,7 @@ func FuzzConnRead(f *testing.F) {
 				return
 			}
 			switch m {
-			case Booted, Ack, Start, OK:
+			case Booted, Ack, Start, OK, Done:
 				if arg != "" {
 					t.Fatalf("%s with argument %q", m, arg)
 				}
@@ -60,6 +62,11 @@ func FuzzConnRead(f *testing.F) {
 				if strings.Contains(arg, "\n") || len(arg) >= MaxMessage {
 					t.Fatalf("ERROR argument %q", arg)
 				}
+			case Hook, Step:
+				if strings.Contains(arg, "\n") || len(arg) >= MaxMessage {
+					t.Fatalf("%s argument %q", m, arg)
+				}
+				checkProgress(t, m, arg)
 			default:
 				t.Fatalf("unknown message %q accepted", m)
 			}

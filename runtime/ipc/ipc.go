@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,14 @@ const (
 	Ack    Message = "ACK"    // create -> child: state is "created", carry on
 	Start  Message = "START"  // start -> child: set up and exec the VMM
 	OK     Message = "OK"     // child -> start: exec'ing the VMM now
-	Error  Message = "ERROR"  // child -> start: "ERROR <reason>"
+	Error  Message = "ERROR"  // either way: "ERROR <reason>", the sender gives up
+	// Progress lines say what the sender is doing before its next word,
+	// and for how long at most, so that the waiter's limit follows it
+	// (Progress): create -> child before ACK, child -> create before its
+	// answer to ACK, child -> start before its answer to START.
+	Hook Message = "HOOK" // "HOOK <kind> <limit-ms> <path>": running that hook
+	Step Message = "STEP" // "STEP <name> <limit-ms>": running that step (network, storage)
+	Done Message = "DONE" // the announced hook or step has ended
 )
 
 // MaxMessage bounds what a reader accepts, so a peer cannot make us
@@ -117,8 +125,11 @@ func (l *Listener) Close() error {
 // Accept waits for one connection until ctx is done.
 func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	// A deadline left by an earlier, cancelled Accept must not fail this one.
-	l.ln.SetDeadline(time.Time{})
-	stop := context.AfterFunc(ctx, func() { l.ln.SetDeadline(time.Unix(1, 0)) })
+	if err := l.ln.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	// Fails only on a closed listener, whose Accept returns anyway.
+	stop := context.AfterFunc(ctx, func() { _ = l.ln.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	c, err := l.ln.AcceptUnix()
 	if err != nil {
@@ -127,7 +138,7 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 		}
 		return nil, err
 	}
-	l.ln.SetDeadline(time.Time{})
+	_ = l.ln.SetDeadline(time.Time{}) // the next Accept resets it again and says if it cannot
 	return &Conn{c: c, r: bufio.NewReader(io.LimitReader(c, MaxMessage*16))}, nil
 }
 
@@ -159,8 +170,11 @@ type Conn struct {
 // Read returns the next message and its argument ("ERROR reason" ->
 // Error, "reason"). io.EOF means the peer closed the connection.
 func (c *Conn) Read(ctx context.Context) (Message, string, error) {
-	c.c.SetReadDeadline(time.Time{})
-	stop := context.AfterFunc(ctx, func() { c.c.SetReadDeadline(time.Unix(1, 0)) })
+	if err := c.c.SetReadDeadline(time.Time{}); err != nil {
+		return "", "", err
+	}
+	// Fails only on a closed connection, whose Read returns anyway.
+	stop := context.AfterFunc(ctx, func() { _ = c.c.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	line, err := c.r.ReadString('\n')
 	if err != nil {
@@ -183,19 +197,112 @@ func (c *Conn) Read(ctx context.Context) (Message, string, error) {
 	return ParseMessage(strings.TrimSuffix(line, "\n"))
 }
 
-// ParseMessage splits a line into a known message and its argument.
+// ParseMessage splits a line into a known message and its argument. A
+// progress line (HOOK, STEP) is only accepted with a well-formed argument
+// (ParseProgress).
 func ParseMessage(line string) (Message, string, error) {
 	word, arg, _ := strings.Cut(line, " ")
 	switch m := Message(word); m {
-	case Booted, Ack, Start, OK:
+	case Booted, Ack, Start, OK, Done:
 		if arg != "" {
 			return "", "", fmt.Errorf("%w: %q", ErrUnexpected, line)
 		}
 		return m, "", nil
 	case Error:
 		return m, arg, nil
+	case Hook, Step:
+		if _, err := ParseProgress(m, arg); err != nil {
+			return "", "", err
+		}
+		return m, arg, nil
 	}
 	return "", "", fmt.Errorf("%w: %q", ErrUnexpected, truncate(line, 64))
+}
+
+// Progress is what a progress line announces: the sender is running a
+// hook or a step now and may take up to Limit before its next word.
+type Progress struct {
+	Step  string        // StepHook, or the step's name ("network", "storage")
+	Kind  string        // a hook's kind ("createRuntime", ...)
+	Path  string        // a hook's path
+	Limit time.Duration // the most it may take (> 0, whole milliseconds)
+}
+
+// StepHook is Progress.Step for a hook.
+const StepHook = "hook"
+
+// maxLimit bounds an announced limit (a year): no overflow, no nonsense.
+const maxLimit = 365 * 24 * time.Hour
+
+// String is how a waiter names what the other side is doing:
+// "createRuntime hook /bin/sleep", "storage set-up".
+func (p Progress) String() string {
+	if p.Step == StepHook {
+		return p.Kind + " hook " + p.Path
+	}
+	return p.Step + " set-up"
+}
+
+// Message renders p as a progress line (message and argument).
+func (p Progress) Message() (Message, string) {
+	ms := strconv.FormatInt(max(p.Limit.Milliseconds(), 1), 10)
+	if p.Step == StepHook {
+		return Hook, p.Kind + " " + ms + " " + p.Path
+	}
+	return Step, p.Step + " " + ms
+}
+
+// ParseProgress reads a progress line's argument: "<kind> <limit-ms>
+// <path>" for HOOK (the path may hold spaces), "<name> <limit-ms>" for
+// STEP. Kinds and names are letters and '-'; the limit is a positive
+// number of milliseconds (at most a year); the path is absolute.
+func ParseProgress(m Message, arg string) (Progress, error) {
+	bad := func(why string) (Progress, error) {
+		return Progress{}, fmt.Errorf("%w: %s %q: %s", ErrUnexpected, m, truncate(arg, 64), why)
+	}
+	f := strings.SplitN(arg, " ", 3)
+	var p Progress
+	switch m {
+	case Hook:
+		if len(f) != 3 {
+			return bad("want <kind> <limit-ms> <path>")
+		}
+		if !strings.HasPrefix(f[2], "/") {
+			return bad("path must be absolute")
+		}
+		p = Progress{Step: StepHook, Kind: f[0], Path: f[2]}
+	case Step:
+		if len(f) != 2 {
+			return bad("want <name> <limit-ms>")
+		}
+		p = Progress{Step: f[0]}
+		if p.Step == StepHook {
+			return bad("a hook is announced with HOOK")
+		}
+	default:
+		return bad("not a progress line")
+	}
+	if !isName(f[0]) {
+		return bad("kind or name must be letters and '-'")
+	}
+	limit, err := strconv.ParseUint(f[1], 10, 63)
+	if err != nil || limit == 0 || f[1] != strconv.FormatUint(limit, 10) || time.Duration(limit) > maxLimit/time.Millisecond {
+		return bad("limit must be a positive number of milliseconds, at most a year")
+	}
+	p.Limit = time.Duration(limit) * time.Millisecond
+	return p, nil
+}
+
+func isName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(s string, n int) string {
@@ -205,7 +312,20 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// Write sends one message; arg is only used with Error.
+// Announce sends a progress line (HOOK or STEP).
+func (c *Conn) Announce(p Progress) error {
+	m, arg := p.Message()
+	if strings.Contains(arg, "\n") || len(m)+1+len(arg) >= MaxMessage {
+		return fmt.Errorf("%w: %s line cannot carry %q", ErrUnexpected, m, truncate(arg, 64))
+	}
+	if _, err := ParseProgress(m, arg); err != nil {
+		return err // never sent half-understood
+	}
+	return c.Write(m, arg)
+}
+
+// Write sends one message; arg is the reason of Error (or a progress
+// line's argument, see Announce).
 func (c *Conn) Write(m Message, arg string) error {
 	line := string(m)
 	if arg != "" {

@@ -117,7 +117,7 @@ type Owner struct{ UID, GID uint32 }
 // bound from the host instead.
 func makeDevices(newRoot string, devs []string, o *Owner) ([]string, error) {
 	devDir := filepath.Join(newRoot, "dev")
-	if err := os.MkdirAll(devDir, 0o755); err != nil {
+	if err := os.MkdirAll(devDir, 0o755); err != nil { //nolint:gosec // G301: the VMM's /dev, reachable by its user like the host's
 		return nil, err
 	}
 	if err := unix.Mount("tmpfs", devDir, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k"); err != nil {
@@ -130,7 +130,7 @@ func makeDevices(newRoot string, devs []string, o *Owner) ([]string, error) {
 			continue
 		}
 		dst := filepath.Join(newRoot, dev)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil { //nolint:gosec // G301: /dev/net and the like, as on the host
 			return nil, err
 		}
 		if err := unix.Mknod(dst, st.Mode, int(st.Rdev)); err != nil {
@@ -160,7 +160,7 @@ func PrepareAccess(stateDir string, plan *vmm.Plan, owned []string, c Creds) err
 	if c.UID == 0 {
 		return nil
 	}
-	if err := os.Chmod(stateDir, 0o711); err != nil {
+	if err := os.Chmod(stateDir, 0o711); err != nil { //nolint:gosec // G302: traversable, not listable, by the VMM's user; the files in it stay 0600
 		return fmt.Errorf("%w: %w", ErrPrivileges, err)
 	}
 	for _, f := range plan.Files {

@@ -58,7 +58,9 @@ func Confine(stateDir string, plan *vmm.Plan, owner *Owner) error {
 	// Debian's merged /usr: /bin, /sbin, /lib* are symlinks into /usr.
 	for _, top := range []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"} {
 		if target, err := os.Readlink(top); err == nil {
-			os.Symlink(target, filepath.Join(newRoot, top))
+			if err := os.Symlink(target, filepath.Join(newRoot, top)); err != nil {
+				return fmt.Errorf("confine: %w", err)
+			}
 		} else if _, err := os.Stat(top); err == nil {
 			mounts = append(mounts, mount{path: top, readOnly: true})
 		}
@@ -85,9 +87,13 @@ func Confine(stateDir string, plan *vmm.Plan, owner *Owner) error {
 		}
 	}
 	for _, dir := range []string{"tmp", "proc", "etc"} {
-		os.MkdirAll(filepath.Join(newRoot, dir), 0o755)
+		if err := os.MkdirAll(filepath.Join(newRoot, dir), 0o755); err != nil { //nolint:gosec // G301: the VMM's /tmp, /proc, /etc, open to its user like the host's
+			return fmt.Errorf("confine: %w", err)
+		}
 	}
-	os.Chmod(filepath.Join(newRoot, "tmp"), 0o1777)
+	if err := os.Chmod(filepath.Join(newRoot, "tmp"), 0o1777); err != nil { //nolint:gosec // G302: a /tmp is world-writable and sticky
+		return fmt.Errorf("confine: %w", err)
+	}
 	if err := unix.Mount("proc", filepath.Join(newRoot, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		// Without a new pid namespace the host's proc cannot be mounted
 		// afresh; the VMM does without /proc.
@@ -116,10 +122,12 @@ func bindInto(newRoot string, m mount) error {
 		return fmt.Errorf("confine: %w", err)
 	}
 	dst := filepath.Join(newRoot, m.path)
+	// Mount points in the confined root: 0755 like the host's directories
+	// they stand for, so that the VMM's user reaches what is bound there.
 	if info.IsDir() {
-		err = os.MkdirAll(dst, 0o755)
+		err = os.MkdirAll(dst, 0o755) //nolint:gosec // G301: a mount point, see above
 	} else {
-		if err = os.MkdirAll(filepath.Dir(dst), 0o755); err == nil {
+		if err = os.MkdirAll(filepath.Dir(dst), 0o755); err == nil { //nolint:gosec // G301: a mount point's parents, see above
 			var f *os.File
 			if f, err = os.OpenFile(dst, os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
 				f.Close()

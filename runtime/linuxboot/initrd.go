@@ -235,7 +235,7 @@ func copyInto(cw *cpioWriter, name string, perm os.FileMode, src string) error {
 // building it first if needed.
 func (s InitSpec) cachedStatic(mods []Module) (string, error) {
 	h := sha256.New()
-	io.WriteString(h, initrdFormat+"\n")
+	fmt.Fprintln(h, initrdFormat)
 	inputs := []string{s.Init}
 	for _, m := range mods {
 		inputs = append(inputs, filepath.Join(s.ModulesDir, m.Name+".ko"))
@@ -262,7 +262,7 @@ func (s InitSpec) cachedStatic(mods []Module) (string, error) {
 	if _, err := os.Stat(name); err == nil {
 		return name, nil
 	}
-	if err := os.MkdirAll(s.CacheDir, 0o755); err != nil {
+	if err := os.MkdirAll(s.CacheDir, 0o755); err != nil { //nolint:gosec // G301: a cache directory like /var/cache's others; the initrds in it are 0600
 		return "", fmt.Errorf("initrd cache: %w", err)
 	}
 	// Concurrent builders race harmlessly: both files are identical.

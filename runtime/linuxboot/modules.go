@@ -170,7 +170,7 @@ func WriteModulesDep(w io.Writer, mods []Module) error {
 		for _, d := range m.Depends {
 			fmt.Fprintf(bw, " %s", d)
 		}
-		bw.WriteByte('\n')
+		_ = bw.WriteByte('\n') // a bufio.Writer's error sticks: Flush reports it
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("%w: writing %s: %w", ErrModule, ModulesDepFile, err)

@@ -55,7 +55,7 @@ func enableForwarding() error {
 	if err == nil && len(cur) > 0 && cur[0] == '1' {
 		return nil
 	}
-	if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil { //nolint:gosec // G306: a sysctl: it exists, the mode is never applied
 		return fmt.Errorf("enable IPv4 forwarding: %w", err)
 	}
 	return nil

@@ -40,10 +40,13 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{conn: conn, r: bufio.NewReader(conn)}
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	} else {
-		conn.SetDeadline(time.Now().Add(10 * time.Second))
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(10 * time.Second)
+	}
+	if err := conn.SetDeadline(dl); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%w: %s: %w", ErrQMP, path, err)
 	}
 	var greeting response
 	if err := c.read(&greeting); err != nil || greeting.QMP == nil {

@@ -66,7 +66,7 @@ func startVirtiofsd(bin string, d state.Dir, rootfs string) (*Virtiofsd, error) 
 	}
 	v := &Virtiofsd{cmd: cmd, done: make(chan struct{}), socket: sock}
 	go func() {
-		cmd.Wait()
+		_ = cmd.Wait() // how it ended is in ProcessState and virtiofsd.log
 		close(v.done)
 	}()
 	deadline := time.NewTimer(virtiofsdReady)
@@ -97,7 +97,7 @@ func (v *Virtiofsd) stop() {
 	if v == nil {
 		return
 	}
-	v.cmd.Process.Kill()
+	_ = v.cmd.Process.Kill() // fails only if it has exited: done then
 	select {
 	case <-v.done:
 	case <-time.After(2 * time.Second):

@@ -69,13 +69,19 @@ func NewExec(path string, argv, env []string) (*Exec, error) {
 }
 
 // PathPointer is the filename argument the filter allows for execve.
-func (e *Exec) PathPointer() uint64 { return uint64(uintptr(unsafe.Pointer(e.ptr))) }
+//
+// The filter compares execve's filename argument with this address, so it
+// is the address of the string Run passes (kept alive by e).
+func (e *Exec) PathPointer() uint64 { return uint64(uintptr(unsafe.Pointer(e.ptr))) } //nolint:gosec // G103: see above
 
 // Run execs. It returns only on failure. Unlike syscall.Exec it does not
 // build the filename anew, so the pointer is the one the filter allows.
 // The caller runs on a locked OS thread (the one the filter is on) and
 // has restored whatever the Go runtime changed (RLIMIT_NOFILE).
 func (e *Exec) Run() error {
+	// unsafe: a raw execve of the pointers NewExec built, as syscall.Exec
+	// does; runtime.KeepAlive keeps them until the call.
+	//nolint:gosec // G103: see above
 	_, _, errno := syscall.RawSyscall(unix.SYS_EXECVE,
 		uintptr(unsafe.Pointer(e.ptr)),
 		uintptr(unsafe.Pointer(&e.argv[0])),

@@ -256,7 +256,7 @@ func readELF(r io.ReaderAt) (*elfFile, error) {
 	}
 	var h elf.Header64
 	if err := binary.Read(bytes.NewReader(raw[:]), binary.LittleEndian, &h); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotELF, err)
+		return nil, fmt.Errorf("%w: %w", ErrNotELF, err)
 	}
 	switch {
 	case elf.Version(h.Version) != elf.EV_CURRENT:

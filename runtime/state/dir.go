@@ -194,7 +194,7 @@ func (d Dir) Locked() bool {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return true
 	}
-	unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN) // Close releases it anyway
 	return false
 }
 

@@ -20,7 +20,11 @@ type Event struct {
 	// TimeoutMS how long it will wait; the console shows the elapsed time.
 	Waiting   string `json:"waiting,omitempty"`
 	TimeoutMS int64  `json:"timeoutMs,omitempty"`
-	Error     string `json:"error,omitempty"` // set when the step failed
+	// Running: what Waiting names is work the writer runs itself (a hook:
+	// "createRuntime hook /bin/sleep", the storage set-up), not a word
+	// from another process; TimeoutMS is that work's limit.
+	Running bool   `json:"running,omitempty"`
+	Error   string `json:"error,omitempty"` // set when the step failed
 }
 
 // AppendEvent adds one line to the journal. Each line is a single write
@@ -84,7 +88,9 @@ const (
 	StepBooted         = "booted"          // child said BOOTED (child writes)
 	StepBootedReceived = "booted-received" // parent got BOOTED
 	StepPidFile        = "pid-file"        // pid file written
-	StepHook           = "hook"            // one hook ran (detail: kind and path)
+	StepHook           = "hook"            // a hook runs now (detail: kind, path, pid, limit; a running wait)
+	StepHookDone       = "hook-done"       // it ended (detail: kind, path, how long; error when it failed)
+	StepProgress       = "progress"        // the other side announced what it runs (detail); the writer's wait now allows timeoutMs
 	StepAckSent        = "ack-sent"        // parent sent ACK
 	StepAcked          = "acked"           // child got ACK; waiting START
 	StepCreated        = "created"         // status created (parent exits)

@@ -193,7 +193,7 @@ func save(file string, doc object, orig []byte, mode fs.FileMode) (string, error
 			return "", fmt.Errorf("backup: %w", err)
 		}
 		note = " (the previous file is " + bak + ")"
-	} else if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+	} else if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil { //nolint:gosec // G301: /etc/docker, 0755 as Docker makes it
 		return "", err
 	}
 	return note, writeAtomic(file, out.Bytes(), mode)

@@ -30,7 +30,7 @@ func main() {
 
 func run(src, dst string, roots []string) error {
 	if src == "" || dst == "" || len(roots) == 0 {
-		return errors.New("usage: linux-kernel-modules -src DIR -dst DIR MODULE...")
+		return errors.New("usage: linux-kernel-modules -src DIR -dst DIR MODULE [MODULE...]")
 	}
 	idx, err := linuxboot.IndexModules(os.DirFS(src))
 	if err != nil {
@@ -72,7 +72,7 @@ func run(src, dst string, roots []string) error {
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	if err := os.MkdirAll(tmp, 0o755); err != nil { //nolint:gosec // G301: the guest's modules, installed world-readable with the kernel
 		return err
 	}
 	for _, m := range mods {

@@ -103,11 +103,11 @@ func blockRootfs(t *testing.T, bundle string, dm bool) string {
 			unix.Unmount(rootfs, unix.MNT_DETACH)
 		}
 	})
-	real, err := filepath.EvalSymlinks(dev)
+	resolved, err := filepath.EvalSymlinks(dev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return filepath.Base(real)
+	return filepath.Base(resolved)
 }
 
 func testBlockRootfs(t *testing.T, dm bool, id string) {

@@ -31,6 +31,7 @@ func startContainerd(t *testing.T) *containerd {
 		}
 	}
 	e2e.Make(t, "build", "unikernel")
+	e2e.LockEngines(t)
 	base, err := os.MkdirTemp("/tmp", "uc")
 	if err != nil {
 		t.Fatal(err)

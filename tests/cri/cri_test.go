@@ -115,6 +115,7 @@ func startCRI(t *testing.T) *cri {
 	t.Helper()
 	requireTools(t)
 	e2e.Make(t, "build", "unikernel", "crictl")
+	e2e.LockEngines(t)
 	base, err := os.MkdirTemp("/tmp", "ucri")
 	if err != nil {
 		t.Fatal(err)

@@ -47,6 +47,7 @@ func startDockerdEnv(t *testing.T, env []string, extra ...string) *dockerd {
 		t.Skip("dockerd not found: install Debian package docker.io")
 	}
 	e2e.Make(t, "build", "unikernel")
+	e2e.LockEngines(t)
 	// Short paths: containerd's sockets live under the exec root.
 	base, err := os.MkdirTemp("/tmp", "ud")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -57,7 +58,7 @@ func TestDebPackage(t *testing.T) {
 	checkDebContents(t, deb, b)
 
 	// From here on the host changes: one suite at a time.
-	engineLock(t)
+	e2e.LockEngines(t)
 	keepHostConfig(t)
 	start := time.Now()
 	must(t, "dpkg", "-i", deb)
@@ -302,7 +303,8 @@ func dockerRun(t *testing.T) {
 			c.Stdin = bytes.NewReader(stdin)
 		}
 		out, err := c.CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			return string(out), ee.ExitCode()
 		} else if err != nil {
 			return err.Error(), -1

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -311,40 +310,4 @@ func sameFile(t *testing.T, a, b string) {
 	if string(x) != string(y) {
 		t.Errorf("%s differs from %s", a, b)
 	}
-}
-
-// engineLockPath serialises suites that start container engines or
-// change the host's packages: a test holds it from before its dockerd
-// starts (or dpkg runs) until everything is stopped and removed.
-const engineLockPath = "/run/urunc-engine-tests.lock"
-
-func engineLock(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile(engineLockPath, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			t.Fatalf("flock %s: %v", engineLockPath, err)
-		}
-		if time.Since(start) > 20*time.Minute {
-			f.Close()
-			t.Fatalf("%s still held by another test after 20 minutes", engineLockPath)
-		}
-		time.Sleep(time.Second)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Logf("waited %v for %s", d.Round(time.Second), engineLockPath)
-	}
-	t.Cleanup(func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	})
 }

@@ -21,9 +21,15 @@ import (
 // unikernel once, and points urunc at short handshake timeouts.
 func setup(t *testing.T) *e2e.URunc {
 	t.Helper()
+	return setupWith(t, `{"timeouts":{"booted":"2s","ack":"2s","startReply":"3s","lock":"5s","stopGrace":"1s"}}`)
+}
+
+// setupWith is setup with another host config.
+func setupWith(t *testing.T, hostConfig string) *e2e.URunc {
+	t.Helper()
 	u := e2e.Setup(t)
 	cfg := filepath.Join(t.TempDir(), "host.json")
-	if err := os.WriteFile(cfg, []byte(`{"timeouts":{"booted":"2s","ack":"2s","startReply":"3s","lock":"5s","stopGrace":"1s"}}`), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(hostConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	u.Env = append(u.Env, "URUNC_CONFIG="+cfg)
@@ -80,7 +86,9 @@ func runBounded(t *testing.T, u *e2e.URunc, env []string, limit time.Duration, o
 }
 
 // processesUnder lists live (non-zombie) processes whose command line
-// mentions root: re-exec children (--root R) and VMMs (serial log in R).
+// or environment mentions root: re-exec children (--root R), VMMs (serial
+// log in R) and the tests' hooks and what they start (an environment
+// variable naming R).
 func processesUnder(root string) []string {
 	var found []string
 	entries, _ := os.ReadDir("/proc")
@@ -90,7 +98,10 @@ func processesUnder(root string) []string {
 			continue
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !strings.Contains(string(cmdline), root) {
+		if err != nil {
+			continue
+		}
+		if environ, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ")); !strings.Contains(string(cmdline), root) && !strings.Contains(string(environ), "="+root+"\x00") {
 			continue
 		}
 		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))

@@ -126,8 +126,11 @@ func netLifecycle(t *testing.T, u *e2e.URunc, netns, guestIP, id string) error {
 		}
 	}
 	vmm, err := os.ReadFile(filepath.Join(u.Root, id, "vmm.json"))
-	if err != nil || !strings.Contains(string(vmm), "netdev.ip="+guestIP+"/24") || !strings.Contains(string(vmm), `"tapName"`) {
-		return fmt.Errorf("the guest did not get eth0's address %s: %s %v", guestIP, vmm, err)
+	if err != nil {
+		return fmt.Errorf("the guest did not get eth0's address %s: %w", guestIP, err)
+	}
+	if !strings.Contains(string(vmm), "netdev.ip="+guestIP+"/24") || !strings.Contains(string(vmm), `"tapName"`) {
+		return fmt.Errorf("the guest did not get eth0's address %s: %s", guestIP, vmm)
 	}
 	// While the guest runs its tap is there (eth0's traffic is redirected to it).
 	if left := netnsLeftovers(netns); !strings.Contains(strings.Join(left, " "), "link tap") {
