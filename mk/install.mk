@@ -1,8 +1,9 @@
 # make install / make uninstall (docs/install.md), honouring PREFIX and
 # DESTDIR as usual:
 #   $(PREFIX)/bin/            the INSTALL_BINS below
-#   $(PREFIX)/lib/urunc/linux/ the Linux guest kernel, modules and their
-#                             provenance, when make linux-kernel has run
+#   $(PREFIX)/lib/urunc/linux/ the Linux guest kernel (LINUX_KERNEL), its
+#                             provenance and Debian's modules, when make
+#                             linux-kernel has run
 #   $(SYSCONFDIR)/urunc/config.json   the default host configuration, only
 #                             if absent (else beside it as config.json.dist)
 #   $(PREFIX)/share/doc/urunc/ README, CHANGELOG, LICENSE, ... and docs/*.md
@@ -41,15 +42,19 @@ install-bins:
 install: build
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 0755 $(addprefix $(BIN)/,$(INSTALL_BINS)) $(DESTDIR)$(BINDIR)/
-	@# The guest kernel: replaced as a whole (no stale modules).
-	@if [ -s $(LINUX_OUT)/vmlinux ] && [ -s $(LINUX_OUT)/modules/modules.dep ]; then \
+	@# The guest kernel (the LINUX_KERNEL one of make linux-kernel), its
+	@# provenance, and Debian's modules (for guests that boot Debian's
+	@# kernel): replaced as a whole (no stale modules).
+	@if [ -s $(LINUX_OUT)/vmlinux ]; then \
 		set -ex; \
 		rm -rf $(DESTDIR)$(URUNC_LIBDIR)/linux; \
-		$(INSTALL) -d -m 0755 $(DESTDIR)$(URUNC_LIBDIR) $(DESTDIR)$(URUNC_LIBDIR)/linux $(DESTDIR)$(URUNC_LIBDIR)/linux/modules; \
+		$(INSTALL) -d -m 0755 $(DESTDIR)$(URUNC_LIBDIR) $(DESTDIR)$(URUNC_LIBDIR)/linux; \
 		$(INSTALL) -m 0644 $(LINUX_OUT)/vmlinux $(LINUX_OUT)/version $(DESTDIR)$(URUNC_LIBDIR)/linux/; \
-		$(INSTALL) -m 0644 $(LINUX_OUT)/modules/* $(DESTDIR)$(URUNC_LIBDIR)/linux/modules/; \
-		cr=$$(ls $(LINUX_OUT)/cache/root-*/usr/share/doc/linux-image-*/copyright 2>/dev/null | head -1); \
-		if [ -n "$$cr" ]; then $(INSTALL) -m 0644 "$$cr" $(DESTDIR)$(URUNC_LIBDIR)/linux/copyright; fi; \
+		if [ -s $(LINUX_OUT)/copyright ]; then $(INSTALL) -m 0644 $(LINUX_OUT)/copyright $(DESTDIR)$(URUNC_LIBDIR)/linux/; fi; \
+		if [ -s $(LINUX_OUT)/modules/modules.dep ]; then \
+			$(INSTALL) -d -m 0755 $(DESTDIR)$(URUNC_LIBDIR)/linux/modules; \
+			$(INSTALL) -m 0644 $(LINUX_OUT)/modules/* $(DESTDIR)$(URUNC_LIBDIR)/linux/modules/; \
+		fi; \
 	else \
 		echo "install: no guest kernel in $(LINUX_OUT) (make linux-kernel): Linux microVM guests will not boot"; \
 	fi

@@ -32,10 +32,13 @@ func RepoRoot() string {
 }
 
 // Make runs make targets in the repository root (once per process is the
-// caller's business) and fails the test on error.
+// caller's business) and fails the test on error. The bound is generous:
+// on a machine that has not built it yet, make linux-kernel compiles the
+// microvm guest kernel (~8 min on 2 busy cores), or waits for another
+// clone's build of it.
 func Make(t testing.TB, targets ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "make", append([]string{"-C", RepoRoot()}, targets...)...)
 	out, err := cmd.CombinedOutput()

@@ -14,8 +14,20 @@ import (
 	"testing"
 )
 
-// LinuxKernel is the guest kernel `make linux-kernel` prepares.
-func LinuxKernel() string { return filepath.Join(RepoRoot(), "build", "linux", "vmlinux") }
+// LinuxKernelEnv picks the guest kernel the end-to-end tests boot:
+// "microvm" or "debian" (build/linux/NAME/vmlinux, both made by `make
+// linux-kernel`); unset, build/linux/vmlinux, the one make selected
+// (LINUX_KERNEL, default microvm).
+const LinuxKernelEnv = "URUNC_TEST_LINUX_KERNEL"
+
+// LinuxKernel is the guest kernel `make linux-kernel` prepares (see
+// LinuxKernelEnv).
+func LinuxKernel() string {
+	if k := os.Getenv(LinuxKernelEnv); k != "" {
+		return filepath.Join(RepoRoot(), "build", "linux", filepath.Base(k), "vmlinux")
+	}
+	return filepath.Join(RepoRoot(), "build", "linux", "vmlinux")
+}
 
 // BusyboxLinuxRootfsTar returns an image rootfs for a Linux microVM: an
 // ordinary busybox userland, the guest kernel at /boot/vmlinux, /www with
@@ -25,7 +37,7 @@ func BusyboxLinuxRootfsTar(t testing.TB, index string) []byte {
 	t.Helper()
 	kernel, err := os.ReadFile(LinuxKernel())
 	if err != nil {
-		t.Skip("build/linux/vmlinux missing: run make linux-kernel")
+		t.Skipf("%s missing: run make linux-kernel", LinuxKernel())
 	}
 	bbPath, err := exec.LookPath("busybox")
 	if err != nil {
@@ -66,7 +78,7 @@ func BusyboxLinuxBundle(t testing.TB, args []string, env []string) string {
 	t.Helper()
 	vmlinux := LinuxKernel()
 	if _, err := os.Stat(vmlinux); err != nil {
-		t.Skip("build/linux/vmlinux missing: run make linux-kernel")
+		t.Skipf("%s missing: run make linux-kernel", vmlinux)
 	}
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {

@@ -16,13 +16,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/urunc-dev/urunc/internal/e2e"
 	"github.com/urunc-dev/urunc/internal/testenv"
 	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
-// The end-to-end tests boot Debian's kernel under qemu (microvm, TCG) with
-// an initrd from BuildInitrd and a busybox rootfs shared over 9p or
-// virtio-fs. Each boot takes ~2 s.
+// The end-to-end tests boot the guest kernel of make linux-kernel
+// (build/linux/vmlinux: urunc's microvm kernel by default; Debian's with
+// URUNC_TEST_LINUX_KERNEL=debian, internal/e2e) under qemu (microvm, TCG)
+// with an initrd from BuildInitrd and a busybox rootfs shared over 9p or
+// virtio-fs. Each boot takes ~1-3 s.
 
 type bootEnv struct {
 	repo    string
@@ -38,21 +41,16 @@ type bootEnv struct {
 func newBootEnv(t *testing.T) bootEnv {
 	t.Helper()
 	testenv.Require(t) // boots qemu
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	repo := e2e.RepoRoot()
 	e := bootEnv{
 		repo:    repo,
-		kernel:  filepath.Join(repo, "build", "linux", "vmlinux"),
+		kernel:  e2e.LinuxKernel(),
 		modules: filepath.Join(repo, "build", "linux", "modules"),
 	}
 	if _, err := os.Stat(e.kernel); err != nil {
 		t.Skipf("no %s: run make linux-kernel", e.kernel)
 	}
-	if _, err := os.Stat(filepath.Join(e.modules, ModulesDepFile)); err != nil {
-		t.Skipf("no %s: run make linux-kernel", e.modules)
-	}
+	var err error
 	if e.qemu, err = exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("qemu-system-x86_64 not found: apt-get install qemu-system-x86")
 	}
@@ -215,10 +213,11 @@ func (e bootEnv) tryBoot(t *testing.T, cfg Config, qo guestDevices, during func(
 	cfg.Debug = cfg.Debug || verbose
 	initrd := filepath.Join(t.TempDir(), "initrd")
 	t0 := time.Now()
-	if err := BuildInitrd(initrd, InitSpec{Config: cfg, Init: e.init, ModulesDir: e.modules, CacheDir: e.cache}); err != nil {
+	rep, err := BuildInitrdReport(initrd, InitSpec{Config: cfg, Init: e.init, ModulesDir: e.modules, Kernel: e.kernel, CacheDir: e.cache})
+	if err != nil {
 		return bootResult{}, fmt.Errorf("BuildInitrd: %w", err)
 	}
-	t.Logf("BuildInitrd: %v", time.Since(t0))
+	t.Logf("BuildInitrd: %v, kernel %s, %s", time.Since(t0), e.kernel, rep)
 	if qo.Machine == "" {
 		qo.Machine = "microvm"
 	}

@@ -29,8 +29,15 @@ type InitSpec struct {
 	// Init is the path of the static urunc-init binary (becomes /init).
 	Init string
 	// ModulesDir holds the .ko files and modules.dep made by
-	// `make linux-kernel` (build/linux/modules).
+	// `make linux-kernel` (build/linux/modules, Debian's modules). Empty
+	// or absent: no modules (only allowed with Kernel set).
 	ModulesDir string
+	// Kernel, if set, is the kernel the guest boots. The modules go into
+	// the initrd only when they were built for its release (their
+	// vermagic): a kernel of another release could not load them, and
+	// one without modules (urunc's microvm kernel) has what the guest
+	// needs built in. Empty: the modules are taken as they are.
+	Kernel string
 	// CacheDir, if not empty, keeps the static part of the initrd (init +
 	// modules) between calls; it is created if missing. The cache key is
 	// the identity (size, mtime, inode) of every input file.
@@ -42,16 +49,45 @@ type InitSpec struct {
 // ConfigPath. The kernel unpacks concatenated archives in order. dst is
 // replaced atomically.
 func BuildInitrd(dst string, spec InitSpec) error {
+	_, err := BuildInitrdReport(dst, spec)
+	return err
+}
+
+// InitrdReport says which kernel modules an initrd carries and why.
+type InitrdReport struct {
+	KernelRelease  string   // of InitSpec.Kernel; "" if not given or not found
+	ModulesRelease string   // what the available modules were built for; "" if none or unknown
+	Modules        []string // the modules in the initrd, in load order
+}
+
+// String is a short note for logs and vmm.json's storage detail.
+func (r InitrdReport) String() string {
+	switch {
+	case len(r.Modules) > 0 && r.ModulesRelease != "":
+		return fmt.Sprintf("%d kernel modules (%s)", len(r.Modules), r.ModulesRelease)
+	case len(r.Modules) > 0:
+		return fmt.Sprintf("%d kernel modules", len(r.Modules))
+	case r.KernelRelease != "" && r.ModulesRelease != "":
+		return fmt.Sprintf("no kernel modules (kernel %s; urunc's modules are for %s)", r.KernelRelease, r.ModulesRelease)
+	case r.KernelRelease != "":
+		return fmt.Sprintf("no kernel modules (kernel %s)", r.KernelRelease)
+	default:
+		return "no kernel modules"
+	}
+}
+
+// BuildInitrdReport is BuildInitrd, also saying which modules it put in.
+func BuildInitrdReport(dst string, spec InitSpec) (InitrdReport, error) {
 	if err := spec.Config.Validate(); err != nil {
-		return err
+		return InitrdReport{}, err
 	}
 	cfgJSON, err := spec.Config.Marshal()
 	if err != nil {
-		return err
+		return InitrdReport{}, err
 	}
-	mods, err := spec.modules()
+	mods, rep, err := spec.modules()
 	if err != nil {
-		return err
+		return InitrdReport{}, err
 	}
 
 	err = atomicfile.Write(dst, 0o600, false, func(w io.Writer) error {
@@ -82,26 +118,64 @@ func BuildInitrd(dst string, spec InitSpec) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("initrd %s: %w", dst, err)
+		return InitrdReport{}, fmt.Errorf("initrd %s: %w", dst, err)
 	}
-	return nil
+	return rep, nil
 }
 
-// modules returns the modules (in load order) the Config needs.
-func (s InitSpec) modules() ([]Module, error) {
-	if s.ModulesDir == "" {
-		return nil, fmt.Errorf("%w: no modules directory given (run make linux-kernel)", ErrAsset)
+// modules returns the modules (in load order) the Config needs and the
+// kernel can load.
+func (s InitSpec) modules() ([]Module, InitrdReport, error) {
+	var rep InitrdReport
+	if s.Kernel != "" {
+		rel, err := KernelRelease(s.Kernel)
+		if err != nil && !errors.Is(err, ErrNoRelease) {
+			return nil, rep, fmt.Errorf("%w: guest kernel: %w", ErrAsset, err)
+		}
+		rep.KernelRelease = rel
 	}
-	f, err := os.Open(filepath.Join(s.ModulesDir, ModulesDepFile))
+	var all []Module
+	if s.ModulesDir != "" {
+		f, err := os.Open(filepath.Join(s.ModulesDir, ModulesDepFile))
+		switch {
+		case err == nil:
+			all, err = ReadModulesDep(f)
+			f.Close()
+			if err != nil {
+				return nil, rep, err
+			}
+		case !errors.Is(err, os.ErrNotExist) || s.Kernel == "":
+			return nil, rep, fmt.Errorf("%w: %w (run make linux-kernel)", ErrAsset, err)
+		}
+	} else if s.Kernel == "" {
+		return nil, rep, fmt.Errorf("%w: no modules directory given (run make linux-kernel)", ErrAsset)
+	}
+	mods, err := Closure(all, ModulesFor(s.Config))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w (run make linux-kernel)", ErrAsset, err)
+		return nil, rep, err
+	}
+	if len(mods) > 0 {
+		// All modules of one modules.dep come from one kernel package.
+		if rel, err := moduleFileRelease(filepath.Join(s.ModulesDir, mods[0].Name+".ko")); err == nil {
+			rep.ModulesRelease = rel
+		}
+		if rep.KernelRelease != "" && rep.ModulesRelease != "" && rep.KernelRelease != rep.ModulesRelease {
+			mods = nil
+		}
+	}
+	for _, m := range mods {
+		rep.Modules = append(rep.Modules, m.Name)
+	}
+	return mods, rep, nil
+}
+
+func moduleFileRelease(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
 	}
 	defer f.Close()
-	all, err := ReadModulesDep(f)
-	if err != nil {
-		return nil, err
-	}
-	return Closure(all, ModulesFor(s.Config))
+	return ModuleRelease(f)
 }
 
 // writeStatic writes the archive with /init, the modules and the mount
@@ -202,13 +276,14 @@ func (s InitSpec) cachedStatic(mods []Module) (string, error) {
 type Assets struct {
 	Kernel     string // uncompressed vmlinux (PVH entry)
 	Init       string // urunc-init
-	ModulesDir string // .ko files + modules.dep
+	ModulesDir string // .ko files + modules.dep; "" if there are none
 }
 
 // FindAssets looks for the guest assets near the urunc binary exe: the init
 // beside it (or in ../bin), the kernel and modules in ../build/linux (the
 // layout `make build linux-kernel` produces) or ../lib/urunc/linux (an
-// installed layout). The error names every path tried.
+// installed layout). The modules are optional (a kernel with everything
+// built in needs none). The error names every path tried.
 func FindAssets(exe string) (Assets, error) {
 	dir := filepath.Dir(exe)
 	pick := func(what string, cands ...string) (string, error) {
@@ -232,10 +307,8 @@ func FindAssets(exe string) (Assets, error) {
 		filepath.Join(dir, "..", "lib", "urunc", "linux", "vmlinux")); err != nil {
 		return Assets{}, err
 	}
-	if a.ModulesDir, err = pick("kernel modules",
+	a.ModulesDir, _ = pick("kernel modules",
 		filepath.Join(dir, "..", "build", "linux", "modules"),
-		filepath.Join(dir, "..", "lib", "urunc", "linux", "modules")); err != nil {
-		return Assets{}, err
-	}
+		filepath.Join(dir, "..", "lib", "urunc", "linux", "modules"))
 	return a, nil
 }

@@ -228,7 +228,7 @@ func TestResolveModules(t *testing.T) {
 }
 
 func TestReadModinfoRealModule(t *testing.T) {
-	p := filepath.Join("..", "..", "..", "build", "linux", "modules", "9p.ko")
+	p := filepath.Join("..", "..", "build", "linux", "modules", "9p.ko")
 	f, err := os.Open(p)
 	if err != nil {
 		t.Skipf("no %s: run make linux-kernel", p)
@@ -240,6 +240,9 @@ func TestReadModinfoRealModule(t *testing.T) {
 	}
 	if m.Name != "9p" || !strings.Contains(strings.Join(m.Depends, ","), "9pnet") {
 		t.Errorf("modinfo of 9p.ko = %+v", m)
+	}
+	if rel, err := ModuleRelease(f); err != nil || !strings.HasSuffix(rel, "-amd64") {
+		t.Errorf("ModuleRelease(9p.ko) = %q, %v", rel, err)
 	}
 	if _, err := ReadModinfo(strings.NewReader("not an elf")); !errors.Is(err, ErrModule) {
 		t.Errorf("non-ELF: err = %v", err)
@@ -529,8 +532,15 @@ func TestFindAssets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Init != filepath.Join(root, "bin", "urunc-init") || a.Kernel != filepath.Join(root, "bin", "..", "build", "linux", "vmlinux") {
+	if a.Init != filepath.Join(root, "bin", "urunc-init") || a.Kernel != filepath.Join(root, "bin", "..", "build", "linux", "vmlinux") ||
+		a.ModulesDir != filepath.Join(root, "bin", "..", "build", "linux", "modules") {
 		t.Errorf("assets %+v", a)
+	}
+	// The modules are optional: a kernel with everything built in needs none.
+	os.RemoveAll(filepath.Join(root, "build", "linux", "modules"))
+	a, err = FindAssets(exe)
+	if err != nil || a.ModulesDir != "" || a.Kernel == "" {
+		t.Errorf("without modules: %+v, %v", a, err)
 	}
 }
 

@@ -38,29 +38,17 @@ func ModuleName(s string) string {
 // from its ".modinfo" ELF section (the "name=" and "depends=" strings that
 // modinfo(8) shows). No host tool (depmod, modinfo) is needed.
 func ReadModinfo(r io.ReaderAt) (Module, error) {
-	f, err := elf.NewFile(r)
+	info, err := readModinfo(r)
 	if err != nil {
-		return Module{}, fmt.Errorf("%w: not an ELF object: %w", ErrModule, err)
-	}
-	sec := f.Section(".modinfo")
-	if sec == nil {
-		return Module{}, fmt.Errorf("%w: no .modinfo section", ErrModule)
-	}
-	data, err := sec.Data()
-	if err != nil {
-		return Module{}, fmt.Errorf("%w: reading .modinfo: %w", ErrModule, err)
+		return Module{}, err
 	}
 	var m Module
-	for _, kv := range bytes.Split(data, []byte{0}) {
-		k, v, ok := strings.Cut(string(kv), "=")
-		if !ok {
-			continue
-		}
-		switch k {
+	for _, kv := range info {
+		switch kv[0] {
 		case "name":
-			m.Name = ModuleName(v)
+			m.Name = ModuleName(kv[1])
 		case "depends":
-			for _, d := range strings.Split(v, ",") {
+			for _, d := range strings.Split(kv[1], ",") {
 				if d = strings.TrimSpace(d); d != "" {
 					m.Depends = append(m.Depends, ModuleName(d))
 				}
@@ -68,6 +56,47 @@ func ReadModinfo(r io.ReaderAt) (Module, error) {
 		}
 	}
 	return m, nil
+}
+
+// ModuleRelease returns the kernel release a .ko file was built for: the
+// first word of its "vermagic=" modinfo string ("6.1.0-57-amd64 SMP preempt
+// mod_unload modversions"), which is what the kernel checks when loading it.
+func ModuleRelease(r io.ReaderAt) (string, error) {
+	info, err := readModinfo(r)
+	if err != nil {
+		return "", err
+	}
+	for _, kv := range info {
+		if kv[0] == "vermagic" {
+			if f := strings.Fields(kv[1]); len(f) > 0 {
+				return f[0], nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%w: no vermagic in .modinfo", ErrModule)
+}
+
+// readModinfo returns the key=value strings of a module's .modinfo section.
+func readModinfo(r io.ReaderAt) ([][2]string, error) {
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not an ELF object: %w", ErrModule, err)
+	}
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		return nil, fmt.Errorf("%w: no .modinfo section", ErrModule)
+	}
+	data, err := sec.Data()
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading .modinfo: %w", ErrModule, err)
+	}
+	var out [][2]string
+	for _, kv := range bytes.Split(data, []byte{0}) {
+		if k, v, ok := strings.Cut(string(kv), "="); ok {
+			out = append(out, [2]string{k, v})
+		}
+	}
+	return out, nil
 }
 
 // IndexModules maps module names to paths for every .ko file under root

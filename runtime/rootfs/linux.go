@@ -78,12 +78,14 @@ func prepareLinux(ctx context.Context, in Input, kind, fstype string, res *Resul
 	}
 	d := in.Dir
 	initrd := d.File(state.LinuxInitrdFile)
-	if err := linuxboot.BuildInitrd(initrd, linuxboot.InitSpec{
+	mods, err := linuxboot.BuildInitrdReport(initrd, linuxboot.InitSpec{
 		Config:     cfg,
 		Init:       assets.Init,
 		ModulesDir: assets.ModulesDir,
+		Kernel:     res.Kernel, // the modules only if they are for its release
 		CacheDir:   filepath.Join(in.Host.CacheDir, "linux"),
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("linux guest initrd: %w", err)
 	}
 	res.Initrd = initrd
@@ -105,6 +107,7 @@ func prepareLinux(ctx context.Context, in Input, kind, fstype string, res *Resul
 		res.Shares = shares
 		res.Detail = fmt.Sprintf("block device %s (%s) as %s, initrd %s", res.Disks[0].Path, fstype, linuxboot.BlockRootDevice, initrd)
 	}
+	res.Detail += " with " + mods.String()
 	return nil
 }
 

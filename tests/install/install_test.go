@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/urunc-dev/urunc/internal/e2e"
+	"github.com/urunc-dev/urunc/runtime/linuxboot"
 )
 
 // make install into a DESTDIR: the files and their modes, the binaries
@@ -161,13 +162,33 @@ func TestInstalledPrefixRunsGuests(t *testing.T) {
 		}
 		t.Logf("urunc run of a Linux guest: %v", time.Since(start).Round(time.Millisecond))
 
-		// Without the installed modules it fails, naming where it looked.
+		// Without the installed urunc-init it fails, naming where it looked.
+		initBin := filepath.Join(prefix, "bin", "urunc-init")
+		os.Rename(initBin, initBin+".away")
+		r := u.RunWith(t, stdio(t), "run", "-b", bundle, "inst3")
+		os.Rename(initBin+".away", initBin)
+		if msg := u.LastError(); r.Code == 0 || !strings.Contains(msg, initBin) {
+			t.Fatalf("run without %s: %s; log %q", initBin, r, msg)
+		}
+
+		// Without the installed modules, a kernel that has everything
+		// built in (urunc's microvm kernel) still boots; Debian's cannot
+		// mount its root.
+		if !hasModules() {
+			return
+		}
+		rel, err := linuxboot.KernelRelease(e2e.LinuxKernel())
+		if err != nil {
+			t.Fatal(err)
+		}
 		mods := filepath.Join(prefix, "lib/urunc/linux/modules")
 		os.Rename(mods, mods+".away")
 		defer os.Rename(mods+".away", mods)
-		r := u.RunWith(t, stdio(t), "run", "-b", bundle, "inst3")
-		if msg := u.LastError(); r.Code == 0 || !strings.Contains(msg, mods) {
-			t.Fatalf("run without %s: %s; log %q", mods, r, msg)
+		out = stdio(t)
+		r = u.RunWith(t, out, "run", "-b", bundle, "inst4")
+		builtin := strings.HasSuffix(rel, "-urunc-microvm")
+		if ok := r.Code == 0 && e2e.FileContains(out.Name(), "linux guest from sh"); ok != builtin {
+			t.Fatalf("kernel %s without %s: %s; output %q; log %q", rel, mods, r, e2e.ReadFile(out.Name()), u.LastError())
 		}
 	})
 
