@@ -214,6 +214,11 @@ func TestSolo5SeccompThroughChild(t *testing.T) {
 				t.Errorf("monitor Seccomp %q NoNewPrivs %q, want %s %s", st["Seccomp"], st["NoNewPrivs"], wantSeccomp, wantNNP)
 			}
 			e2e.WaitFor(t, 20*time.Second, "stopped", func() bool { return u.Status(t, "s1") == "stopped" })
+			// The tender's stdout reaches create's through urunc's console
+			// copy, which passes on the last line a moment after the exit.
+			e2e.WaitFor(t, 10*time.Second, "the fork's outcome", func() bool {
+				return e2e.FileContains(out.Name(), "fork") // "fork allowed", or the shell's "Cannot fork"
+			})
 			got := e2e.ReadFile(out.Name())
 			t.Logf("monitor output:\n%s", got)
 			if forked := strings.Contains(got, "fork allowed"); forked == withSeccomp {
