@@ -42,6 +42,9 @@ type Options struct {
 	// SystemdCgroup is runc's --systemd-cgroup: cgroupsPath is
 	// "slice:prefix:name".
 	SystemdCgroup bool
+	// Reaper, if set, starts and waits for the re-exec child instead of
+	// exec.Cmd (reaper.go): for a caller that reaps its children itself.
+	Reaper Reaper
 }
 
 // Runtime runs unikernel containers under one root.

@@ -45,7 +45,8 @@ type CreateOptions struct {
 type Process struct {
 	Pid  int
 	done chan struct{}
-	err  error // cmd.Wait's result, valid after done is closed
+	ws   unix.WaitStatus // the wait status, valid after done is closed
+	err  error           // why there is none, valid after done is closed
 	cmd  *exec.Cmd
 	tee  chan struct{} // the console copy's end, or nil
 }
@@ -68,17 +69,7 @@ func (p *Process) Wait(ctx context.Context) (int, error) {
 		case <-time.After(teeDrain):
 		}
 	}
-	return exitStatus(p.cmd.ProcessState), nil
-}
-
-func exitStatus(ps *os.ProcessState) int {
-	if ps == nil {
-		return -1
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ps.ExitCode()
+	return exitStatus(p.ws, p.err), nil
 }
 
 // undo collects the steps to revert when an operation fails half-way,
@@ -386,12 +377,13 @@ func (c *creation) spawnChild(ctx context.Context) (_ context.Context, release f
 		defer pw.Close() // the child has its copy (consolePipeFD)
 		cmd.ExtraFiles = append(cmd.ExtraFiles, pw)
 	}
-	if err := startIn(cmd, c.join); err != nil {
+	start, wait := r.childStarter()
+	if err := startIn(cmd, c.join, start); err != nil {
 		return nil, nil, fmt.Errorf("start init child: %w", err)
 	}
 	child := &Process{Pid: cmd.Process.Pid, done: make(chan struct{}), cmd: cmd, tee: c.tee}
 	c.child = child
-	go func() { child.err = cmd.Wait(); close(child.done) }()
+	go func() { child.ws, child.err = wait(cmd); close(child.done) }()
 	c.undo.add(func() {
 		_ = cmd.Process.Kill() // fails only if it has exited: done either way
 		<-child.done
@@ -404,7 +396,7 @@ func (c *creation) spawnChild(ctx context.Context) (_ context.Context, release f
 	go func() {
 		select {
 		case <-child.done:
-			childGone(fmt.Errorf("init child exited: %v", child.cmd.ProcessState))
+			childGone(fmt.Errorf("init child exited: %s", describeWait(child.ws, child.err)))
 		case <-childCtx.Done():
 		}
 	}()

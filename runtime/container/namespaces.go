@@ -75,13 +75,13 @@ func namespacePath(spec *specs.Spec, t specs.LinuxNamespaceType) string {
 	return ""
 }
 
-// startIn starts cmd after joining the given namespaces. The joins happen
+// startIn starts cmd with start after joining the given namespaces. The joins happen
 // on a locked OS thread that forks the child and is then thrown away
 // (the goroutine exits without unlocking), so no other goroutine ever
 // runs in the container's namespaces.
-func startIn(cmd *exec.Cmd, join []specs.LinuxNamespace) error {
+func startIn(cmd *exec.Cmd, join []specs.LinuxNamespace, start func(*exec.Cmd) error) error {
 	if len(join) == 0 {
-		return cmd.Start()
+		return start(cmd)
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -99,7 +99,7 @@ func startIn(cmd *exec.Cmd, join []specs.LinuxNamespace) error {
 				return
 			}
 		}
-		errc <- cmd.Start()
+		errc <- start(cmd)
 	}()
 	return <-errc
 }
