@@ -174,16 +174,36 @@ func (manager) Info(context.Context, io.Reader) (*types.RuntimeInfo, error) {
 }
 
 // StateRoot is where the shim keeps its unikernel containers' state:
-// urunc/<namespace> in containerd's state directory, whose
-// io.containerd.runtime.v2.task/<namespace>/ holds the bundles. For a
-// default containerd that is /run/containerd/urunc/<namespace>
-// (`urunc --root /run/containerd/urunc/default list`, `urunc-dev --root
-// ...`); a private containerd keeps its containers under its own state.
+// urunc/<namespace> in containerd's state directory. For a default
+// containerd that is /run/containerd/urunc/<namespace> (`urunc --root
+// /run/containerd/urunc/default list`, `urunc-dev --root ...`); a private
+// containerd keeps its containers under its own state.
 func StateRoot(bundle, ns string) string {
-	nsDir := filepath.Dir(bundle)
-	tasks := filepath.Dir(nsDir)
-	if filepath.Base(nsDir) == ns && filepath.Base(tasks) == "io.containerd.runtime.v2.task" {
-		return filepath.Join(filepath.Dir(tasks), "urunc", ns)
+	if state, ok := containerdState(bundle, ns); ok {
+		return filepath.Join(state, "urunc", ns)
 	}
 	return filepath.Join("/run/containerd/urunc", ns)
+}
+
+// runcRoot is the root for containers handed to runc without runc
+// options naming one: runc in containerd's state directory, which for a
+// default containerd is runc's own default (/run/containerd/runc); runc's
+// task service appends /<namespace>. "" leaves runc's default.
+func runcRoot(bundle, ns string) string {
+	if state, ok := containerdState(bundle, ns); ok {
+		return filepath.Join(state, "runc")
+	}
+	return ""
+}
+
+// containerdState finds containerd's state directory from a bundle path:
+// bundles are <state>/io.containerd.runtime.v2.task/<namespace>/<id>
+// (containerd 1.6 to 2.x).
+func containerdState(bundle, ns string) (string, bool) {
+	nsDir := filepath.Dir(bundle)
+	tasks := filepath.Dir(nsDir)
+	if filepath.Base(nsDir) != ns || filepath.Base(tasks) != "io.containerd.runtime.v2.task" {
+		return "", false
+	}
+	return filepath.Dir(tasks), true
 }

@@ -7,6 +7,7 @@ import (
 	task3 "github.com/containerd/containerd/api/runtime/task/v3"
 	runcopts "github.com/containerd/containerd/api/types/runc/options"
 	runctask "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/task"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/proto"
@@ -82,15 +83,18 @@ func (s *service) createRunc(ctx context.Context, r *taskAPI.CreateTaskRequest, 
 	q := proto.Clone(r).(*taskAPI.CreateTaskRequest)
 	// runc's options only (CRI's runtimeoptions would not decode there);
 	// a systemd-style cgroupsPath needs runc's --systemd-cgroup.
-	ro := opts.runc
-	if ro == nil {
-		ro = &runcopts.Options{}
+	ro := &runcopts.Options{}
+	if opts.runc != nil {
+		ro = proto.Clone(opts.runc).(*runcopts.Options)
 	}
 	if !ro.SystemdCgroup {
 		if spec, err := config.LoadSpec(r.Bundle); err == nil && systemdCgroupsPath(spec) {
-			ro = proto.Clone(ro).(*runcopts.Options)
 			ro.SystemdCgroup = true
 		}
+	}
+	if ro.Root == "" {
+		ns, _ := namespaces.Namespace(ctx)
+		ro.Root = runcRoot(r.Bundle, ns)
 	}
 	if q.Options, err = typeurl.MarshalAnyToProto(ro); err != nil {
 		return nil, errgrpc.ToGRPC(err)

@@ -95,6 +95,12 @@ func TestStateRoot(t *testing.T) {
 			t.Errorf("StateRoot(%s, %s) = %s, want %s", tt.bundle, tt.ns, got, tt.want)
 		}
 	}
+	if got := runcRoot("/run/containerd/io.containerd.runtime.v2.task/k8s.io/abc", "k8s.io"); got != "/run/containerd/runc" {
+		t.Errorf("runc root of a default containerd: %s", got)
+	}
+	if got := runcRoot("/somewhere/else/c1", "default"); got != "" {
+		t.Errorf("runc root of an unknown layout: %q", got)
+	}
 }
 
 func TestSystemdCgroupsPath(t *testing.T) {
