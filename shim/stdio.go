@@ -150,8 +150,10 @@ func (f *fifoWriter) Close() error {
 	return err
 }
 
-// copyTo returns the write end of a pipe whose content goes to w.
-func (t *taskIO) copyTo(w io.Writer) (*os.File, error) {
+// copyTo returns the write end of a pipe whose content goes to w; w is
+// closed at the pipe's EOF, so containerd's reader sees EOF as soon as
+// the VMM is gone, before its exit is published.
+func (t *taskIO) copyTo(w io.WriteCloser) (*os.File, error) {
 	r, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -162,6 +164,7 @@ func (t *taskIO) copyTo(w io.Writer) (*os.File, error) {
 		defer r.Close()
 		buf := make([]byte, 32<<10)
 		io.CopyBuffer(w, r, buf)
+		w.Close()
 	}()
 	return pw, nil
 }
@@ -307,6 +310,7 @@ func (t *taskIO) Console(ctx context.Context, stdin, stdout string) error {
 			defer t.copies.Done()
 			// Ends with EIO once the VMM, the pty's last user, exits.
 			io.Copy(w, res.f)
+			w.Close()
 		}()
 	}
 	return nil
