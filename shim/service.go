@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v2"
 	runcopts "github.com/containerd/containerd/api/types/runc/options"
@@ -85,6 +86,7 @@ type service struct {
 type event struct {
 	topic string
 	ev    any
+	done  chan struct{} // a marker: closed when every event before it is published
 }
 
 func newService(ctx context.Context, p cdshim.Publisher, sd shutdown.Service) *service {
@@ -96,6 +98,9 @@ func newService(ctx context.Context, p cdshim.Publisher, sd shutdown.Service) *s
 	s.reaper.run()
 	go s.forward()
 	sd.RegisterCallback(func(context.Context) error {
+		// containerd asks for the shutdown right after delete: the
+		// TaskDelete just queued must still go out.
+		s.flush(5 * time.Second)
 		if addr, err := cdshim.ReadAddress("address"); err == nil {
 			cdshim.RemoveSocket(addr)
 		}
@@ -111,13 +116,32 @@ func (s *service) RegisterTTRPC(server *ttrpc.Server) error {
 
 // send queues an event; one goroutine publishes them in order, so a
 // task's exit never overtakes its start.
-func (s *service) send(topic string, ev any) { s.events <- event{topic, ev} }
+func (s *service) send(topic string, ev any) { s.events <- event{topic: topic, ev: ev} }
 
 func (s *service) forward() {
+	ctx := context.WithoutCancel(s.ctx) // shutdown cancels s.ctx
 	for e := range s.events {
-		if err := s.publisher.Publish(s.ctx, e.topic, e.ev); err != nil {
-			log.G(s.ctx).WithError(err).WithField("topic", e.topic).Error("publish event")
+		if e.done != nil {
+			close(e.done)
+			continue
 		}
+		if err := s.publisher.Publish(ctx, e.topic, e.ev); err != nil {
+			log.G(ctx).WithError(err).WithField("topic", e.topic).Error("publish event")
+		}
+	}
+}
+
+// flush waits (at most limit) until the events queued so far are published.
+func (s *service) flush(limit time.Duration) {
+	done := make(chan struct{})
+	select {
+	case s.events <- event{done: done}:
+	case <-time.After(limit):
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(limit):
 	}
 }
 
