@@ -32,6 +32,7 @@ import (
 	"github.com/urunc-dev/urunc/runtime/config"
 	"github.com/urunc-dev/urunc/runtime/container"
 	"github.com/urunc-dev/urunc/runtime/state"
+	"github.com/urunc-dev/urunc/runtime/vmm"
 )
 
 // ukTask is a unikernel container run in-process by runtime/container:
@@ -434,8 +435,11 @@ func toGRPC(err error) error {
 		err = as(errdefs.ErrNotImplemented, err)
 	case errIs(err, state.ErrInvalidTransition, container.ErrNotCreated, container.ErrNotStopped, state.ErrLocked):
 		err = as(errdefs.ErrFailedPrecondition, err)
-	case errIs(err, config.ErrBadBundle, state.ErrInvalidID):
+	case errIs(err, config.ErrBadBundle, config.ErrInvalidConfig, config.ErrPathEscapes, state.ErrInvalidID,
+		vmm.ErrUnknownGuest, vmm.ErrUnknownHypervisor, vmm.ErrUnsupportedPair, vmm.ErrInvalidValue):
 		err = as(errdefs.ErrInvalidArgument, err)
+	case errIs(err, vmm.ErrNotInstalled):
+		err = as(errdefs.ErrFailedPrecondition, err)
 	}
 	return errgrpc.ToGRPC(err)
 }
