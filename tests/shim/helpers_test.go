@@ -260,8 +260,10 @@ func (c *ctrd) waitTask(id, status string, timeout time.Duration) int {
 	}
 }
 
-// events records `ctr events` (all namespaces) until stopped.
+// events records `ctr events` (all namespaces); restart it after
+// containerd restarts (ctr events ends with its containerd).
 type events struct {
+	c   *ctrd
 	cmd *exec.Cmd
 	buf *bytes.Buffer
 	mu  *sync.Mutex
@@ -280,15 +282,23 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 
 func (c *ctrd) events() *events {
 	c.t.Helper()
-	e := &events{buf: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	e.cmd = exec.Command("ctr", "-a", c.sock, "events")
+	e := &events{c: c, buf: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	e.restart()
+	c.t.Cleanup(func() { e.cmd.Process.Kill(); e.cmd.Wait() })
+	return e
+}
+
+func (e *events) restart() {
+	if e.cmd != nil {
+		e.cmd.Process.Kill()
+		e.cmd.Wait()
+	}
+	e.cmd = exec.Command("ctr", "-a", e.c.sock, "events")
 	e.cmd.Stdout = lockedWriter{e.mu, e.buf}
 	if err := e.cmd.Start(); err != nil {
-		c.t.Fatal(err)
+		e.c.t.Fatal(err)
 	}
-	c.t.Cleanup(func() { e.cmd.Process.Kill(); e.cmd.Wait() })
 	time.Sleep(200 * time.Millisecond) // subscribed
-	return e
 }
 
 type eventLine struct {
