@@ -23,9 +23,19 @@ import (
 // urunc.json at the root (engines pass no image annotations).
 func UnikernelRootfsTar(t testing.TB) []byte {
 	t.Helper()
-	kernel, err := os.ReadFile(Unikernel())
+	layer, err := UnikernelRootfs()
 	if err != nil {
 		t.Fatalf("%v (run make unikernel)", err)
+	}
+	return layer
+}
+
+// UnikernelRootfs is UnikernelRootfsTar for callers without a test
+// (cmd/urunc-bench).
+func UnikernelRootfs() ([]byte, error) {
+	kernel, err := os.ReadFile(Unikernel())
+	if err != nil {
+		return nil, err
 	}
 	uj := config.EncodeURuncJSON(map[string]string{
 		"com.urunc.unikernel.unikernelType": "unikraft", "com.urunc.unikernel.hypervisor": "qemu",
@@ -37,9 +47,9 @@ func UnikernelRootfsTar(t testing.TB) []byte {
 	tw.file(&tar.Header{Name: "unikernel/app.elf", Mode: 0o755}, kernel)
 	tw.file(&tar.Header{Name: "urunc.json", Mode: 0o644}, uj)
 	if err := tw.close(); err != nil {
-		t.Fatalf("image rootfs tarball: %v", err)
+		return nil, fmt.Errorf("image rootfs tarball: %w", err)
 	}
-	return buf.Bytes()
+	return buf.Bytes(), nil
 }
 
 // tarWriter is a tar.Writer that keeps its first error for close to
