@@ -36,7 +36,7 @@ type bench struct {
 func main() {
 	full := flag.Bool("full", false, "more runs and 50-container density (slower)")
 	doc := flag.String("doc", "docs/benchmarks.md", "markdown file to write")
-	only := flag.String("only", "", `run one section only ("linux": the Linux guest boot phases) and print it; nothing is written`)
+	only := flag.String("only", "", `run one section only ("linux": the Linux guest boot phases; "containerd": section 6) and print it; nothing is written`)
 	flag.Parse()
 	repo, _ := os.Getwd()
 	work, err := os.MkdirTemp("", "urunc-bench-")
@@ -54,8 +54,12 @@ func main() {
 		b.linuxGuest()
 		fmt.Print(b.out.String())
 		return
+	case "containerd":
+		b.containerd()
+		fmt.Print(b.out.String())
+		return
 	default:
-		must(fmt.Errorf("-only %q: want linux", *only))
+		must(fmt.Errorf("-only %q: want linux or containerd", *only))
 	}
 	b.lifecycle()
 	b.runcBaseline()
@@ -69,6 +73,7 @@ func main() {
 		}
 		b.cleanupDense(n)
 	}
+	b.containerd()
 	b.p("## What these measurements changed\n\n")
 	b.p("- Console: urunc-dev used 2.1%% of a core with 10 guests printing a line per second (60 frames/s, a full re-render after every watch event). ")
 	b.p("It now renders at most 20 frames/s and reuses the last screen when a message cannot change it (console output of a container nobody is looking at): 1.7%% on the same load, measured with this tool; a CPU profile (URUNC_DEV_CPUPROFILE) shows the rest is scheduler wake-ups and /proc sampling.\n")
