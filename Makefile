@@ -24,7 +24,7 @@ FORCE:
 # The test command of the README and CI: installs what is missing, builds
 # everything the end-to-end tests use, then runs every test.
 test: deps
-	$(MAKE) build unikernel crictl oci-suite
+	$(MAKE) build unikernel crictl oci-suite containerd2
 	$(MAKE) linux-kernel
 	gofmt -l $$(git ls-files '*.go') | (! grep .) || (echo "gofmt needed" && false)
 	$(GO) vet ./...
@@ -38,7 +38,7 @@ unit:
 	$(GO) test -count=1 -short ./...
 
 # Every test, end-to-end ones included (root: namespaces, qemu, engines).
-e2e: build unikernel crictl linux-kernel oci-suite
+e2e: build unikernel crictl linux-kernel oci-suite containerd2
 	$(MAKE) e2e-run
 
 e2e-run:

@@ -12,3 +12,19 @@ $(SHIM): FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath \
 		-ldflags '-X main.version=$(SHIM_VERSION) -X github.com/containerd/containerd/v2/version.Version=urunc-$(SHIM_VERSION)' \
 		-o $@ ./cmd/containerd-shim-urunc-v2
+
+# containerd 2.x for tests/shim's TestShimContainerd2 (Debian 12 has 1.6):
+# containerd and ctr from the Go module proxy into build/containerd2/,
+# about 100 s once; rebuilt only when the version (this file) changes.
+CONTAINERD2_VERSION ?= v2.4.2
+CONTAINERD2 := build/containerd2/containerd
+
+.PHONY: containerd2
+containerd2: $(CONTAINERD2)
+
+$(CONTAINERD2): mk/shim.mk
+	@mkdir -p $(@D)
+	GOFLAGS= GOBIN=$(abspath $(@D)) $(GO) install \
+		github.com/containerd/containerd/v2/cmd/containerd@$(CONTAINERD2_VERSION) \
+		github.com/containerd/containerd/v2/cmd/ctr@$(CONTAINERD2_VERSION)
+	touch $@

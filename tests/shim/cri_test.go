@@ -410,6 +410,11 @@ func TestShimCRIPod(t *testing.T) {
 	if ws < 1<<20 || ws > 512<<20 {
 		t.Errorf("crictl stats: working set %d bytes, want the VMM's: %s", ws, out)
 	}
+	// crictl update reaches the VMM's cgroup (the VM keeps its size).
+	c.crictlMust("update", "--memory", "314572800", app)
+	if got := strings.TrimSpace(readFile(memoryCgroupFile(int(vmmPid), "memory.limit_in_bytes"))); got != "314572800" {
+		t.Errorf("memory limit after crictl update: %q, want 314572800", got)
+	}
 	if r := c.crictlRun("exec", app, "/bin/sh", "-c", "true"); r.code == 0 || !strings.Contains(r.out, "not supported for unikernel") {
 		t.Errorf("crictl exec into a unikernel: exit %d: %s", r.code, r.out)
 	}
@@ -462,4 +467,15 @@ func TestShimCRIContainerdRestart(t *testing.T) {
 	c.crictlMust("stopp", pod)
 	c.crictlMust("rmp", pod)
 	c.checkCRIClean()
+}
+
+// memoryCgroupFile is a file of pid's v1 memory cgroup (these machines
+// are cgroup v1; on a v2-only host it is "" and the check fails loudly).
+func memoryCgroupFile(pid int, name string) string {
+	for _, l := range strings.Split(readFile(fmt.Sprintf("/proc/%d/cgroup", pid)), "\n") {
+		if parts := strings.SplitN(l, ":", 3); len(parts) == 3 && parts[1] == "memory" {
+			return filepath.Join("/sys/fs/cgroup/memory", parts[2], name)
+		}
+	}
+	return ""
 }

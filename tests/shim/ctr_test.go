@@ -1,13 +1,16 @@
 package shim_test
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/urunc-dev/urunc/internal/e2e"
 	"github.com/urunc-dev/urunc/runtime/state"
 )
 
@@ -105,12 +108,35 @@ func TestShimCtr(t *testing.T) {
 		t.Errorf("--log-uri file: exit %d, log %q", r.code, readFile(logPath))
 	}
 
+	// A terminal (ctr run -t, under script(1) for a tty): the console is
+	// the guest's through a pty; the exit status is the guest's.
+	if _, err := exec.LookPath("script"); err == nil {
+		cmdline := fmt.Sprintf("ctr -a %s -n %s run -t --rm --runtime %s %s tty1", c.sock, c.ns, runtimeType, exitImage)
+		out, err := exec.Command("script", "-qec", cmdline, "/dev/null").CombinedOutput()
+		if code := e2e.ExitCode(err); code != 11 || !strings.Contains(string(out), "bye") || !strings.Contains(string(out), "TERM=") {
+			t.Errorf("ctr run -t: exit %d: %s", code, out)
+		}
+	}
+
+	// A binary:// logger (what nerdctl run -d uses): fds 3 and 4 are the
+	// container's stdout and stderr, fd 5 says it is ready.
+	logger := filepath.Join(c.base, "logger.sh")
+	os.WriteFile(logger, []byte("#!/bin/sh\nexec 5>&-\ncat <&3 > \"$2\" &\ncat <&4 > \"$2.err\" &\nwait\n"), 0o755)
+	binOut := filepath.Join(c.base, "binary.log")
+	c.must("run", "-d", "--log-uri", "binary://"+logger+"?out="+binOut, "--runtime", runtimeType, hbImage, "bl")
+	c.waitTask("bl", "RUNNING", 20*time.Second)
+	waitCount(t, binOut, "heartbeat ", 1, 30*time.Second)
+	c.must("task", "kill", "-s", "SIGKILL", "bl")
+	c.waitTask("bl", "STOPPED", 20*time.Second)
+	c.must("task", "rm", "bl")
+	c.must("container", "rm", "bl")
+
 	// No unikernel configuration: runc runs it, through the same shim.
 	r = c.ctr(nil, "run", "--rm", "--runtime", runtimeType, bbImage, "rc1", "/bin/sh", "-c", "echo out-ok; echo err-ok >&2; exit 7")
 	if r.code != 7 || !strings.Contains(r.out, "out-ok") || !strings.Contains(r.out, "err-ok") {
 		t.Errorf("runc container through the shim: exit %d: %s", r.code, r.out)
 	}
-	c.checkClean("fg1", "bg1", "lf", "rc1")
+	c.checkClean("fg1", "bg1", "lf", "tty1", "bl", "rc1")
 	if _, err := os.Stat(filepath.Join(c.state, "runc", c.ns, "rc1")); err == nil {
 		t.Errorf("runc state of rc1 left")
 	}

@@ -95,31 +95,41 @@ func shimBin() string { return filepath.Join(e2e.RepoRoot(), "bin", "containerd-
 // ctrd is one private containerd: its own root, state, sockets, and
 // bin/ first on its PATH, so io.containerd.urunc.v2 is this tree's shim.
 type ctrd struct {
-	t     *testing.T
-	base  string
-	sock  string
-	state string
-	ns    string // ctr's namespace
-	cfg   string
-	stop  func() // nil when not running
+	t          *testing.T
+	containerd string // binaries: Debian's, or containerd 2.x's
+	ctrBin     string
+	base       string
+	sock       string
+	state      string
+	ns         string // ctr's namespace
+	cfg        string
+	stop       func() // nil when not running
 }
 
-// startContainerd starts a private containerd; criSection is appended to
-// its config (empty: the CRI plugin is disabled).
+// startContainerd starts a private containerd (Debian's 1.6); criSection
+// is appended to its config (empty: the CRI plugin is disabled).
 func startContainerd(t *testing.T, criSection string) *ctrd {
+	t.Helper()
+	disabled := `disabled_plugins = ["io.containerd.grpc.v1.cri"]`
+	if criSection != "" {
+		disabled = ""
+	}
+	return startContainerdWith(t, "containerd", "ctr", 2, disabled, criSection)
+}
+
+// startContainerdWith starts the given containerd and ctr with a config
+// of that version (2: containerd 1.6/1.7, 3: containerd 2.x), top-level
+// keys top and tables.
+func startContainerdWith(t *testing.T, containerd, ctr string, version int, top, tables string) *ctrd {
 	t.Helper()
 	engineLock(t)
 	base, err := os.MkdirTemp("/tmp", "ushim")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &ctrd{t: t, base: base, sock: filepath.Join(base, "c.sock"), state: filepath.Join(base, "state"),
-		ns: "ushim-" + randHex(3), cfg: filepath.Join(base, "config.toml")}
-	disabled := `disabled_plugins = ["io.containerd.grpc.v1.cri"]`
-	if criSection != "" {
-		disabled = ""
-	}
-	cfg := fmt.Sprintf(`version = 2
+	c := &ctrd{t: t, containerd: containerd, ctrBin: ctr, base: base, sock: filepath.Join(base, "c.sock"),
+		state: filepath.Join(base, "state"), ns: "ushim-" + randHex(3), cfg: filepath.Join(base, "config.toml")}
+	cfg := fmt.Sprintf(`version = %d
 root = %q
 state = %q
 %s
@@ -127,7 +137,7 @@ state = %q
   address = %q
 [ttrpc]
   address = %q
-%s`, filepath.Join(base, "root"), c.state, disabled, c.sock, c.sock+".ttrpc", criSection)
+%s`, version, filepath.Join(base, "root"), c.state, top, c.sock, c.sock+".ttrpc", tables)
 	if err := os.WriteFile(c.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +162,7 @@ func (c *ctrd) start() {
 	t := c.t
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "containerd", "--config", c.cfg)
+	cmd := exec.CommandContext(ctx, c.containerd, "--config", c.cfg)
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(shimBin())+":"+os.Getenv("PATH"))
 	logf, err := os.OpenFile(filepath.Join(c.base, "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -194,12 +204,27 @@ func (c *ctrd) ctr(stdin []byte, args ...string) result {
 func (c *ctrd) ctrIn(ns string, stdin []byte, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ctr", append([]string{"-a", c.sock, "-n", ns}, args...)...)
+	cmd := exec.CommandContext(ctx, c.ctrBin, append([]string{"-a", c.sock, "-n", ns}, args...)...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
 	out, err := cmd.CombinedOutput()
-	return result{string(out), e2e.ExitCode(err)}
+	return result{dropDeprecations(string(out)), e2e.ExitCode(err)}
+}
+
+// dropDeprecations removes the warning ctr 2.x prints on cgroup v1
+// hosts with every command.
+func dropDeprecations(out string) string {
+	if !strings.Contains(out, "DEPRECATION") {
+		return out
+	}
+	var keep []string
+	for _, l := range strings.SplitAfter(out, "\n") {
+		if !strings.Contains(l, `level=warning msg="DEPRECATION`) {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "")
 }
 
 func (c *ctrd) must(args ...string) string {
@@ -293,7 +318,7 @@ func (e *events) restart() {
 		e.cmd.Process.Kill()
 		e.cmd.Wait()
 	}
-	e.cmd = exec.Command("ctr", "-a", e.c.sock, "events")
+	e.cmd = exec.Command(e.c.ctrBin, "-a", e.c.sock, "events")
 	e.cmd.Stdout = lockedWriter{e.mu, e.buf}
 	if err := e.cmd.Start(); err != nil {
 		e.c.t.Fatal(err)
