@@ -392,13 +392,15 @@ func (s *service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.
 
 func (s *service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*taskAPI.ConnectResponse, error) {
 	t, rc, err := s.lookup(r.ID)
-	if err != nil {
-		return nil, err
-	}
 	if rc != nil {
 		return s.runc.Connect(ctx, r)
 	}
-	return &taskAPI.ConnectResponse{ShimPid: uint32(os.Getpid()), TaskPid: t.pid, Version: Version}, nil
+	// The shim's pid even before (or after) its container, as runc's.
+	resp := &taskAPI.ConnectResponse{ShimPid: uint32(os.Getpid()), Version: Version}
+	if err == nil {
+		resp.TaskPid = t.pid
+	}
+	return resp, nil
 }
 
 // Shutdown ends the shim once it serves no container (containerd asks
