@@ -323,12 +323,7 @@ func (c *cri) checkCRIClean() {
 	if ms := mountsUnder(c.state); len(ms) > 0 {
 		t.Errorf("mounts left: %v", ms)
 	}
-	log, _ := os.ReadFile(filepath.Join(c.base, "containerd.log"))
-	for _, l := range strings.Split(string(log), "\n") {
-		if strings.Contains(l, "level=error") {
-			t.Errorf("containerd logged an error: %s", l)
-		}
-	}
+	c.checkNoErrors()
 }
 
 func (c *cri) recordTap(id string) {
@@ -370,6 +365,10 @@ func TestShimCRIPod(t *testing.T) {
 	c.crictlMust("start", side)
 	c.waitState(side, "CONTAINER_RUNNING", 30*time.Second)
 	c.waitLogs(side, 10*time.Second, "side-ok")
+	// exec into the runc container works (runc's task service).
+	if out := c.crictlMust("exec", side, "/bin/echo", "exec-ok"); out != "exec-ok" {
+		t.Errorf("crictl exec into the runc container: %q", out)
+	}
 
 	// A guest that exits by itself: its status reaches the CRI.
 	ex := c.crictlMust("create", pod, c.containerConfig("app-exit", criAppImage, []string{"exit=5"}, nil), podCfg)

@@ -137,6 +137,7 @@ func TestShimCtr(t *testing.T) {
 		t.Errorf("runc container through the shim: exit %d: %s", r.code, r.out)
 	}
 	c.checkClean("fg1", "bg1", "lf", "tty1", "bl", "rc1")
+	c.checkNoErrors()
 	if _, err := os.Stat(filepath.Join(c.state, "runc", c.ns, "rc1")); err == nil {
 		t.Errorf("runc state of rc1 left")
 	}

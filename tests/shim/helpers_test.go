@@ -601,3 +601,14 @@ func (w *tarWriter) symlink(name, target string) {
 }
 
 func (w *tarWriter) close() { w.tw.Close() }
+
+// checkNoErrors fails on error lines in containerd's log (the shim's own
+// log goes there too).
+func (c *ctrd) checkNoErrors() {
+	c.t.Helper()
+	for _, l := range strings.Split(readFile(filepath.Join(c.base, "containerd.log")), "\n") {
+		if strings.Contains(l, "level=error") {
+			c.t.Errorf("containerd logged an error: %s", l)
+		}
+	}
+}
