@@ -37,9 +37,21 @@ type cri struct {
 	pods, netnses, taps []string
 }
 
-func startCRI(t *testing.T) *cri {
+func startCRI(t *testing.T) *cri { return startCRIOn(t, false) }
+
+// startCRIOn starts containerd 1.6, or with v2 containerd 2.x (its CRI
+// config lives under io.containerd.cri.v1.*).
+func startCRIOn(t *testing.T, v2 bool) *cri {
 	t.Helper()
 	requireTools(t, "ip")
+	bin, ctr := filepath.Join(containerd2Dir(), "containerd"), filepath.Join(containerd2Dir(), "ctr")
+	if v2 {
+		for _, b := range []string{bin, ctr} {
+			if _, err := os.Stat(b); err != nil {
+				t.Skipf("%s missing: run make containerd2", b)
+			}
+		}
+	}
 	for _, p := range []string{"bridge", "host-local", "loopback"} {
 		if _, err := os.Stat(filepath.Join(cniBinDir, p)); err != nil {
 			t.Skipf("CNI plugin %s/%s not found: install Debian package containernetworking-plugins", cniBinDir, p)
@@ -86,7 +98,36 @@ func startCRI(t *testing.T) *cri {
     conf_dir = %q
     max_conf_num = 1
 `, pauseImage, runtimeType, cniBinDir, base)
-	c.ctrd = startContainerd(t, section)
+	if v2 {
+		section = fmt.Sprintf(`disabled_plugins = ["io.containerd.nri.v1.nri"]
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = %q
+[plugins."io.containerd.cri.v1.runtime"]
+  enable_selinux = false
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.urunc]
+      runtime_type = %q
+      pod_annotations = ["com.urunc.*"]
+      container_annotations = ["com.urunc.*"]
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = [%q]
+    conf_dir = %q
+    max_conf_num = 1
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+`, pauseImage, runtimeType, cniBinDir, base)
+		top, tables, _ := strings.Cut(section, "\n")
+		c.ctrd = startContainerdWith(t, bin, ctr, 3, top, tables)
+	} else {
+		c.ctrd = startContainerd(t, section)
+	}
 	c.crictlCfg = filepath.Join(c.base, "crictl.yaml")
 	os.WriteFile(c.crictlCfg, []byte(fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 60\n", c.sock, c.sock)), 0o644)
 	t.Cleanup(func() {
@@ -477,4 +518,29 @@ func memoryCgroupFile(pid int, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestShimCRIContainerd2: the pod of TestShimCRIPod under containerd
+// 2.x's CRI (the shim started through the bootstrap protocol).
+func TestShimCRIContainerd2(t *testing.T) {
+	c := startCRIOn(t, true)
+	podCfg := c.podConfig("v2")
+	pod := c.runp(podCfg)
+	if s := str(c.inspect("inspectp", pod), "status", "state"); s != "SANDBOX_READY" {
+		t.Fatalf("pod %s", s)
+	}
+	app := c.crictlMust("create", pod, c.containerConfig("app", criAppImage, []string{"echo=from-cri2", "heartbeat"}, nil), podCfg)
+	c.crictlMust("start", app)
+	c.waitState(app, "CONTAINER_RUNNING", 30*time.Second)
+	c.waitLogs(app, 60*time.Second, "heartbeat 1")
+	c.recordTap(app)
+	if r := c.crictlRun("exec", app, "/bin/sh", "-c", "true"); r.code == 0 || !strings.Contains(r.out, "not supported for unikernel") {
+		t.Errorf("crictl exec into a unikernel: exit %d: %s", r.code, r.out)
+	}
+	c.crictlMust("stop", "--timeout", "10", app)
+	c.waitState(app, "CONTAINER_EXITED", 30*time.Second)
+	c.crictlMust("rm", app)
+	c.crictlMust("stopp", pod)
+	c.crictlMust("rmp", pod)
+	c.checkCRIClean()
 }
