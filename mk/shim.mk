@@ -3,6 +3,7 @@
 # PATH. The containerd version it reports is urunc's (-v).
 SHIM := $(BIN)/containerd-shim-urunc-v2
 SHIM_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+SHIM_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 .PHONY: build-shim
 build: $(SHIM)
@@ -10,7 +11,7 @@ build-shim: $(SHIM)
 
 $(SHIM): FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath \
-		-ldflags '-X main.version=$(SHIM_VERSION) -X github.com/containerd/containerd/v2/version.Version=urunc-$(SHIM_VERSION)' \
+		-ldflags '-X main.version=$(SHIM_VERSION) -X github.com/containerd/containerd/v2/version.Version=urunc-$(SHIM_VERSION) -X github.com/containerd/containerd/v2/version.Revision=$(SHIM_REVISION)' \
 		-o $@ ./cmd/containerd-shim-urunc-v2
 
 # containerd 2.x for tests/shim's TestShimContainerd2 (Debian 12 has 1.6):
