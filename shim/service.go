@@ -104,6 +104,12 @@ func newService(ctx context.Context, p cdshim.Publisher, sd shutdown.Service) *s
 		if addr, err := cdshim.ReadAddress("address"); err == nil {
 			cdshim.RemoveSocket(addr)
 		}
+		s.mu.Lock()
+		runc := s.runc != nil
+		s.mu.Unlock()
+		if runc {
+			return nil // runc's task service publishes its last events, then closes it
+		}
 		return p.Close()
 	})
 	return s

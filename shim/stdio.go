@@ -33,6 +33,7 @@ type taskIO struct {
 	stdinW  io.WriteCloser // CloseIO closes it: the guest sees EOF
 	console *os.File       // pty master (terminal)
 	consCh  chan consoleResult
+	consLn  *net.UnixListener
 	sockDir string
 	logger  *binaryLogger
 	copies  sync.WaitGroup
@@ -238,6 +239,9 @@ func (t *taskIO) Close() {
 		t.logger.wait(12 * time.Second)
 		t.logger = nil
 	}
+	if t.consLn != nil {
+		t.consLn.Close() // no pty came: create failed before sending one
+	}
 	if t.sockDir != "" {
 		os.RemoveAll(t.sockDir)
 		t.sockDir = ""
@@ -259,6 +263,7 @@ func (t *taskIO) listenConsole() error {
 		return err
 	}
 	t.consCh = make(chan consoleResult, 1)
+	t.consLn = ln
 	go func() {
 		defer ln.Close()
 		ln.SetDeadline(time.Now().Add(time.Minute))
