@@ -286,7 +286,7 @@ func (b *bench) lifecycle() {
 		"the state directory. The command table above adds up to the overhead: the qemu part (start returned -> first byte) is the same as by hand. Every state change is an atomic write (temp file + rename) "+
 		"and a journal line. No step above waits on a timer or polls: the largest single step is a process start-up. "+
 		"The 1.10x target (under 10 ms of overhead) is therefore out of reach for a runtime driven through a CLI: five process start-ups alone exceed it. "+
-		"Shrinking further would mean a resident daemon or a shim that keeps urunc in memory, which the runc CLI contract does not allow.\n", fmtStats(bare), ms(5*mb), ms(mu-mr))
+		"Shrinking further would mean a resident daemon or a shim that keeps urunc in memory, which the runc CLI contract does not allow; urunc's containerd shim is that shim (section 6).\n", fmtStats(bare), ms(5*mb), ms(mu-mr))
 	b.p("\nqemu command line measured by hand: `%s`\n\n", strings.Join(argv, " "))
 }
 
