@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -474,8 +475,21 @@ func (c *ctrd) checkClean(ids ...string) {
 		if d := cgroupDirs(filepath.Join(c.ns, id)); len(d) > 0 {
 			t.Errorf("cgroups of %s left: %v", id, d)
 		}
+		if sock := c.shimSocket(c.ns, id); fileExists(sock) {
+			t.Errorf("shim socket of %s left: %s", id, sock)
+		}
 	}
 }
+
+// shimSocket is where the shim of container id listens: containerd's
+// socket directory, named by a hash of containerd's address, namespace
+// and id (pkg/shim's CreateSocketAddress).
+func (c *ctrd) shimSocket(ns, id string) string {
+	sum := sha256.Sum256([]byte(filepath.Join(c.sock, ns, id)))
+	return filepath.Join("/run/containerd/s", hex.EncodeToString(sum[:]))
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // cleanupHost removes what may outlive containerd after a failure:
 // urunc and runc containers (deleted with force), then any shim or VMM of the test
@@ -501,6 +515,13 @@ func (c *ctrd) cleanupHost() {
 	}
 	for _, pid := range pidsOf(processesUsing(c.base)) {
 		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	// Sockets of shims that had to be killed.
+	addrs, _ := filepath.Glob(filepath.Join(c.state, "io.containerd.runtime.v2.task", "*", "*", "address"))
+	for _, a := range addrs {
+		if data, err := os.ReadFile(a); err == nil {
+			os.Remove(strings.TrimPrefix(strings.TrimSpace(string(data)), "unix://"))
+		}
 	}
 	time.Sleep(100 * time.Millisecond)
 	for _, m := range mountsUnder(c.base) {
