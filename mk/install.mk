@@ -23,9 +23,9 @@ CONFDIR = $(SYSCONFDIR)/urunc
 DOCKER_DAEMON_JSON ?= /etc/docker/daemon.json
 INSTALL ?= install
 
-# Every binary of $(BIN) that is installed; a new one is one more line:
-# INSTALL_BINS += containerd-shim-urunc-v2
+# Every binary of $(BIN) that is installed; a new one is one more line.
 INSTALL_BINS := urunc urunc-dev urunc-init
+INSTALL_BINS += containerd-shim-urunc-v2
 
 # Installed as plain text (links between them keep working).
 INSTALL_DOCS := README.md CHANGELOG.md CONTRIBUTING.md LICENSE NOTICE

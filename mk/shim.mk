@@ -2,16 +2,17 @@
 # io.containerd.urunc.v2 finds bin/containerd-shim-urunc-v2 on containerd's
 # PATH. The containerd version it reports is urunc's (-v).
 SHIM := $(BIN)/containerd-shim-urunc-v2
-SHIM_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-SHIM_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 .PHONY: build-shim
 build: $(SHIM)
 build-shim: $(SHIM)
 
+# Stamped as urunc's other binaries (mk/version.mk); pkg/shim's -v prints
+# containerd's version variables, so they get urunc's release and commit.
+CONTAINERD_VERSION_PKG := github.com/containerd/containerd/v2/version
 $(SHIM): FORCE
-	CGO_ENABLED=0 $(GO) build -trimpath \
-		-ldflags '-X main.version=$(SHIM_VERSION) -X github.com/containerd/containerd/v2/version.Version=urunc-$(SHIM_VERSION) -X github.com/containerd/containerd/v2/version.Revision=$(SHIM_REVISION)' \
+	CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) \
+		-ldflags '$(VERSION_LDFLAGS) -X $(CONTAINERD_VERSION_PKG).Version=$(RELEASE) -X $(CONTAINERD_VERSION_PKG).Revision=$(COMMIT)' \
 		-o $@ ./cmd/containerd-shim-urunc-v2
 
 # containerd 2.x for tests/shim's TestShimContainerd2 (Debian 12 has 1.6):

@@ -9,12 +9,10 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/urunc-dev/urunc/internal/version"
 	"github.com/urunc-dev/urunc/runtime/container"
 	"github.com/urunc-dev/urunc/shim"
 )
-
-// Set with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
 
 func init() {
 	// The re-exec child moves its main thread into the container's cgroup
@@ -28,6 +26,6 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == container.InitCommand {
 		os.Exit(shim.RunInit(os.Args[2:]))
 	}
-	shim.Version = version
+	shim.Version = version.Get().Release
 	shim.Run()
 }
