@@ -544,3 +544,53 @@ func TestShimCRIContainerd2(t *testing.T) {
 	c.crictlMust("rmp", pod)
 	c.checkCRIClean()
 }
+
+// TestShimCRIShimKilled: the shim of a running unikernel in a pod is
+// killed: containerd's cleanup (the shim's delete) removes the VMM, its
+// tap in the pod's netns, its cgroup and state; the CRI sees the
+// container exited (137); the pod goes on and is removed as usual.
+func TestShimCRIShimKilled(t *testing.T) {
+	c := startCRI(t)
+	podCfg := c.podConfig("sk")
+	pod := c.runp(podCfg)
+	netns := netnsOf(c.inspect("inspectp", pod))
+	app := c.crictlMust("create", pod, c.containerConfig("app", criAppImage, []string{"heartbeat"}, nil), podCfg)
+	c.crictlMust("start", app)
+	m := c.waitState(app, "CONTAINER_RUNNING", 30*time.Second)
+	c.waitLogs(app, 60*time.Second, "heartbeat 1")
+	c.recordTap(app)
+	vmm, _ := field(m, "info", "pid").(float64)
+	var tap string
+	if len(c.taps) > 0 {
+		tap = c.taps[len(c.taps)-1]
+	}
+	if tap == "" {
+		t.Fatal("no tap recorded in vmm.json")
+	}
+	if out, err := exec.Command("nsenter", "--net="+netns, "ip", "-o", "link", "show", tap).CombinedOutput(); err != nil {
+		t.Fatalf("tap %s not in the pod netns: %v: %s", tap, err, out)
+	}
+	syscall.Kill(c.shimPid(t, app), syscall.SIGKILL)
+	m = c.waitState(app, "CONTAINER_EXITED", 30*time.Second)
+	// containerd 1.6's CRI waits on the task through the shim: when that
+	// connection breaks it records 255 ("unknown") and logs "failed to get
+	// task exit status", whatever the shim (runc's too).
+	if code, _ := field(m, "status", "exitCode").(float64); code != 137 && code != 255 {
+		t.Errorf("exit code after the shim died: %v, want 137 or 255", field(m, "status", "exitCode"))
+	}
+	c.allowErrors = append(c.allowErrors, "failed to get task exit status")
+	e2e.WaitFor(t, 10*time.Second, "the VMM to be gone", func() bool { return !alive(int(vmm)) })
+	if out, err := exec.Command("nsenter", "--net="+netns, "ip", "-o", "link", "show", tap).CombinedOutput(); err == nil {
+		t.Errorf("tap %s left in the pod netns after the shim died: %s", tap, out)
+	}
+	if _, err := os.Stat(filepath.Join(c.uruncRoot("k8s.io"), app)); err == nil {
+		t.Errorf("urunc state of %s left after the shim died", app)
+	}
+	if s := str(c.inspect("inspectp", pod), "status", "state"); s != "SANDBOX_READY" {
+		t.Errorf("pod %s after its container's shim died", s)
+	}
+	c.crictlMust("rm", app)
+	c.crictlMust("stopp", pod)
+	c.crictlMust("rmp", pod)
+	c.checkCRIClean()
+}
