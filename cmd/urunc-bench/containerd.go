@@ -18,9 +18,9 @@ import (
 )
 
 // engineLock is the lock the end-to-end suites hold while they run a
-// container engine: the bench's containerd must not share the machine
-// with theirs.
-const engineLock = "/run/urunc-engine-tests.lock"
+// container engine (e2e.LockEngines): the bench's containerd must not
+// share the machine with theirs.
+const engineLock = e2e.EngineLockPath
 
 const (
 	shimRuntime   = "io.containerd.urunc.v2"

@@ -2,8 +2,8 @@
 // urunc-v2, runtime_type io.containerd.urunc.v2) through a private, real
 // containerd (Debian's 1.6): with ctr, through the CRI plugin with crictl,
 // and under faults (the shim killed, containerd restarted, guests that
-// die). Each test holds /run/urunc-engine-tests.lock while its containerd
-// runs, and checks that nothing is left: processes, taps, cgroups,
+// die). Each test holds the engine lock (e2e.LockEngines) while its
+// containerd runs, and checks that nothing is left: processes, taps, cgroups,
 // mounts, state directories.
 package shim_test
 
@@ -16,7 +16,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,40 +32,6 @@ import (
 )
 
 const runtimeType = "io.containerd.urunc.v2"
-
-// engineLockPath serialises the suites that start container engines.
-const engineLockPath = "/run/urunc-engine-tests.lock"
-
-func engineLock(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile(engineLockPath, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			t.Fatalf("flock %s: %v", engineLockPath, err)
-		}
-		if time.Since(start) > 20*time.Minute {
-			f.Close()
-			t.Fatalf("%s still held by another test after 20 minutes", engineLockPath)
-		}
-		time.Sleep(time.Second)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Logf("waited %v for %s", d.Round(time.Second), engineLockPath)
-	}
-	t.Cleanup(func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	})
-}
 
 func randHex(n int) string {
 	b := make([]byte, n)
@@ -125,7 +90,7 @@ func startContainerd(t *testing.T, criSection string) *ctrd {
 // keys top and tables.
 func startContainerdWith(t *testing.T, containerd, ctr string, version int, top, tables string) *ctrd {
 	t.Helper()
-	engineLock(t)
+	e2e.LockEngines(t)
 	base, err := os.MkdirTemp("/tmp", "ushim")
 	if err != nil {
 		t.Fatal(err)
