@@ -70,7 +70,7 @@ func isBootstrap(in []byte, c startCommand) bool {
 
 // legacyParams builds the BootstrapParams a containerd >= 2.3 would have
 // sent, from a legacy command line, its environment and its stdin.
-func legacyParams(c startCommand, ttrpcAddress string, in []byte) *bootapi.BootstrapParams {
+func legacyParams(c startCommand, ttrpcAddress string, in []byte) (*bootapi.BootstrapParams, error) {
 	p := &bootapi.BootstrapParams{
 		InstanceID:             c.id,
 		Namespace:              c.namespace,
@@ -84,9 +84,11 @@ func legacyParams(c startCommand, ttrpcAddress string, in []byte) *bootapi.Boots
 	}
 	var opts anypb.Any
 	if len(in) > 0 && proto.Unmarshal(in, &opts) == nil && opts.TypeUrl != "" {
-		p.AddExtension(&opts)
+		if err := p.AddExtension(&opts); err != nil {
+			return nil, fmt.Errorf("runtime options %s: %w", opts.TypeUrl, err)
+		}
 	}
-	return p
+	return p, nil
 }
 
 // legacyStart handles `start` from a containerd that predates the
@@ -106,7 +108,11 @@ func legacyStart(ctx context.Context, m cdshim.Shim, opts ...cdshim.BinaryOpts) 
 		os.Stdin = replay(in)
 		return false
 	}
-	params, err := proto.Marshal(legacyParams(c, os.Getenv("TTRPC_ADDRESS"), in))
+	p, err := legacyParams(c, os.Getenv("TTRPC_ADDRESS"), in)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	params, err := proto.Marshal(p)
 	if err != nil {
 		fatalf("bootstrap parameters: %v", err)
 	}
@@ -137,7 +143,8 @@ func replay(data []byte) *os.File {
 		fatalf("pipe: %v", err)
 	}
 	go func() {
-		io.Copy(w, bytes.NewReader(data))
+		// A failed write means pkg/shim stopped reading: it reports that.
+		_, _ = io.Copy(w, bytes.NewReader(data))
 		w.Close()
 	}()
 	return r

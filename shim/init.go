@@ -37,7 +37,7 @@ func RunInit(args []string) int {
 		return 2
 	}
 	// The child's stderr is the container's: log to the file only.
-	var w io.Writer = io.Discard
+	w := io.Writer(io.Discard)
 	if *logFile != "" {
 		if f, err := os.OpenFile(*logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
 			w = f

@@ -65,7 +65,7 @@ func (manager) Start(ctx context.Context, p *bootapi.BootstrapParams) (_ *bootap
 		if cdshim.CanConnect(addr) {
 			return result, nil // a retried start: the shim serves already
 		}
-		cdshim.RemoveSocket(addr)
+		_ = cdshim.RemoveSocket(addr) // a dead shim's; if it stays, NewSocket says so
 		if ln, err = cdshim.NewSocket(addr); err != nil {
 			return nil, fmt.Errorf("shim socket %s: %w", addr, err)
 		}
@@ -76,13 +76,13 @@ func (manager) Start(ctx context.Context, p *bootapi.BootstrapParams) (_ *bootap
 	f, err := ln.File()
 	ln.Close()
 	if err != nil {
-		cdshim.RemoveSocket(addr)
+		_ = cdshim.RemoveSocket(addr) // best effort: the start fails anyway
 		return nil, err
 	}
 	defer f.Close()
 	defer func() {
 		if err != nil {
-			cdshim.RemoveSocket(addr)
+			_ = cdshim.RemoveSocket(addr) // best effort: the start fails anyway
 		}
 	}()
 	self, err := os.Executable()
@@ -107,14 +107,14 @@ func (manager) Start(ctx context.Context, p *bootapi.BootstrapParams) (_ *bootap
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start shim: %w", err)
 	}
-	defer cmd.Process.Release() // it outlives us
+	defer func() { _ = cmd.Process.Release() }() // it outlives us
 	// The shim goes before its containers when memory runs out, never
 	// before containerd. Failure only costs that.
-	cdshim.AdjustOOMScore(cmd.Process.Pid)
+	_ = cdshim.AdjustOOMScore(cmd.Process.Pid)
 	// containerd 1.6 finds a running shim again after it restarts through
 	// <bundle>/address (2.x keeps its own record).
 	if err := os.WriteFile(filepath.Join(bundle, "address"), []byte(addr), 0o600); err != nil {
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill() // it cannot be found again without the file
 		return nil, err
 	}
 	return result, nil
@@ -138,7 +138,7 @@ func (manager) Stop(ctx context.Context, id string) (cdshim.StopStatus, error) {
 		return cdshim.StopStatus{}, err
 	}
 	if addr, err := cdshim.ReadAddress(filepath.Join(bundle, "address")); err == nil {
-		cdshim.RemoveSocket(addr) // the dead shim's
+		_ = cdshim.RemoveSocket(addr) // the dead shim's; best effort
 	}
 	root := StateRoot(bundle, ns)
 	if _, err := os.Stat(filepath.Join(root, id, state.MarkerFile)); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/sys/reaper"
+	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
 )
 
@@ -90,7 +91,7 @@ func (r *childReaper) Wait(cmd *exec.Cmd) (unix.WaitStatus, error) {
 	}
 	// The process is reaped: this only releases what exec.Cmd holds (its
 	// pidfd, /dev/null files); its "no child processes" error is expected.
-	cmd.Wait()
+	_ = cmd.Wait()
 	return ws, nil
 }
 
@@ -141,7 +142,9 @@ func (r *childReaper) reap() {
 	delegate := r.delegate
 	r.mu.Unlock()
 	if delegate {
-		reaper.Reap()
+		if err := reaper.Reap(); err != nil {
+			log.L.WithError(err).Error("reap exit status")
+		}
 		return
 	}
 	r.sweepOrphans()
@@ -160,7 +163,7 @@ func (r *childReaper) sweepOrphans() {
 		}
 		if r.zombies[pid] {
 			var ws unix.WaitStatus
-			unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil) // an orphan's status is nobody's
 			continue
 		}
 		now[pid] = true

@@ -50,7 +50,10 @@ func TestLegacyParams(t *testing.T) {
 	if isBootstrap(in, c) || isBootstrap(nil, c) {
 		t.Fatal("runtime options or empty stdin taken for bootstrap parameters")
 	}
-	p := legacyParams(c, "/run/c.sock.ttrpc", in)
+	p, err := legacyParams(c, "/run/c.sock.ttrpc", in)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if p.InstanceID != "abc" || p.Namespace != "k8s.io" || p.ContainerdTtrpcAddress != "/run/c.sock.ttrpc" ||
 		p.ContainerdGrpcAddress != "/run/c.sock" || p.LogLevel != bootapi.LogLevel_LOG_LEVEL_INFO {
 		t.Fatalf("%+v", p)
@@ -65,7 +68,7 @@ func TestLegacyParams(t *testing.T) {
 	if other := (startCommand{namespace: "k8s.io", id: "other"}); isBootstrap(data, other) {
 		t.Fatal("another shim's bootstrap parameters accepted")
 	}
-	if p := legacyParams(c, "", nil); len(p.Extensions) != 0 {
+	if p, _ := legacyParams(c, "", nil); len(p.Extensions) != 0 {
 		t.Fatalf("extensions from empty stdin: %+v", p.Extensions)
 	}
 }

@@ -70,7 +70,9 @@ func openIO(ctx context.Context, id, ns, stdin, stdout, stderr string, terminal 
 		}
 		t.Stdin, t.stdinW = r, w
 		go func() {
-			io.Copy(w, in)
+			// Ends when the client closes stdin (or the guest's side
+			// goes): either way the guest then sees EOF.
+			_, _ = io.Copy(w, in)
 			t.CloseStdin()
 		}()
 	}
@@ -86,10 +88,10 @@ func openIO(ctx context.Context, id, ns, stdin, stdout, stderr string, terminal 
 		t.Stdout, t.Stderr = t.logger.stdout, t.logger.stderr
 		return t, nil
 	case "file":
-		if err := os.MkdirAll(filepath.Dir(u.Path), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(u.Path), 0o755); err != nil { //nolint:gosec // G301: the directory of a log the user named, as runc's shim makes it
 			return nil, err
 		}
-		f, err := os.OpenFile(u.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(u.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644) //nolint:gosec // G302: a container log the user asked for, readable as runc's shim writes it
 		if err != nil {
 			return nil, err
 		}
@@ -164,7 +166,12 @@ func (t *taskIO) copyTo(w io.WriteCloser) (*os.File, error) {
 		defer t.copies.Done()
 		defer r.Close()
 		buf := make([]byte, 32<<10)
-		io.CopyBuffer(w, r, buf)
+		if _, err := io.CopyBuffer(w, r, buf); err != nil {
+			// The destination failed (a full disk): drop the rest rather
+			// than let the VMM block on its console.
+			log.L.WithError(err).Warn("container output: the destination failed; the rest is dropped")
+			_, _ = io.Copy(io.Discard, r)
+		}
 		w.Close()
 	}()
 	return pw, nil
@@ -266,7 +273,7 @@ func (t *taskIO) listenConsole() error {
 	t.consLn = ln
 	go func() {
 		defer ln.Close()
-		ln.SetDeadline(time.Now().Add(time.Minute))
+		_ = ln.SetDeadline(time.Now().Add(time.Minute)) // fails only once closed, as Accept then does
 		conn, err := ln.AcceptUnix()
 		if err != nil {
 			t.consCh <- consoleResult{err: err}
@@ -302,7 +309,7 @@ func (t *taskIO) Console(ctx context.Context, stdin, stdout string) error {
 			return fmt.Errorf("open stdin %s: %w", stdin, err)
 		}
 		t.closers = append(t.closers, in)
-		go io.Copy(res.f, in)
+		go func() { _, _ = io.Copy(res.f, in) }() // until stdin closes or the pty goes
 	}
 	if stdout != "" {
 		w, err := openFifoWriter(ctx, stdout)
@@ -314,7 +321,7 @@ func (t *taskIO) Console(ctx context.Context, stdin, stdout string) error {
 		go func() {
 			defer t.copies.Done()
 			// Ends with EIO once the VMM, the pty's last user, exits.
-			io.Copy(w, res.f)
+			_, _ = io.Copy(w, res.f)
 			w.Close()
 		}()
 	}
@@ -330,12 +337,18 @@ func recvFd(conn *net.UnixConn) (*os.File, error) {
 		return nil, err
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 {
-		return nil, fmt.Errorf("no file descriptor received: %v", err)
+	if err != nil {
+		return nil, fmt.Errorf("console socket message: %w", err)
+	}
+	if len(msgs) != 1 {
+		return nil, errors.New("no file descriptor received on the console socket")
 	}
 	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return nil, fmt.Errorf("no file descriptor received: %v", err)
+	if err != nil {
+		return nil, fmt.Errorf("console socket message: %w", err)
+	}
+	if len(fds) != 1 {
+		return nil, errors.New("no file descriptor received on the console socket")
 	}
 	return os.NewFile(uintptr(fds[0]), string(name[:n])), nil
 }
@@ -387,7 +400,7 @@ func startBinaryLogger(id, ns string, u *url.URL, rp *childReaper) (_ *binaryLog
 		return nil, fmt.Errorf("start logging binary %s: %w", u.Path, err)
 	}
 	b := &binaryLogger{cmd: cmd, stdout: outW, stderr: errW, done: make(chan struct{})}
-	go func() { rp.Wait(cmd); close(b.done) }()
+	go func() { _, _ = rp.Wait(cmd); close(b.done) }() // its status tells nothing
 	readyW.Close()
 	ready := make(chan error, 1)
 	go func() {
@@ -404,7 +417,7 @@ func startBinaryLogger(id, ns string, u *url.URL, rp *childReaper) (_ *binaryLog
 	}
 	if err != nil {
 		b.started()
-		cmd.Process.Kill()
+		_ = cmd.Process.Kill() // it may have exited already
 		return nil, fmt.Errorf("logging binary %s: %w", u.Path, err)
 	}
 	return b, nil
@@ -428,6 +441,6 @@ func (b *binaryLogger) wait(limit time.Duration) {
 	case <-time.After(limit):
 	}
 	log.L.WithField("logger", b.cmd.Path).Warn("logging binary did not exit; killing it")
-	b.cmd.Process.Kill()
+	_ = b.cmd.Process.Kill() // it may have exited meanwhile
 	<-b.done
 }

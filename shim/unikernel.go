@@ -126,7 +126,9 @@ func (s *service) createUnikernel(ctx context.Context, r *taskAPI.CreateTaskRequ
 	}
 	if r.Terminal {
 		if err := tio.Console(ctx, r.Stdin, r.Stdout); err != nil {
-			rt.Delete(context.WithoutCancel(ctx), r.ID, true)
+			if derr := rt.Delete(context.WithoutCancel(ctx), r.ID, true); derr != nil {
+				log.G(ctx).WithError(derr).Warn("delete after a failed console set-up")
+			}
 			tio.Close()
 			return nil, toGRPC(err)
 		}
@@ -140,7 +142,7 @@ func (s *service) createUnikernel(ctx context.Context, r *taskAPI.CreateTaskRequ
 	s.mu.Lock()
 	s.tasks[r.ID] = t
 	s.mu.Unlock()
-	go t.waitExit()
+	go t.waitExit() //nolint:gosec // G118: the VMM outlives the create request
 	s.send(runtime.TaskCreateEventTopic, &eventstypes.TaskCreate{
 		ContainerID: r.ID, Bundle: r.Bundle, Rootfs: r.Rootfs, Pid: t.pid,
 		IO: &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},

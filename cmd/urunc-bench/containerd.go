@@ -100,9 +100,10 @@ func (b *bench) containerd() {
 		}, ""},
 	}
 	runs := make([][]time.Duration, len(variants)+1)
-	// Warm-up: page cache, the snapshotter's first mounts.
+	// Warm-up: page cache, the snapshotter's first mounts (a failure
+	// shows in the measured runs).
 	for i, v := range variants {
-		c.ctr(v.args(fmt.Sprintf("warm%d", i))...)
+		_, _ = c.ctr(v.args(fmt.Sprintf("warm%d", i))...)
 	}
 	for i := 0; i < b.runs; i++ {
 		for j, v := range variants {
@@ -162,10 +163,7 @@ func (b *bench) containerd() {
 				return
 			}
 			lat[j] = append(lat[j], d)
-			c.ctr("task", "kill", "-s", "SIGKILL", id)
-			c.waitStopped(id)
-			c.ctr("task", "rm", id)
-			c.ctr("container", "rm", id)
+			c.remove(id)
 		}
 	}
 	shimStart := med(lat[0])
@@ -188,7 +186,7 @@ func taskRunning(ls, id string) bool {
 }
 
 func lockEngine(limit time.Duration) (func(), error) {
-	f, err := os.OpenFile(engineLock, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(engineLock, os.O_CREATE|os.O_RDWR, 0o644) //nolint:gosec // G302: an empty lock file every test run shares
 	if err != nil {
 		return nil, err
 	}
@@ -196,11 +194,11 @@ func lockEngine(limit time.Duration) (func(), error) {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+			return func() { f.Close() }, nil // closing it releases the lock
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
 			f.Close()
-			return nil, fmt.Errorf("%s: %v (held by another engine test)", engineLock, err)
+			return nil, fmt.Errorf("%s: %w (held by another engine test)", engineLock, err)
 		}
 		time.Sleep(time.Second)
 	}
@@ -209,12 +207,12 @@ func lockEngine(limit time.Duration) (func(), error) {
 func (b *bench) startContainerd() (*ctrdBench, error) {
 	dir := filepath.Join(b.work, "ctrd")
 	c := &ctrdBench{b: b, dir: dir, sock: filepath.Join(dir, "c.sock"), ns: fmt.Sprintf("urunc-bench-%d", os.Getpid())}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	cfg := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = %q\n[ttrpc]\n  address = %q\n",
 		filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.sock, c.sock+".ttrpc")
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
 	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
@@ -230,13 +228,13 @@ func (b *bench) startContainerd() (*ctrdBench, error) {
 		return nil, err
 	}
 	c.stop = func() {
-		cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Process.Signal(os.Interrupt) // it may have died: Wait tells
 		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
+		go func() { _ = cmd.Wait(); close(done) }() // SIGINT's status is not an error here
 		select {
 		case <-done:
 		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
+			_ = cmd.Process.Kill() // still there: end it
 			<-done
 		}
 		logf.Close()
@@ -259,6 +257,15 @@ func (c *ctrdBench) ctr(args ...string) (string, error) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ctr", append([]string{"-a", c.sock, "-n", c.ns}, args...)...).CombinedOutput()
 	return string(out), err
+}
+
+// remove kills and removes a container (not measured): a step that fails
+// leaves it to the next, and cleanup to the end.
+func (c *ctrdBench) remove(id string) {
+	_, _ = c.ctr("task", "kill", "-s", "SIGKILL", id)
+	c.waitStopped(id)
+	_, _ = c.ctr("task", "rm", id)
+	_, _ = c.ctr("container", "rm", id)
 }
 
 func (c *ctrdBench) waitStopped(id string) {
@@ -289,7 +296,7 @@ func (c *ctrdBench) importImages() error {
 		cmd := exec.Command("ctr", "-a", c.sock, "-n", c.ns, "images", "import", "-")
 		cmd.Stdin = bytes.NewReader(img)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("ctr images import %s: %v: %s", ref, err, out)
+			return fmt.Errorf("ctr images import %s: %w: %s", ref, err, out)
 		}
 	}
 	return nil
@@ -307,17 +314,28 @@ func busyboxLayer() ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755})
-	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Mode: 0o755, Size: int64(len(data))})
-	tw.Write(data)
+	var werr error
+	add := func(h *tar.Header, content []byte) {
+		if werr == nil {
+			h.Size = int64(len(content))
+			werr = tw.WriteHeader(h)
+		}
+		if werr == nil && len(content) > 0 {
+			_, werr = tw.Write(content)
+		}
+	}
+	add(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755}, nil)
+	add(&tar.Header{Name: "bin/busybox", Mode: 0o755}, data)
 	for _, l := range []string{"sh", "sleep", "true"} {
-		tw.WriteHeader(&tar.Header{Name: "bin/" + l, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
+		add(&tar.Header{Name: "bin/" + l, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777}, nil)
 	}
 	for _, d := range []string{"proc", "sys", "dev", "etc", "tmp"} {
-		tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755})
+		add(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755}, nil)
 	}
-	tw.Close()
-	return buf.Bytes(), nil
+	if err := tw.Close(); werr == nil {
+		werr = err
+	}
+	return buf.Bytes(), werr
 }
 
 // helloArgv is the qemu command line urunc builds for the test unikernel
@@ -328,7 +346,7 @@ func (b *bench) helloArgv() ([]string, error) {
 	if err := b.uruncCmd(nil, "create", "-b", bundle, id); err != nil {
 		return nil, fmt.Errorf("urunc create: %w", err)
 	}
-	defer b.uruncCmd(nil, "delete", "--force", id)
+	defer func() { _ = b.uruncCmd(nil, "delete", "--force", id) }() // what is left, the bench's cleanup finds
 	if err := b.uruncCmd(nil, "start", id); err != nil {
 		return nil, fmt.Errorf("urunc start: %w", err)
 	}
@@ -341,27 +359,20 @@ func (b *bench) helloArgv() ([]string, error) {
 
 // cleanup stops containerd and removes whatever the runs left.
 func (c *ctrdBench) cleanup() {
-	if out, err := c.ctr("task", "ls", "-q"); err == nil {
-		for _, id := range strings.Fields(out) {
-			c.ctr("task", "kill", "-s", "SIGKILL", id)
-			c.waitStopped(id)
-			c.ctr("task", "rm", id)
-		}
-	}
 	if out, err := c.ctr("container", "ls", "-q"); err == nil {
 		for _, id := range strings.Fields(out) {
-			c.ctr("container", "rm", id)
+			c.remove(id)
 		}
 	}
 	c.stop()
 	data, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, l := range strings.Split(string(data), "\n") {
 		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], c.dir+"/") {
-			syscall.Unmount(f[4], syscall.MNT_DETACH)
+			_ = syscall.Unmount(f[4], syscall.MNT_DETACH) // best effort: RemoveAll below fails on what stays
 		}
 	}
 	for _, sub := range []string{"", "blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids", "systemd", "unified"} {
-		syscall.Rmdir(filepath.Join("/sys/fs/cgroup", sub, c.ns))
+		_ = syscall.Rmdir(filepath.Join("/sys/fs/cgroup", sub, c.ns)) // the namespace's parent cgroup, if it is there and empty
 	}
 	os.Remove(filepath.Join("/run/containerd/runc", c.ns)) // runc.v2's default root
 	os.RemoveAll(c.dir)
