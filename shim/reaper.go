@@ -33,16 +33,23 @@ import (
 // a shim that runs a unikernel, the other children are the library's
 // hooks, waited for by exec.Cmd (they must not be reaped from under it),
 // and orphans reparented to the shim (it is a subreaper), such as a
-// virtiofsd whose VMM died: a child found a zombie on two sweeps
-// orphanGrace apart is an orphan and is reaped.
+// virtiofsd whose VMM died: a child that has been a zombie for
+// orphanGrace is an orphan and is reaped.
 type childReaper struct {
 	mu      sync.Mutex
-	started map[int]chan unix.WaitStatus // pid -> its wait status, once reaped
+	started map[int]*started // by pid, until Wait has taken the status
 	// delegate: containerd's reaper waits for the other children.
 	delegate bool
-	// zombies seen on the last sweep (not started by Start).
-	zombies map[int]bool
+	// zombies not started by Start, and since when they are.
+	zombies map[int]time.Time
 	sweep   *time.Timer
+}
+
+// started is a process started by Start: its wait status is sent on
+// status once it is reaped (the channel is closed when it is lost).
+type started struct {
+	status chan unix.WaitStatus
+	reaped bool
 }
 
 // orphanGrace is how long an unknown zombie may stay before the shim
@@ -51,7 +58,7 @@ type childReaper struct {
 const orphanGrace = time.Second
 
 func newChildReaper() *childReaper {
-	return &childReaper{started: map[int]chan unix.WaitStatus{}, zombies: map[int]bool{}}
+	return &childReaper{started: map[int]*started{}, zombies: map[int]time.Time{}}
 }
 
 // run reaps on every SIGCHLD until the process exits.
@@ -73,19 +80,23 @@ func (r *childReaper) Start(cmd *exec.Cmd) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	r.started[cmd.Process.Pid] = make(chan unix.WaitStatus, 1)
+	r.started[cmd.Process.Pid] = &started{status: make(chan unix.WaitStatus, 1)}
 	return nil
 }
 
 // Wait returns the wait status of a process started with Start.
 func (r *childReaper) Wait(cmd *exec.Cmd) (unix.WaitStatus, error) {
+	pid := cmd.Process.Pid
 	r.mu.Lock()
-	ch, ok := r.started[cmd.Process.Pid]
+	p, ok := r.started[pid]
 	r.mu.Unlock()
 	if !ok {
-		return 0, fmt.Errorf("pid %d was not started by the shim's reaper", cmd.Process.Pid)
+		return 0, fmt.Errorf("pid %d was not started by the shim's reaper", pid)
 	}
-	ws, ok := <-ch
+	ws, ok := <-p.status
+	r.mu.Lock()
+	delete(r.started, pid)
+	r.mu.Unlock()
 	if !ok {
 		return 0, fmt.Errorf("pid %d: exit status lost", cmd.Process.Pid)
 	}
@@ -111,13 +122,13 @@ func (r *childReaper) delegateOthers() {
 	go func() {
 		for e := range ec {
 			r.mu.Lock()
-			if ch, ok := r.started[e.Pid]; ok {
+			if p, ok := r.started[e.Pid]; ok && !p.reaped {
 				ws := unix.WaitStatus(e.Status << 8)
 				if e.Status > 128 && e.Status < 128+65 {
 					ws = unix.WaitStatus(e.Status - 128)
 				}
-				ch <- ws
-				delete(r.started, e.Pid)
+				p.status <- ws
+				p.reaped = true
 			}
 			r.mu.Unlock()
 		}
@@ -126,17 +137,20 @@ func (r *childReaper) delegateOthers() {
 
 func (r *childReaper) reap() {
 	r.mu.Lock()
-	for pid, ch := range r.started {
+	for pid, p := range r.started {
+		if p.reaped {
+			continue // its Wait has yet to take the status
+		}
 		var ws unix.WaitStatus
 		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 		switch {
 		case got == pid:
-			ch <- ws
-			delete(r.started, pid)
+			p.status <- ws
+			p.reaped = true
 		case errors.Is(err, unix.ECHILD) && !r.delegate:
 			// Not our child any more: nothing will ever report it.
-			close(ch)
-			delete(r.started, pid)
+			close(p.status)
+			p.reaped = true
 		}
 	}
 	delegate := r.delegate
@@ -150,26 +164,30 @@ func (r *childReaper) reap() {
 	r.sweepOrphans()
 }
 
-// sweepOrphans reaps children that have been zombies since the last
-// sweep and were not started by Start; it schedules another sweep while
-// any zombie is left.
+// sweepOrphans reaps children that were not started by Start and have
+// been zombies for orphanGrace (their owner, if any, would have reaped
+// them by now); it schedules another sweep while any zombie is left.
 func (r *childReaper) sweepOrphans() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := map[int]bool{}
+	seen := map[int]time.Time{}
 	for _, pid := range children() {
 		if _, ours := r.started[pid]; ours || !isZombie(pid) {
 			continue
 		}
-		if r.zombies[pid] {
+		since, ok := r.zombies[pid]
+		if !ok {
+			since = time.Now()
+		}
+		if time.Since(since) >= orphanGrace {
 			var ws unix.WaitStatus
 			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil) // an orphan's status is nobody's
 			continue
 		}
-		now[pid] = true
+		seen[pid] = since
 	}
-	r.zombies = now
-	if len(now) > 0 && r.sweep == nil {
+	r.zombies = seen
+	if len(seen) > 0 && r.sweep == nil {
 		r.sweep = time.AfterFunc(orphanGrace, func() {
 			r.mu.Lock()
 			r.sweep = nil

@@ -175,3 +175,34 @@ func TestChildReaperStatus(t *testing.T) {
 		}
 	}
 }
+
+// The reaper leaves alone the children it did not start (the library's
+// hooks, waited for by exec.Cmd), even while its own exit at the same
+// time.
+func TestChildReaperLeavesOthers(t *testing.T) {
+	r := newChildReaper()
+	r.run()
+	done := make(chan error, 40)
+	for i := 0; i < 20; i++ {
+		go func() { done <- exec.Command("/bin/true").Run() }()
+		go func() {
+			cmd := exec.Command("/bin/true")
+			if err := r.Start(cmd); err != nil {
+				done <- err
+				return
+			}
+			_, err := r.Wait(cmd)
+			done <- err
+		}()
+	}
+	for i := 0; i < 40; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("a child's wait failed: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("waits did not finish")
+		}
+	}
+}
