@@ -58,7 +58,7 @@ func describeWait(ws unix.WaitStatus, err error) string {
 	case err != nil:
 		return err.Error()
 	case ws.Signaled():
-		return "signal: " + unix.SignalName(ws.Signal())
+		return "signal: " + ws.Signal().String() // "killed", as os.ProcessState says
 	}
 	return fmt.Sprintf("exit status %d", ws.ExitStatus())
 }
